@@ -1,0 +1,1 @@
+"""Concrete adapters: each real one beside its embedded one."""

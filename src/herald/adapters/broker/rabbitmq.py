@@ -1,0 +1,262 @@
+"""The broker port on RabbitMQ (aio-pika).
+
+Topology (SPEC.md §4): the durable direct exchange ``notifications.direct`` and quorum
+queues ``email.queue``, ``push.queue``, ``failed.queue`` and ``status.queue``. Retries
+wait in classic delay queues named by a power-of-two bucket of their delay
+(``email.queue.delay.b13`` holds waits of 4 to 8 s); each message carries its own
+expiration and dead-letters back to its work queue when it expires. Bucketing keeps
+RabbitMQ's head-of-line expiry from holding a short wait behind a long one by more
+than a factor of two (https://www.rabbitmq.com/docs/ttl#per-message-ttl-caveats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aio_pika
+import structlog
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    AbstractRobustExchange,
+)
+
+from herald.domain.messages import EXCHANGE, FAILED_QUEUE, ROUTING_KEYS
+from herald.ports import (
+    ATTEMPTS_HEADER,
+    ERROR_HEADER,
+    ORIGIN_HEADER,
+    BrokerUnavailable,
+    Delivery,
+    Handler,
+    Outgoing,
+)
+
+log = structlog.get_logger(__name__)
+
+# A message redelivered this many times without being settled is poison: RabbitMQ
+# dead-letters it to failed.queue instead of looping for ever.
+DELIVERY_LIMIT = 20
+_QUEUE_OF = {key: queue for queue, key in ROUTING_KEYS.items()}
+
+
+class RabbitDelivery:
+    def __init__(self, broker: RabbitBroker, message: AbstractIncomingMessage, queue: str) -> None:
+        self._broker = broker
+        self._message = message
+        self.queue = queue
+        self.body = message.body
+        self.headers: Mapping[str, Any] = dict(message.headers or {})
+        self.routing_key = ROUTING_KEYS.get(queue, queue)
+
+    @property
+    def attempts(self) -> int:
+        return int(str(self.headers.get(ATTEMPTS_HEADER, 0) or 0))
+
+    def _copy(self, headers: dict[str, Any], **extra: Any) -> aio_pika.Message:
+        m = self._message
+        return aio_pika.Message(
+            body=m.body,
+            headers=headers,
+            content_type=m.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            priority=m.priority,
+            message_id=m.message_id,
+            correlation_id=m.correlation_id,
+            **extra,
+        )
+
+    async def ack(self) -> None:
+        await self._message.ack()
+
+    async def release(self) -> None:
+        await self._message.nack(requeue=True)
+
+    async def retry(self, delay: float, *, attempts: int, error: str | None) -> None:
+        headers = {**self.headers, ATTEMPTS_HEADER: attempts}
+        if error is not None:
+            headers[ERROR_HEADER] = error[:1000]
+        delay_queue = await self._broker.delay_queue(self.queue, delay)
+        message = self._copy(headers, expiration=max(delay, 0.001))
+        await self._broker.publish_raw(message, delay_queue, exchange="")
+        await self._message.ack()
+
+    async def dead_letter(self, *, attempts: int, error: str) -> None:
+        headers = {
+            **self.headers,
+            ATTEMPTS_HEADER: attempts,
+            ERROR_HEADER: error[:1000],
+            ORIGIN_HEADER: self.routing_key,
+        }
+        await self._broker.publish_raw(self._copy(headers), ROUTING_KEYS[FAILED_QUEUE])
+        await self._message.ack()
+
+
+class RabbitBroker:
+    """Broker port on RabbitMQ; reconnects by itself and keeps its consumers."""
+
+    def __init__(self, url: str, *, reconnect_seconds: float = 1.0) -> None:
+        self._url = url
+        self._reconnect = reconnect_seconds
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractRobustChannel | None = None
+        self._exchange: AbstractRobustExchange | None = None
+        self._queues: dict[str, AbstractQueue] = {}
+        self._delay_queues: set[str] = set()
+        self._consumers: list[tuple[str, Handler, int]] = []
+        self._connected = asyncio.Event()
+        self._connector: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._connector = asyncio.create_task(self._connect_forever())
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    async def _connect_forever(self) -> None:
+        while True:
+            try:
+                await self._connect()
+                return
+            except (OSError, aio_pika.exceptions.AMQPError) as exc:
+                log.warning("broker.rabbitmq.connect_failed", error=str(exc))
+                await asyncio.sleep(self._reconnect)
+
+    async def _connect(self) -> None:
+        connection = await aio_pika.connect_robust(self._url, reconnect_interval=self._reconnect)
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(
+            EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        for queue, key in ROUTING_KEYS.items():
+            args: dict[str, Any] = {"x-queue-type": "quorum"}
+            if queue != FAILED_QUEUE:
+                args |= {
+                    "x-delivery-limit": DELIVERY_LIMIT,
+                    "x-dead-letter-exchange": EXCHANGE,
+                    "x-dead-letter-routing-key": ROUTING_KEYS[FAILED_QUEUE],
+                }
+            declared = await channel.declare_queue(queue, durable=True, arguments=args)
+            await declared.bind(exchange, key)
+            self._queues[queue] = declared
+        self._connection, self._channel, self._exchange = connection, channel, exchange
+        for queue, handler, prefetch in self._consumers:
+            await self._start_consumer(queue, handler, prefetch)
+        self._connected.set()
+        log.info("broker.rabbitmq.connected")
+
+    async def close(self) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+        if self._connection is not None:
+            await self._connection.close()
+        self._connection = None
+        self._connected.clear()
+
+    async def delay_queue(self, queue: str, delay: float) -> str:
+        bucket = max(0, math.ceil(math.log2(max(delay, 0.001) * 1000)))
+        name = f"{queue}.delay.b{bucket}"
+        if name not in self._delay_queues:
+            assert self._channel is not None
+            await self._channel.declare_queue(
+                name,
+                durable=True,
+                arguments={
+                    "x-queue-type": "classic",
+                    "x-dead-letter-exchange": EXCHANGE,
+                    "x-dead-letter-routing-key": ROUTING_KEYS.get(queue, queue),
+                },
+            )
+            self._delay_queues.add(name)
+        return name
+
+    async def publish_raw(
+        self, message: aio_pika.Message, routing_key: str, *, exchange: str | None = None
+    ) -> None:
+        if not self._connected.is_set() or self._channel is None or self._exchange is None:
+            raise BrokerUnavailable("RabbitMQ is not connected")
+        target = self._exchange if exchange is None else self._channel.default_exchange
+        try:
+            await target.publish(message, routing_key=routing_key, mandatory=True)
+        except (OSError, aio_pika.exceptions.AMQPError, RuntimeError) as exc:
+            raise BrokerUnavailable(f"RabbitMQ did not confirm: {exc}") from exc
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None:
+        # Publishing concurrently lets the confirms of a batch arrive together
+        # (https://www.rabbitmq.com/docs/confirms#publisher-confirms-latency).
+        results = await asyncio.gather(
+            *(
+                self.publish_raw(
+                    aio_pika.Message(
+                        body=m.body,
+                        headers=m.headers,
+                        content_type="application/json",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        priority=m.priority,
+                        message_id=m.message_id,
+                    ),
+                    m.routing_key,
+                )
+                for m in messages
+            ),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise BrokerUnavailable(str(result)) from result
+
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> None:
+        self._consumers.append((queue, handler, prefetch))
+        if self._connected.is_set():
+            await self._start_consumer(queue, handler, prefetch)
+
+    async def _start_consumer(self, queue: str, handler: Handler, prefetch: int) -> None:
+        assert self._connection is not None
+        # One channel per consumer so each has its own prefetch window.
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        declared = await channel.declare_queue(queue, passive=True)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            delivery = RabbitDelivery(self, message, queue)
+            try:
+                await handler(delivery)
+            except Exception:
+                log.exception("broker.rabbitmq.handler_failed", queue=queue)
+                with contextlib.suppress(Exception):
+                    await message.nack(requeue=True)
+
+        await declared.consume(on_message)
+
+    async def ready(self) -> bool:
+        return (
+            self._connected.is_set()
+            and self._connection is not None
+            and not self._connection.is_closed
+        )
+
+    async def depth(self, queue: str) -> int:
+        if self._channel is None:
+            raise BrokerUnavailable("RabbitMQ is not connected")
+        declared = await self._channel.declare_queue(queue, passive=True)
+        return int(declared.declaration_result.message_count or 0)
+
+    async def take(self, queue: str, limit: int) -> list[Delivery]:
+        if self._channel is None:
+            raise BrokerUnavailable("RabbitMQ is not connected")
+        declared = self._queues.get(queue) or await self._channel.get_queue(queue)
+        out: list[Delivery] = []
+        for _ in range(limit):
+            message = await declared.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            out.append(RabbitDelivery(self, message, queue))
+        return out

@@ -1,0 +1,50 @@
+"""Redis cache. A cache that cannot answer is a miss, never an error: when Redis is
+unreachable Herald keeps sending and reads through to the owning service."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+log = structlog.get_logger(__name__)
+
+
+class RedisCache:
+    def __init__(self, url: str, *, prefix: str = "herald:") -> None:
+        self._client = aioredis.Redis.from_url(
+            url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=10
+        )
+        self._prefix = prefix
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            value = await self._client.get(self._prefix + key)
+        except (RedisError, OSError) as exc:
+            log.warning("cache.redis.unavailable", op="get", error=str(exc))
+            return None
+        return value if isinstance(value, bytes) else None
+
+    async def set(self, key: str, value: bytes, *, ttl: float) -> None:
+        try:
+            await self._client.set(self._prefix + key, value, px=max(int(ttl * 1000), 1))
+        except (RedisError, OSError) as exc:
+            log.warning("cache.redis.unavailable", op="set", error=str(exc))
+
+    async def delete(self, *keys: str) -> None:
+        if not keys:
+            return
+        try:
+            await self._client.delete(*(self._prefix + k for k in keys))
+        except (RedisError, OSError) as exc:
+            # A failed invalidation leaves a stale entry for at most its TTL.
+            log.warning("cache.redis.unavailable", op="delete", error=str(exc))
+
+    async def ready(self) -> bool:
+        try:
+            return bool(await self._client.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,117 @@
+"""FCM HTTP v1: ``POST {base}/v1/projects/{project}/messages:send`` with an OAuth2 token
+from a service account (google-auth). The base URL is a setting so that tests and
+self-hosted gateways can stand in for Google."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from google.auth.transport.requests import Request as GoogleRequest
+from google.oauth2 import service_account
+
+from herald.adapters.push.http import network_error, transient
+from herald.domain.errors import DeliveryError, DeviceGone
+from herald.ports import PushRequest
+
+SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+MAX_PAYLOAD = 4096  # FCM's limit for notification + data
+_GONE = {"UNREGISTERED", "INVALID_ARGUMENT"}
+
+
+class FcmTransport:
+    def __init__(self, http: httpx.AsyncClient, *, base_url: str, credentials_file: Path) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+        load = service_account.Credentials.from_service_account_file
+        self._credentials = load(str(credentials_file), scopes=[SCOPE])  # type: ignore[no-untyped-call]
+        self._project = json.loads(credentials_file.read_text())["project_id"]
+        self._lock = asyncio.Lock()
+
+    def target(self, request: PushRequest) -> str:
+        return urlsplit(self._base).netloc
+
+    async def close(self) -> None:
+        return None  # the HTTP client is shared and closed by its owner
+
+    async def _token(self) -> str:
+        async with self._lock:
+            creds = self._credentials
+            if not creds.valid or (creds.expiry and creds.expiry.timestamp() - time.time() < 60):
+                # google-auth refreshes synchronously; keep it off the event loop.
+                await asyncio.to_thread(creds.refresh, GoogleRequest())
+            return str(creds.token)
+
+    def body(self, request: PushRequest) -> dict[str, Any]:
+        payload = request.payload
+        notification = {k: payload[k] for k in ("title", "body", "image") if payload.get(k)}
+        data = {
+            k: v if isinstance(v, str) else json.dumps(v)
+            for k, v in payload.get("data", {}).items()
+        }
+        if payload.get("link"):
+            data["link"] = str(payload["link"])
+        message: dict[str, Any] = {
+            "token": request.token,
+            "notification": notification,
+            "data": data,
+            "android": {
+                "priority": "high" if request.urgency == "high" else "normal",
+                "ttl": f"{request.ttl}s",
+            },
+            "webpush": {"headers": {"TTL": str(request.ttl), "Urgency": request.urgency}},
+        }
+        if request.topic:
+            message["android"]["collapse_key"] = request.topic
+        return {"message": message}
+
+    async def send(self, request: PushRequest) -> None:
+        if not request.token:
+            raise DeliveryError("FCM device has no token", permanent=True)
+        body = self.body(request)
+        message = body["message"]
+        size = len(json.dumps(message["notification"])) + len(json.dumps(message["data"]))
+        if size > MAX_PAYLOAD:
+            raise DeliveryError(
+                f"push payload is {size} bytes; FCM allows {MAX_PAYLOAD}", permanent=True
+            )
+        try:
+            token = await self._token()
+        except Exception as exc:  # google-auth raises its own transport and refresh errors
+            raise DeliveryError(f"FCM credentials could not be refreshed: {exc}", permanent=False)
+        url = f"{self._base}/v1/projects/{self._project}/messages:send"
+        try:
+            response = await self._http.post(
+                url, json=body, headers={"Authorization": f"Bearer {token}"}
+            )
+        except httpx.HTTPError as exc:
+            raise network_error(exc, "FCM")
+        if response.status_code == 200:
+            return
+        code = _error_code(response)
+        if response.status_code == 404 or code in _GONE:
+            raise DeviceGone(f"FCM says the token is not usable ({code or response.status_code})")
+        retry = transient(response, "FCM")
+        if retry is not None:
+            raise retry
+        raise DeliveryError(
+            f"FCM refused the message: {response.status_code} {code}",
+            permanent=response.status_code not in (401, 403),
+        )
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        error = response.json().get("error", {})
+    except ValueError:
+        return None
+    for detail in error.get("details", []):
+        if detail.get("errorCode"):
+            return str(detail["errorCode"])
+    status = error.get("status")
+    return str(status) if status else None

@@ -1,0 +1,87 @@
+"""Web Push: RFC 8030 delivery, RFC 8291 ``aes128gcm`` encryption (pywebpush) and
+RFC 8292 VAPID (py-vapid), sent with httpx so every answer can be classified."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlsplit
+
+import httpx
+from py_vapid import Vapid02
+from pywebpush import WebPusher
+
+from herald.adapters.push.http import check_target, network_error, transient
+from herald.domain.errors import DeliveryError, DeviceGone
+from herald.ports import PushRequest
+
+# 4096 bytes of record minus the aes128gcm header (86), tag (16) and delimiter (1).
+MAX_PLAINTEXT = 3993
+
+
+def load_vapid(private_key: str) -> Vapid02:
+    key = private_key.strip()
+    if "BEGIN" in key:
+        return Vapid02.from_pem(key.encode())
+    return Vapid02.from_raw(key.encode())
+
+
+class WebPushTransport:
+    def __init__(
+        self, http: httpx.AsyncClient, *, vapid_private_key: str, subject: str, allow_private: bool
+    ) -> None:
+        self._http = http
+        self._vapid = load_vapid(vapid_private_key)
+        self._subject = subject
+        self._allow_private = allow_private
+
+    def target(self, request: PushRequest) -> str:
+        assert request.subscription is not None
+        return urlsplit(str(request.subscription["endpoint"])).netloc
+
+    async def close(self) -> None:
+        return None  # the HTTP client is shared and closed by its owner
+
+    async def send(self, request: PushRequest) -> None:
+        subscription = request.subscription
+        if subscription is None:
+            raise DeliveryError("web push device has no subscription", permanent=True)
+        endpoint = str(subscription["endpoint"])
+        await check_target(endpoint, allow_private=self._allow_private)
+        data = json.dumps(request.payload, separators=(",", ":")).encode()
+        if len(data) > MAX_PLAINTEXT:
+            raise DeliveryError(
+                f"push payload is {len(data)} bytes; Web Push allows {MAX_PLAINTEXT}",
+                permanent=True,
+            )
+        body = WebPusher(dict(subscription)).encode(data, "aes128gcm")["body"]
+        parts = urlsplit(endpoint)
+        claims = {
+            "aud": f"{parts.scheme}://{parts.netloc}",
+            "sub": self._subject,
+            "exp": int(time.time()) + 12 * 3600,
+        }
+        headers = {
+            **self._vapid.sign(claims),
+            "TTL": str(request.ttl),
+            "Urgency": request.urgency,
+            "Content-Encoding": "aes128gcm",
+            "Content-Type": "application/octet-stream",
+        }
+        if request.topic:
+            headers["Topic"] = request.topic
+        try:
+            response = await self._http.post(endpoint, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise network_error(exc, parts.netloc)
+        if response.status_code in (200, 201, 202):
+            return
+        if response.status_code in (404, 410):
+            raise DeviceGone(f"subscription is gone ({response.status_code})")
+        retry = transient(response, parts.netloc)
+        if retry is not None:
+            raise retry
+        raise DeliveryError(
+            f"push service refused the message: {response.status_code} {response.text[:200]}",
+            permanent=True,
+        )

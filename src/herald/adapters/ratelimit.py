@@ -1,0 +1,56 @@
+"""Rate limits with the ``limits`` library: one adapter, memory or Redis storage.
+
+When Redis is unreachable the limiter fails open: a notification service that stops
+sending because its rate-limit store is down would lose more than it protects.
+"""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from limits import parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+
+from herald.ports import RateDecision
+
+log = structlog.get_logger(__name__)
+
+
+class LimitsRateLimiter:
+    def __init__(self, url: str, *, prefix: str = "herald") -> None:
+        storage: Storage
+        if url.startswith("memory://"):
+            storage = MemoryStorage()
+        else:
+            storage = RedisStorage(
+                "async+" + url,
+                key_prefix=prefix,
+                wrap_exceptions=True,
+                socket_timeout=0.5,
+                socket_connect_timeout=0.5,
+            )
+        self._storage = storage
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
+
+    async def hit(self, limit: str, *keys: str) -> RateDecision:
+        item = parse(limit)
+        try:
+            allowed = await self._limiter.hit(item, *keys)
+            stats = await self._limiter.get_window_stats(item, *keys)
+        except (StorageError, OSError) as exc:
+            log.warning("ratelimit.storage_unavailable", error=str(exc))
+            return RateDecision(True, item.amount, item.amount, float(item.get_expiry()))
+        return RateDecision(
+            allowed=allowed,
+            limit=item.amount,
+            remaining=max(stats.remaining, 0),
+            reset_after=max(stats.reset_time - time.time(), 0.0),
+        )
+
+    async def close(self) -> None:
+        close = getattr(self._storage, "reset", None)
+        if isinstance(self._storage, MemoryStorage) and close is not None:
+            await close()

@@ -1,0 +1,361 @@
+"""The composition root: the one place that picks concrete adapters from configuration
+and wires the services together, for one service per process or all of them in one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from herald.adapters.broker.embedded import EmbeddedBroker
+from herald.adapters.broker.rabbitmq import RabbitBroker
+from herald.adapters.cache.memory import MemoryCache
+from herald.adapters.cache.redis import RedisCache
+from herald.adapters.capture import CaptureStore
+from herald.adapters.db.engine import create_engine
+from herald.adapters.email.smtp import SmtpTransport
+from herald.adapters.push.capture import CapturePushTransport
+from herald.adapters.push.fcm import FcmTransport
+from herald.adapters.push.webpush import WebPushTransport, load_vapid
+from herald.adapters.ratelimit import LimitsRateLimiter
+from herald.config import PushMode, Settings
+from herald.domain import targets
+from herald.domain.breaker import BreakerBoard
+from herald.domain.retry import RetryPolicy
+from herald.kit import migrations
+from herald.kit.clients import ServiceClient
+from herald.kit.db import sessionmaker, unit_of_work
+from herald.kit.ledger import Ledger
+from herald.kit.templates_source import TemplateSource
+from herald.kit.worker import DeliveryWorker, worker_app
+from herald.ports import Broker, Cache, EmailTransport, PushTransport
+from herald.services.email_worker.models import EmailDelivery
+from herald.services.email_worker.sender import EmailSender
+from herald.services.gateway import app as gateway
+from herald.services.gateway import keys
+from herald.services.gateway.clients import Directory
+from herald.services.gateway.context import GatewayContext
+from herald.services.gateway.keys import KeyVerifier
+from herald.services.gateway.relay import OutboxRelay
+from herald.services.gateway.status_events import StatusApplier
+from herald.services.push_worker.models import PushDelivery
+from herald.services.push_worker.sender import PushSender
+from herald.services.templates import app as templates
+from herald.services.templates.handlers import TemplatesContext
+from herald.services.users import app as users
+from herald.services.users.handlers import UsersContext
+
+SERVICES = ("gateway", "users", "templates", "email_worker", "push_worker")
+_SERVICES_DIR = Path(__file__).parent / "services"
+
+
+def make_broker(settings: Settings) -> Broker:
+    url = settings.broker_url
+    if url.startswith("memory://"):
+        return EmbeddedBroker(settings.home / "queue.db")
+    if url.startswith(("amqp://", "amqps://")):
+        return RabbitBroker(url)
+    raise ValueError("HERALD_BROKER_URL must be memory:// or amqp://…")
+
+
+def make_cache(settings: Settings) -> Cache:
+    url = settings.redis_url
+    if url.startswith("memory://"):
+        return MemoryCache()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisCache(url)
+    raise ValueError("HERALD_REDIS_URL must be memory:// or redis://…")
+
+
+async def migrate(settings: Settings, services: Sequence[str] = SERVICES) -> None:
+    for service in services:
+        await asyncio.to_thread(
+            migrations.upgrade,
+            _SERVICES_DIR / service / "migrations",
+            settings.database_url_for(service),
+            service,
+        )
+
+
+def http_client(base_url: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(5.0),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+    )
+
+
+def asgi_client(app: FastAPI, name: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url=f"http://{name}",
+        timeout=httpx.Timeout(30.0),
+    )
+
+
+class Infra:
+    """The connections one process holds, opened in its lifespan, never at import."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.broker = make_broker(settings)
+        self.cache = make_cache(settings)
+        self._engines: dict[str, AsyncEngine] = {}
+        self._clients: list[httpx.AsyncClient] = []
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    def engine(self, service: str) -> AsyncEngine:
+        url = self.settings.database_url_for(service)
+        if url not in self._engines:
+            self._engines[url] = create_engine(url)
+        return self._engines[url]
+
+    def client(self, client: httpx.AsyncClient) -> httpx.AsyncClient:
+        self._clients.append(client)
+        return client
+
+    def service(self, http: httpx.AsyncClient, name: str, caller: str) -> ServiceClient:
+        return ServiceClient(
+            self.client(http),
+            name=name,
+            caller=caller,
+            jwt_secret=self.settings.jwt_secret.get_secret_value(),
+        )
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        self._closers.append(closer)
+
+    def database_check(self, service: str) -> Callable[[], Awaitable[bool]]:
+        engine = self.engine(service)
+
+        async def check() -> bool:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+
+        return check
+
+    async def start(self) -> None:
+        await self.broker.start()
+
+    async def close(self) -> None:
+        for closer in reversed(self._closers):
+            await closer()
+        for client in self._clients:
+            await client.aclose()
+        await self.broker.close()
+        await self.cache.close()
+        for engine in self._engines.values():
+            await engine.dispose()
+
+
+def users_app(infra: Infra) -> FastAPI:
+    s = infra.settings
+    ctx = UsersContext(
+        cache=infra.cache,
+        jwt_secret=s.jwt_secret.get_secret_value(),
+        jwt_ttl=s.jwt_ttl_seconds,
+        allow_private_targets=s.private_targets_allowed,
+    )
+    return users.build(engine=infra.engine("users"), ctx=ctx, max_body_bytes=s.max_body_bytes)
+
+
+def templates_app(infra: Infra) -> FastAPI:
+    s = infra.settings
+    return templates.build(
+        engine=infra.engine("templates"),
+        ctx=TemplatesContext(cache=infra.cache),
+        jwt_secret=s.jwt_secret.get_secret_value(),
+        max_body_bytes=s.max_body_bytes,
+    )
+
+
+def vapid_public_key(settings: Settings) -> str | None:
+    if settings.vapid_private_key is None:
+        return None
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+
+    vapid = load_vapid(settings.vapid_private_key.get_secret_value())
+    raw = vapid.public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def gateway_app(
+    infra: Infra, users_http: httpx.AsyncClient, templates_http: httpx.AsyncClient
+) -> FastAPI:
+    s = infra.settings
+    sessions = sessionmaker(infra.engine("gateway"))
+    directory = Directory(
+        infra.service(users_http, "users", "service:gateway"),
+        infra.service(templates_http, "templates", "service:gateway"),
+        infra.cache,
+        ttl=s.cache_ttl_seconds,
+    )
+    limiter = LimitsRateLimiter(s.redis_url)
+    infra.on_close(limiter.close)
+    ctx = GatewayContext(
+        sessions=sessions,
+        broker=infra.broker,
+        directory=directory,
+        limiter=limiter,
+        keys=KeyVerifier(sessions),
+        relay=OutboxRelay(sessions, infra.broker),
+        statuses=StatusApplier(sessions, infra.broker),
+        jwt_secret=s.jwt_secret.get_secret_value(),
+        rate_limit_per_key=s.rate_limit_per_key,
+        rate_limit_per_recipient=s.rate_limit_per_recipient,
+        public_url=s.public_url,
+        vapid_public_key=vapid_public_key(s),
+    )
+    app = gateway.build(engine=infra.engine("gateway"), ctx=ctx, max_body_bytes=s.max_body_bytes)
+    if s.bootstrap_api_key is not None:
+        key = s.bootstrap_api_key.get_secret_value()
+
+        async def ensure_key() -> None:
+            async with unit_of_work(sessions) as session:
+                await keys.ensure(session, key)
+
+        before_start(app, ensure_key)
+    return app
+
+
+def _worker(
+    infra: Infra,
+    service: str,
+    sender: EmailSender | PushSender,
+    templates_http: httpx.AsyncClient,
+    ledger_model: type,
+) -> FastAPI:
+    s = infra.settings
+    worker = DeliveryWorker(
+        sender=sender,
+        broker=infra.broker,
+        templates=TemplateSource(
+            infra.service(templates_http, "templates", f"service:{service}"), infra.cache
+        ),
+        ledger=Ledger(sessionmaker(infra.engine(service)), ledger_model),
+        policy=RetryPolicy(s.retry_max_attempts, s.retry_base_delay, s.retry_max_delay),
+        breakers=BreakerBoard(s.breaker_failure_threshold, s.breaker_reset_seconds),
+        prefetch=s.worker_prefetch,
+    )
+    return worker_app(service=service, worker=worker, database=infra.database_check(service))
+
+
+def email_worker_app(
+    infra: Infra, templates_http: httpx.AsyncClient, transport: EmailTransport | None = None
+) -> FastAPI:
+    s = infra.settings
+    if transport is None:
+        if s.smtp_url is None:
+            raise ValueError("HERALD_SMTP_URL is required for the email worker")
+        transport = SmtpTransport(s.smtp_url, pool_size=s.smtp_pool_size, timeout=s.smtp_timeout)
+    infra.on_close(transport.close)
+    sender = EmailSender(
+        transport,
+        sender=s.email_from,
+        public_url=s.public_url,
+        jwt_secret=s.jwt_secret.get_secret_value(),
+    )
+    return _worker(infra, "email_worker", sender, templates_http, EmailDelivery)
+
+
+def push_transports(infra: Infra, capture: CaptureStore | None) -> dict[str, PushTransport]:
+    s = infra.settings
+    if s.effective_push_mode is PushMode.CAPTURE:
+        if capture is None:
+            capture = CaptureStore(s.home / "capture.db")
+        transport = CapturePushTransport(capture)
+        return {"webpush": transport, "fcm": transport}
+    http = infra.client(httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False))
+    found: dict[str, PushTransport] = {}
+    if s.vapid_private_key is not None:
+        found["webpush"] = WebPushTransport(
+            http,
+            vapid_private_key=s.vapid_private_key.get_secret_value(),
+            subject=s.vapid_subject,
+            allow_private=s.private_targets_allowed,
+        )
+    if s.fcm_credentials_file is not None:
+        why = targets.check_endpoint(s.fcm_base_url, allow_private=s.private_targets_allowed)
+        if why is not None:
+            raise ValueError(f"HERALD_FCM_BASE_URL: {why}")
+        found["fcm"] = FcmTransport(
+            http, base_url=s.fcm_base_url, credentials_file=s.fcm_credentials_file
+        )
+    return found
+
+
+def push_worker_app(
+    infra: Infra,
+    templates_http: httpx.AsyncClient,
+    users_http: httpx.AsyncClient,
+    capture: CaptureStore | None = None,
+) -> FastAPI:
+    sender = PushSender(
+        push_transports(infra, capture), infra.service(users_http, "users", "service:push_worker")
+    )
+    return _worker(infra, "push_worker", sender, templates_http, PushDelivery)
+
+
+def before_start(app: FastAPI, action: Callable[[], Awaitable[None]]) -> None:
+    """Run ``action`` when ``app`` starts, before its own lifespan."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
+        await action()
+        async with inner(a):
+            yield
+
+    app.router.lifespan_context = lifespan
+
+
+def own(app: FastAPI, infra: Infra, *, children: Sequence[FastAPI] = ()) -> FastAPI:
+    """Make ``app``'s lifespan open ``infra`` and start ``children`` (in-process services)
+    before its own start-up, and close them all, in reverse, after its shutdown."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            await infra.start()
+            stack.push_async_callback(infra.close)
+            for child in children:
+                await stack.enter_async_context(child.router.lifespan_context(child))
+            await stack.enter_async_context(inner(a))
+            yield
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def service_app(name: str, settings: Settings) -> FastAPI:
+    """One service per process (``herald serve`` / ``herald worker``)."""
+    infra = Infra(settings)
+    if name == "users":
+        app = users_app(infra)
+    elif name == "templates":
+        app = templates_app(infra)
+    elif name == "gateway":
+        app = gateway_app(
+            infra, http_client(settings.users_url), http_client(settings.templates_url)
+        )
+    elif name == "email_worker":
+        app = email_worker_app(infra, http_client(settings.templates_url))
+    elif name == "push_worker":
+        app = push_worker_app(
+            infra, http_client(settings.templates_url), http_client(settings.users_url)
+        )
+    else:
+        raise ValueError(f"unknown service {name}")
+    return own(app, infra)

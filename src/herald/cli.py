@@ -1,0 +1,249 @@
+"""``herald``: run the system, one service, migrations, keys, and send from a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from fastapi import FastAPI
+from rich.console import Console
+
+from herald.config import Settings, dev_settings
+from herald.kit.logging import configure
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Herald: email and push notifications you can host yourself.",
+)
+keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys.")
+vapid_app = typer.Typer(no_args_is_help=True, help="Web Push (VAPID) keys.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(vapid_app, name="vapid")
+console = Console()
+
+PORTS = {
+    "gateway": 8000,
+    "users": 8001,
+    "templates": 8002,
+    "email_worker": 8003,
+    "push_worker": 8004,
+}
+
+
+class ServiceName(StrEnum):
+    gateway = "gateway"
+    users = "users"
+    templates = "templates"
+
+
+class WorkerName(StrEnum):
+    email = "email"
+    push = "push"
+
+
+def _serve(asgi: FastAPI, host: str, port: int, settings: Settings) -> None:
+    config = uvicorn.Config(
+        asgi,
+        host=host,
+        port=port,
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        loop="auto",
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="Port of the API")] = 8000,
+    home: Annotated[Path, typer.Option(help="Where dev mode keeps its data")] = Path(".herald"),
+) -> None:
+    """Run the whole system in one process on embedded defaults (no server to install)."""
+    from herald.devmode.runner import build
+
+    settings = dev_settings(home=home, public_url=f"http://127.0.0.1:{port}")
+    configure(json=settings.log_json, level=settings.log_level)
+    stack = build(settings)
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"[bold]Herald dev[/bold] — everything in one process, data in {home}/")
+    console.print(f"  API        {base}/api/v1/")
+    console.print(f"  API docs   {base}/docs")
+    console.print(f"  Dev inbox  {base}/dev/inbox")
+    if stack.smtp_capture is not None:
+        console.print(f"  SMTP       {stack.smtp_capture.url} (captured, nothing leaves)")
+    console.print(f"  API key    {stack.api_key}")
+    console.print(f"  Try it:    herald send --api-key {stack.api_key} --email you@example.com")
+    _serve(stack.app, "127.0.0.1", port, settings)
+
+
+@app.command()
+def serve(
+    service: ServiceName,
+    host: Annotated[str, typer.Option()] = "0.0.0.0",
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Run one service (gateway, users or templates), configured from the environment."""
+    from herald.bootstrap import service_app
+
+    settings = Settings()
+    configure(json=settings.log_json, level=settings.log_level)
+    _serve(
+        service_app(service.value, settings),
+        host,
+        port or settings.port or PORTS[service.value],
+        settings,
+    )
+
+
+@app.command()
+def worker(
+    kind: WorkerName,
+    host: Annotated[str, typer.Option()] = "0.0.0.0",
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Run the email or push worker (its HTTP port serves health and metrics only)."""
+    from herald.bootstrap import service_app
+
+    settings = Settings()
+    configure(json=settings.log_json, level=settings.log_level)
+    name = f"{kind.value}_worker"
+    _serve(service_app(name, settings), host, port or settings.port or PORTS[name], settings)
+
+
+@app.command()
+def migrate(
+    service: Annotated[list[str] | None, typer.Option(help="Only these services")] = None,
+) -> None:
+    """Bring every database this process is configured for to the latest schema."""
+    from herald.bootstrap import SERVICES
+    from herald.bootstrap import migrate as run
+
+    settings = Settings()
+    chosen = tuple(service or SERVICES)
+    unknown = set(chosen) - set(SERVICES)
+    if unknown:
+        raise typer.BadParameter(f"unknown service(s): {', '.join(sorted(unknown))}")
+    asyncio.run(run(settings, chosen))
+    console.print(f"migrated: {', '.join(chosen)}")
+
+
+async def _with_gateway_db(action: str, **kw: object) -> object:
+    from herald.adapters.db.engine import create_engine
+    from herald.kit.db import sessionmaker, unit_of_work
+    from herald.services.gateway import keys
+
+    settings = Settings()
+    engine = create_engine(settings.database_url_for("gateway"))
+    try:
+        async with unit_of_work(sessionmaker(engine)) as session:
+            if action == "create":
+                scopes = [str(s) for s in kw["scopes"]]  # type: ignore[attr-defined]
+                row, key = await keys.create(session, name=str(kw["name"]), scopes=scopes)
+                return {"id": str(row.id), "key": key, "scopes": row.scopes}
+            if action == "revoke":
+                row = await keys.revoke(session, uuid.UUID(str(kw["key_id"])))
+                return {"id": str(row.id), "revoked_at": str(row.revoked_at)}
+            from herald.services.gateway.repositories import ApiKeyRepository
+
+            return [
+                {
+                    "id": str(k.id),
+                    "name": k.name,
+                    "prefix": k.prefix,
+                    "scopes": k.scopes,
+                    "revoked": k.revoked_at is not None,
+                }
+                for k in await ApiKeyRepository(session).all()
+            ]
+    finally:
+        await engine.dispose()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option()],
+    scope: Annotated[list[str] | None, typer.Option(help="admin, send, status")] = None,
+) -> None:
+    """Create an API key; the key is shown once."""
+    scopes = scope or ["send"]
+    bad = set(scopes) - {"admin", "send", "status"}
+    if bad:
+        raise typer.BadParameter(f"unknown scope(s): {', '.join(sorted(bad))}")
+    console.print_json(
+        json.dumps(asyncio.run(_with_gateway_db("create", name=name, scopes=scopes)))
+    )
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke an API key by its id."""
+    console.print_json(json.dumps(asyncio.run(_with_gateway_db("revoke", key_id=key_id))))
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (never their values)."""
+    console.print_json(json.dumps(asyncio.run(_with_gateway_db("list"))))
+
+
+@vapid_app.command("generate")
+def vapid_generate() -> None:
+    """Print a new VAPID private key (PEM) for HERALD_VAPID_PRIVATE_KEY."""
+    from herald.devmode.secrets import generate_vapid_pem
+
+    typer.echo(generate_vapid_pem())
+
+
+@app.command()
+def send(
+    api_key: Annotated[str, typer.Option(envvar="HERALD_API_KEY", help="An API key (hk_…)")],
+    user_id: Annotated[str | None, typer.Option(help="An existing user's id")] = None,
+    email: Annotated[
+        str | None, typer.Option(help="Create (or reuse) a user with this email")
+    ] = None,
+    channel: Annotated[WorkerName, typer.Option()] = WorkerName.email,
+    template: Annotated[str, typer.Option()] = "welcome",
+    name: Annotated[str, typer.Option()] = "friend",
+    link: Annotated[str, typer.Option()] = "https://example.com/start",
+    request_id: Annotated[str | None, typer.Option()] = None,
+    priority: Annotated[int, typer.Option(min=0, max=9)] = 5,
+    api_url: Annotated[str, typer.Option(envvar="HERALD_API_URL")] = "http://127.0.0.1:8000",
+    wait: Annotated[float, typer.Option(help="Seconds to wait for a final status")] = 10.0,
+) -> None:
+    """Send a notification through a running Herald and follow it to its final status."""
+    from herald.sendcli import send_and_follow
+
+    if user_id is None and email is None:
+        raise typer.BadParameter("give --user-id, or --email to create a user for it")
+    code = asyncio.run(
+        send_and_follow(
+            api_url=api_url,
+            api_key=api_key,
+            user_id=user_id,
+            email=email,
+            channel=channel.value,
+            template=template,
+            name=name,
+            link=link,
+            request_id=request_id or uuid.uuid4().hex,
+            priority=priority,
+            wait=wait,
+            console=console,
+        )
+    )
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

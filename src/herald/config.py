@@ -1,0 +1,116 @@
+"""The one settings object. Nothing else in Herald reads the environment.
+
+Names follow SPEC.md §2 exactly (``HERALD_DATABASE_URL``, ``HERALD_RETRY_MAX_ATTEMPTS``…),
+which is why the settings are flat rather than nested sections.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-only-secret"}
+DEV_JWT_SECRET = "dev-only-secret"
+
+
+class Mode(StrEnum):
+    DEV = "dev"
+    SERVICE = "service"
+
+
+class PushMode(StrEnum):
+    CAPTURE = "capture"
+    DELIVER = "deliver"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HERALD_", env_file=".env", extra="ignore", case_sensitive=False
+    )
+
+    mode: Mode = Mode.SERVICE
+    home: Path = Path(".herald")
+
+    # Backends are chosen by URL (SPEC.md §2). ``{service}`` in the database URL is
+    # replaced by the owning service's name, which gives each service its own database.
+    database_url: str = "sqlite+aiosqlite:///.herald/herald.db"
+    broker_url: str = "memory://"
+    redis_url: str = "memory://"
+    smtp_url: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    users_url: str = "http://127.0.0.1:8001"
+    templates_url: str = "http://127.0.0.1:8002"
+
+    bootstrap_api_key: SecretStr | None = None
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_ttl_seconds: int = 3600
+
+    retry_max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_base_delay: float = Field(default=2.0, gt=0)
+    retry_max_delay: float = Field(default=900.0, gt=0)
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    worker_prefetch: int = Field(default=32, ge=1, le=1000)
+
+    rate_limit_per_key: str = "1000/second"
+    rate_limit_per_recipient: str = "20/minute"
+    max_body_bytes: int = 256 * 1024
+    cache_ttl_seconds: int = 60
+
+    email_from: str = "Herald <herald@localhost>"
+    smtp_pool_size: int = Field(default=4, ge=1, le=64)
+    smtp_timeout: float = Field(default=10.0, gt=0)
+    dev_smtp_port: int = 1025
+
+    push_mode: PushMode | None = None
+    vapid_private_key: SecretStr | None = None
+    vapid_subject: str = "mailto:admin@localhost"
+    fcm_base_url: str = "https://fcm.googleapis.com"
+    fcm_credentials_file: Path | None = None
+    allow_private_targets: bool | None = None
+
+    log_json: bool = False
+    log_level: str = "info"
+
+    @property
+    def dev(self) -> bool:
+        return self.mode is Mode.DEV
+
+    @property
+    def effective_push_mode(self) -> PushMode:
+        if self.push_mode is not None:
+            return self.push_mode
+        return PushMode.CAPTURE if self.dev else PushMode.DELIVER
+
+    @property
+    def private_targets_allowed(self) -> bool:
+        if self.allow_private_targets is not None:
+            return self.allow_private_targets
+        return self.dev
+
+    def database_url_for(self, service: str) -> str:
+        return self.database_url.replace("{service}", service)
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Self:
+        # A placeholder signing key outside dev mode would let anyone mint tokens.
+        if not self.dev and self.jwt_secret.get_secret_value() in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "HERALD_JWT_SECRET must be set to a real secret outside dev mode "
+                "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return self
+
+
+def dev_settings(**overrides: object) -> Settings:
+    """Settings for ``herald dev``: embedded backends under ``./.herald/``."""
+    values: dict[str, object] = {"mode": Mode.DEV}
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]

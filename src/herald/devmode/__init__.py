@@ -1,0 +1,1 @@
+"""``herald dev``: the whole system in one process on embedded defaults."""

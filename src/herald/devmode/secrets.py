@@ -1,0 +1,45 @@
+"""Secrets ``herald dev`` makes once and keeps under ``./.herald/`` so that a restart
+keeps the same API key, token signing key and VAPID key pair."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from herald.config import DEV_JWT_SECRET, Settings
+
+
+def _kept(path: Path, make: str) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(make)
+    path.chmod(0o600)
+    return make
+
+
+def generate_vapid_pem() -> str:
+    from py_vapid import Vapid02
+
+    vapid = Vapid02()
+    vapid.generate_keys()
+    pem: bytes = vapid.private_pem()
+    return pem.decode()
+
+
+def with_dev_secrets(settings: Settings) -> Settings:
+    home = settings.home
+    update: dict[str, object] = {}
+    if settings.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
+        update["jwt_secret"] = SecretStr(_kept(home / "jwt_secret", secrets.token_urlsafe(48)))
+    if settings.bootstrap_api_key is None:
+        from herald.services.gateway.keys import generate
+
+        update["bootstrap_api_key"] = SecretStr(_kept(home / "api_key", generate()))
+    if settings.vapid_private_key is None:
+        update["vapid_private_key"] = SecretStr(
+            _kept(home / "vapid_private.pem", generate_vapid_pem())
+        )
+    return settings.model_copy(update=update)

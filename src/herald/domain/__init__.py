@@ -1,0 +1,1 @@
+"""Plain Python: the rules of notifications. No I/O library is imported here."""

@@ -1,0 +1,30 @@
+"""BCP 47 locale handling: normalising tags and the fallback chain of SPEC.md §3."""
+
+from __future__ import annotations
+
+import re
+
+_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?$")
+
+
+def normalize(tag: str) -> str:
+    """``pt_br`` → ``pt-BR``; raises ValueError for something that is not a language tag."""
+    tag = tag.strip().replace("_", "-")
+    if not _TAG.match(tag):
+        raise ValueError(f"'{tag}' is not a BCP 47 language tag such as 'en', 'fr' or 'pt-BR'")
+    parts = tag.split("-")
+    out = [parts[0].lower()]
+    for part in parts[1:]:
+        out.append(part.title() if len(part) == 4 else part.upper())
+    return "-".join(out)
+
+
+def fallback_chain(requested: str | None, default: str) -> list[str]:
+    """``pt-BR`` → ``pt`` → the template's default locale, without repeats."""
+    chain: list[str] = []
+    if requested:
+        parts = requested.split("-")
+        for i in range(len(parts), 0, -1):
+            chain.append("-".join(parts[:i]))
+    chain.append(default)
+    return list(dict.fromkeys(chain))

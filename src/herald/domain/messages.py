@@ -1,0 +1,74 @@
+"""Typed messages that travel over the queue. Schemas are documented in docs/messages.md."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from herald.domain.statuses import Channel, Status
+
+# Routing keys on the ``notifications.direct`` exchange (SPEC.md §4).
+EXCHANGE = "notifications.direct"
+FAILED_QUEUE = "failed.queue"
+STATUS_QUEUE = "status.queue"
+WORK_QUEUES = {Channel.EMAIL: "email.queue", Channel.PUSH: "push.queue"}
+ROUTING_KEYS = {
+    "email.queue": "email",
+    "push.queue": "push",
+    FAILED_QUEUE: "failed",
+    STATUS_QUEUE: "status",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Device(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: UUID
+    kind: str
+    token: str | None = None
+    subscription: dict[str, Any] | None = None
+
+
+class Recipient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    user_id: UUID
+    name: str
+    email: str | None = None
+    locale: str = "en"
+    devices: list[Device] = Field(default_factory=list)
+
+
+class SendNotification(BaseModel):
+    """Command on ``email.queue`` / ``push.queue``: deliver one notification."""
+
+    notification_id: UUID
+    channel: Channel
+    template_code: str
+    template_version: int
+    locale: str
+    variables: dict[str, Any]
+    priority: int = 5
+    recipient: Recipient
+    topic: str | None = None
+    correlation_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DeliveryStatusChanged(BaseModel):
+    """Event on ``status.queue``: a worker (or a provider) learnt a delivery outcome."""
+
+    notification_id: UUID
+    channel: Channel
+    status: Status
+    attempts: int = 0
+    error: str | None = None
+    timestamp: datetime = Field(default_factory=utcnow)
+    correlation_id: str | None = None

@@ -1,0 +1,34 @@
+"""Notification statuses and the one rule about moving between them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    PUSH = "push"
+
+
+FINAL = frozenset({Status.DELIVERED, Status.FAILED, Status.SKIPPED})
+
+
+def can_move(current: Status, new: Status) -> bool:
+    """A final status never goes back to pending (SPEC.md §3).
+
+    ``failed`` may still become ``delivered`` (a late provider report of success wins),
+    and ``delivered`` may become ``failed`` (a hard bounce arrives after the relay
+    accepted the mail); nothing final ever returns to ``pending``.
+    """
+    if current == new:
+        return False
+    if new is Status.PENDING:
+        return current is Status.PENDING
+    return current is not Status.SKIPPED

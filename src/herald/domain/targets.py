@@ -1,0 +1,45 @@
+"""Which push endpoints Herald may call: refusing private and loopback addresses keeps
+a registered "subscription" from turning Herald into a proxy into its own network
+(server-side request forgery)."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+
+def is_private_address(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host in {"localhost", "localhost.localdomain"} or host.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not ip.is_global
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host in {"localhost"} or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(url: str, *, allow_private: bool) -> str | None:
+    """Return why ``url`` may not be used as a push endpoint, or None when it may."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host:
+        return "endpoint must be an absolute URL"
+    if parts.scheme == "http":
+        if not (allow_private and is_loopback(host)):
+            return "endpoint must use https"
+    elif parts.scheme != "https":
+        return "endpoint must use https"
+    if not allow_private and is_private_address(host):
+        return "endpoint may not point at a private or loopback address"
+    return None

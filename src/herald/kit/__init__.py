@@ -1,0 +1,1 @@
+"""What every service shares: envelope, errors, pagination, health, auth, logging, metrics."""

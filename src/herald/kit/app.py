@@ -1,0 +1,131 @@
+"""The FastAPI app every service starts from: envelope errors, limits, metrics, health."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from herald.kit import errors, health
+from herald.kit.envelope import failure
+from herald.kit.metrics import HTTP_REQUESTS
+
+REQUEST_ID_HEADER = b"x-request-id"
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+_FORM_PATHS = ("/api/v1/unsubscribe",)
+
+
+class RequestGuard:
+    """Refuses bodies that are too large (413) or not JSON (415) before any route runs,
+    tags every request with a correlation id and records its latency."""
+
+    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int) -> None:
+        self.app = app
+        self.service = service
+        self.max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = headers.get(REQUEST_ID_HEADER, b"").decode("latin-1")[:128] or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (REQUEST_ID_HEADER, request_id.encode("latin-1")),
+                ]
+            await send(message)
+
+        try:
+            refusal = self._refuse(scope, headers)
+            if refusal is not None:
+                await refusal(scope, receive, send_with_id)
+                return
+            await self.app(scope, self._limited(receive), send_with_id)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).observe(
+                time.perf_counter() - started
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    def _refuse(self, scope: Scope, headers: Mapping[bytes, bytes]) -> ASGIApp | None:
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            return JSONResponse(
+                failure(f"request body is larger than {self.max_body} bytes"), status_code=413
+            )
+        if scope["method"] in _BODY_METHODS and (length is None or length != b"0"):
+            ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            form_ok = scope["path"].startswith(_FORM_PATHS)
+            if (
+                ctype != b"application/json"
+                and not (
+                    form_ok
+                    and ctype in (b"application/x-www-form-urlencoded", b"multipart/form-data", b"")
+                )
+                and not (ctype == b"" and length is None)
+            ):
+                return JSONResponse(
+                    failure("Content-Type must be application/json"), status_code=415
+                )
+        return None
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+        max_body = self.max_body
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > max_body:
+                    # A chunked body that grows past the limit: stop reading it.
+                    raise _TooLarge
+            return message
+
+        return wrapped
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(
+    *,
+    service: str,
+    title: str,
+    checks: Mapping[str, health.Check],
+    max_body_bytes: int,
+    details: Callable[[], dict[str, Any]] | None = None,
+    **kwargs: Any,
+) -> FastAPI:
+    app = FastAPI(title=title, **kwargs)
+    errors.install(app)
+
+    @app.exception_handler(_TooLarge)
+    async def _too_large(_: Any, __: Exception) -> JSONResponse:
+        return JSONResponse(
+            failure(f"request body is larger than {max_body_bytes} bytes"), status_code=413
+        )
+
+    app.include_router(health.router(service, checks, details))
+    app.add_middleware(RequestGuard, service=service, max_body_bytes=max_body_bytes)
+    return app

@@ -1,0 +1,29 @@
+"""FastAPI dependencies shared by the services: the request's unit of work and its caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.kit import auth
+from herald.kit.db import unit_of_work
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with unit_of_work(request.app.state.sessions) as session:
+        yield session
+
+
+async def _principal(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> auth.Principal:
+    return auth.verify(request.app.state.jwt_secret, auth.bearer(authorization))
+
+
+# "function" scope: the transaction commits before the response leaves, so a 201 or
+# 202 always means the row is stored.
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+PrincipalDep = Annotated[auth.Principal, Depends(_principal)]

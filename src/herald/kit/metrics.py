@@ -1,0 +1,35 @@
+"""Prometheus metrics shared by every service (served on ``/metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Histogram(
+    "herald_http_request_duration_seconds",
+    "HTTP request latency by route and status",
+    ["service", "method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+NOTIFICATIONS = Counter(
+    "herald_notifications_total",
+    "Notifications by channel and status reached",
+    ["channel", "status"],
+)
+DELIVERY_ATTEMPTS = Counter(
+    "herald_delivery_attempts_total",
+    "Delivery attempts by channel and outcome",
+    ["channel", "outcome"],
+)
+DELIVERY_SECONDS = Histogram(
+    "herald_delivery_duration_seconds",
+    "Time spent handing one message to its provider",
+    ["channel", "outcome"],
+)
+BREAKER_OPEN = Gauge(
+    "herald_circuit_breaker_open",
+    "1 while the breaker of a delivery target is open",
+    ["channel", "target"],
+)
+OUTBOX_BACKLOG = Gauge("herald_outbox_backlog", "Outbox rows not yet published")
+RATE_LIMITED = Counter("herald_rate_limited_total", "Requests refused by a rate limit", ["scope"])
+QUEUE_DEPTH = Gauge("herald_queue_depth", "Messages waiting in a queue", ["queue"])

@@ -1,0 +1,201 @@
+"""The delivery loop both workers run: one implementation of retries, delay queues,
+dead letters, circuit breakers and effectively-once sending.
+
+For each message: skip it if the ledger says it was delivered; hold it in a delay
+queue (without spending an attempt) while its target's breaker is open; otherwise
+render and send. A transient failure waits ``RetryPolicy.delay`` in a delay queue, a
+permanent one or the last attempt goes to ``failed.queue``. The status event is
+published before the message is settled, so nothing is acked before it is recorded.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from herald.domain.breaker import BreakerBoard, BreakerState
+from herald.domain.errors import DeliveryError, HeraldError
+from herald.domain.messages import WORK_QUEUES, DeliveryStatusChanged, SendNotification
+from herald.domain.retry import RetryPolicy
+from herald.domain.statuses import Channel, Status
+from herald.domain.templating import render_channel
+from herald.kit.app import create_app
+from herald.kit.health import Check
+from herald.kit.ledger import Ledger
+from herald.kit.metrics import BREAKER_OPEN, DELIVERY_ATTEMPTS, DELIVERY_SECONDS
+from herald.kit.templates_source import TemplateSource
+from herald.ports import CORRELATION_HEADER, Broker, Delivery, Outgoing
+
+log = structlog.get_logger(__name__)
+
+
+class Sender(Protocol):
+    """One channel's way of delivering a rendered notification."""
+
+    channel: Channel
+
+    def target(self, message: SendNotification) -> str:
+        """The host a breaker guards (an SMTP relay, a push service)."""
+
+    async def send(self, message: SendNotification, content: dict[str, Any]) -> None:
+        """Deliver, or raise DeliveryError."""
+
+
+@dataclass
+class DeliveryWorker:
+    sender: Sender
+    broker: Broker
+    templates: TemplateSource
+    ledger: Ledger
+    policy: RetryPolicy
+    breakers: BreakerBoard
+    prefetch: int = 32
+    in_flight: int = field(default=0)
+
+    @property
+    def queue(self) -> str:
+        return WORK_QUEUES[self.sender.channel]
+
+    async def start(self) -> None:
+        await self.broker.consume(self.queue, self.handle, prefetch=self.prefetch)
+
+    def breaker_states(self) -> dict[str, BreakerState]:
+        return self.breakers.states()
+
+    async def _status(
+        self, message: SendNotification, status: Status, attempts: int, error: str | None
+    ) -> None:
+        event = DeliveryStatusChanged(
+            notification_id=message.notification_id,
+            channel=message.channel,
+            status=status,
+            attempts=attempts,
+            error=error,
+            correlation_id=message.correlation_id,
+        )
+        headers = {CORRELATION_HEADER: message.correlation_id} if message.correlation_id else {}
+        await self.broker.publish(
+            [Outgoing("status", event.model_dump_json().encode(), headers=headers)]
+        )
+
+    async def _content(self, message: SendNotification) -> dict[str, Any]:
+        version = await self.templates.version(
+            message.template_code, message.channel.value, message.locale, message.template_version
+        )
+        variables = {**message.variables, "user": {"name": message.recipient.name}}
+        return render_channel(message.channel.value, version, variables)
+
+    async def handle(self, delivery: Delivery) -> None:
+        try:
+            message = SendNotification.model_validate_json(delivery.body)
+        except ValidationError as exc:
+            await delivery.dead_letter(
+                attempts=delivery.attempts, error=f"malformed message: {exc.errors()[:3]}"
+            )
+            return
+        with structlog.contextvars.bound_contextvars(
+            notification_id=str(message.notification_id),
+            channel=message.channel.value,
+            request_id=message.correlation_id or delivery.headers.get(CORRELATION_HEADER),
+        ):
+            await self._handle(delivery, message)
+
+    async def _handle(self, delivery: Delivery, message: SendNotification) -> None:
+        attempts = delivery.attempts
+        if await self.ledger.delivered(message.notification_id):
+            log.info("delivery.duplicate_skipped")
+            await self._status(message, Status.DELIVERED, max(attempts, 1), None)
+            await delivery.ack()
+            return
+        target = self.sender.target(message)
+        breaker = self.breakers.for_target(target)
+        wait = breaker.wait_seconds()
+        channel = message.channel.value
+        BREAKER_OPEN.labels(channel, target).set(1 if wait > 0 else 0)
+        if wait > 0:
+            # The target is down: wait without spending an attempt.
+            log.info("delivery.breaker_open", target=target, wait=round(wait, 2))
+            await delivery.retry(
+                wait + random.uniform(0, wait / 4),
+                attempts=attempts,
+                error=f"circuit open for {target}",
+            )
+            return
+        made = attempts + 1
+        started = time.perf_counter()
+        try:
+            content = await self._content(message)
+            await self.sender.send(message, content)
+        except (DeliveryError, HeraldError) as exc:
+            error = (
+                exc
+                if isinstance(exc, DeliveryError)
+                else DeliveryError(exc.error, permanent=exc.status_code < 500)
+            )
+            await self._failed(delivery, message, error, made, target, started)
+            return
+        breaker.record_success()
+        BREAKER_OPEN.labels(channel, target).set(0)
+        DELIVERY_ATTEMPTS.labels(channel, "delivered").inc()
+        DELIVERY_SECONDS.labels(channel, "delivered").observe(time.perf_counter() - started)
+        await self.ledger.record(message.notification_id)
+        log.info("delivery.delivered", attempt=made)
+        await self._status(message, Status.DELIVERED, made, None)
+        await delivery.ack()
+
+    async def _failed(
+        self,
+        delivery: Delivery,
+        message: SendNotification,
+        error: DeliveryError,
+        made: int,
+        target: str,
+        started: float,
+    ) -> None:
+        channel = message.channel.value
+        if not error.permanent:
+            self.breakers.for_target(target).record_failure()
+        final = error.permanent or self.policy.exhausted(made)
+        outcome = "failed" if final else "retried"
+        DELIVERY_ATTEMPTS.labels(channel, outcome).inc()
+        DELIVERY_SECONDS.labels(channel, outcome).observe(time.perf_counter() - started)
+        if final:
+            log.warning(
+                "delivery.failed", attempt=made, error=error.error, permanent=error.permanent
+            )
+            await self._status(message, Status.FAILED, made, error.error)
+            await delivery.dead_letter(attempts=made, error=error.error)
+            return
+        delay = self.policy.delay(made, retry_after=error.retry_after)
+        log.info("delivery.retry_scheduled", attempt=made, error=error.error, delay=round(delay, 2))
+        await self._status(message, Status.PENDING, made, error.error)
+        await delivery.retry(delay, attempts=made, error=error.error)
+
+
+def worker_app(
+    *, service: str, worker: DeliveryWorker, database: Check, max_body_bytes: int = 1024
+) -> FastAPI:
+    """The small HTTP face of a worker: ``/health``, ``/ready`` (with breaker states)
+    and ``/metrics``; its lifespan starts consuming."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await worker.start()
+        yield
+
+    return create_app(
+        service=service,
+        title=f"Herald {service}",
+        max_body_bytes=max_body_bytes,
+        lifespan=lifespan,
+        checks={"database": database, "broker": worker.broker.ready},
+        details=lambda: {"breakers": {t: s.value for t, s in worker.breaker_states().items()}},
+    )

@@ -1,0 +1,135 @@
+"""Interfaces the services depend on. Each has a real and an embedded adapter in ``adapters/``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any, Protocol
+
+ATTEMPTS_HEADER = "x-herald-attempts"
+ERROR_HEADER = "x-herald-error"
+ORIGIN_HEADER = "x-herald-origin"
+CORRELATION_HEADER = "x-correlation-id"
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to publish to the ``notifications.direct`` exchange."""
+
+    routing_key: str
+    body: bytes
+    headers: dict[str, Any] = field(default_factory=dict)
+    priority: int = 5
+    message_id: str | None = None
+
+
+class Delivery(Protocol):
+    """A message handed to a consumer. Exactly one of ack/retry/dead_letter settles it."""
+
+    body: bytes
+    headers: Mapping[str, Any]
+    routing_key: str
+
+    @property
+    def attempts(self) -> int:
+        """Delivery attempts already spent on this message (0 on its first delivery)."""
+
+    async def ack(self) -> None:
+        """Done with it: remove it from its queue."""
+
+    async def retry(self, delay: float, *, attempts: int, error: str | None) -> None:
+        """Redeliver after ``delay`` seconds without blocking the consumer, then ack."""
+
+    async def dead_letter(self, *, attempts: int, error: str) -> None:
+        """Move it to ``failed.queue`` with its last error and attempt count, then ack."""
+
+    async def release(self) -> None:
+        """Give it back to its queue unchanged, to be delivered again."""
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+class BrokerUnavailable(Exception):
+    """The broker could not take the message now; the caller keeps it and tries later."""
+
+
+class Broker(Protocol):
+    async def start(self) -> None:
+        """Connect (in the background when the broker is not reachable yet)."""
+
+    async def close(self) -> None: ...
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None:
+        """Publish and wait for the broker to confirm every message; raise BrokerUnavailable."""
+
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> None:
+        """Start delivering ``queue``'s messages to ``handler``, at most ``prefetch`` at once."""
+
+    async def ready(self) -> bool: ...
+
+    async def depth(self, queue: str) -> int: ...
+
+    async def take(self, queue: str, limit: int) -> list[Delivery]:
+        """Fetch up to ``limit`` messages for inspection; settle each one (for the DLQ tools)."""
+
+
+class Cache(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, *, ttl: float) -> None: ...
+
+    async def delete(self, *keys: str) -> None: ...
+
+    async def ready(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: float
+
+
+class RateLimiter(Protocol):
+    async def hit(self, limit: str, *keys: str) -> RateDecision:
+        """Count one request against ``limit`` (e.g. ``"100/minute"``) for ``keys``."""
+
+    async def close(self) -> None: ...
+
+
+class EmailTransport(Protocol):
+    """Hands a finished message to an SMTP server; raises DeliveryError."""
+
+    target: str
+
+    async def send(self, message: EmailMessage) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PushRequest:
+    """One push to one device: already rendered, not yet encrypted."""
+
+    kind: str
+    token: str | None
+    subscription: Mapping[str, Any] | None
+    payload: Mapping[str, Any]
+    ttl: int
+    urgency: str
+    topic: str | None
+
+
+class PushTransport(Protocol):
+    """Delivers one push to a push service; raises DeliveryError (``device_gone`` on 404/410)."""
+
+    def target(self, request: PushRequest) -> str: ...
+
+    async def send(self, request: PushRequest) -> None: ...
+
+    async def close(self) -> None: ...

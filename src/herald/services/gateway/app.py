@@ -1,0 +1,58 @@
+"""The gateway's app (``herald serve gateway``, or the front of ``herald dev``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from herald.kit.app import create_app
+from herald.services.gateway import openapi, proxy
+from herald.services.gateway.context import GatewayContext
+from herald.services.gateway.routes import router
+
+SERVICE = "gateway"
+
+
+def build(*, engine: AsyncEngine, ctx: GatewayContext, max_body_bytes: int) -> FastAPI:
+    async def database() -> bool:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await ctx.relay.start()
+        await ctx.statuses.start()
+        try:
+            yield
+        finally:
+            await ctx.statuses.stop()
+            await ctx.relay.stop()
+
+    app = create_app(
+        service=SERVICE,
+        title="Herald",
+        max_body_bytes=max_body_bytes,
+        lifespan=lifespan,
+        checks={
+            "database": database,
+            "broker": ctx.broker.ready,
+            "cache": ctx.directory.cache.ready,
+        },
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        description="Notify your users by email or push, with retries, dead letters and "
+        "status tracking.",
+    )
+    app.state.sessions = ctx.sessions
+    app.state.jwt_secret = ctx.jwt_secret
+    app.state.ctx = ctx
+    app.include_router(router)
+    app.include_router(proxy.router(ctx.directory.users, ctx.directory.templates))
+    app.include_router(openapi.router(app, [ctx.directory.users, ctx.directory.templates]))
+    return app

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from herald.ports import Broker, RateLimiter
+from herald.services.gateway.clients import Directory
+from herald.services.gateway.keys import KeyVerifier
+from herald.services.gateway.relay import OutboxRelay
+from herald.services.gateway.status_events import StatusApplier
+
+
+@dataclass
+class GatewayContext:
+    sessions: async_sessionmaker[AsyncSession]
+    broker: Broker
+    directory: Directory
+    limiter: RateLimiter
+    keys: KeyVerifier
+    relay: OutboxRelay
+    statuses: StatusApplier
+    jwt_secret: str
+    rate_limit_per_key: str
+    rate_limit_per_recipient: str
+    public_url: str
+    vapid_public_key: str | None = None

@@ -1,0 +1,261 @@
+"""Accepting notifications and tracking their status. Handlers never commit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.domain import locales
+from herald.domain.errors import HeraldError
+from herald.domain.messages import (
+    DeliveryStatusChanged,
+    Recipient,
+    SendNotification,
+    utcnow,
+)
+from herald.domain.statuses import FINAL, Channel, Status, can_move
+from herald.kit.metrics import NOTIFICATIONS
+from herald.services.gateway import schemas
+from herald.services.gateway.clients import Directory
+from herald.services.gateway.models import Notification, NotificationEvent, OutboxMessage
+from herald.services.gateway.repositories import NotificationRepository
+
+log = structlog.get_logger(__name__)
+
+
+def fingerprint(body: schemas.NotificationIn) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def accepted(n: Notification, reason: str | None = None) -> dict[str, Any]:
+    return schemas.Accepted(
+        notification_id=n.id,
+        request_id=n.request_id,
+        status=n.initial_status,
+        notification_type=n.channel,
+        created_at=n.created_at,
+        reason=reason
+        if reason is not None
+        else (n.last_error if n.initial_status == Status.SKIPPED else None),
+    ).model_dump(mode="json")
+
+
+def replay(existing: Notification, request_hash: str) -> dict[str, Any]:
+    if existing.request_hash != request_hash:
+        raise HeraldError.conflict(
+            f"request_id '{existing.request_id}' was already used with a different body"
+        )
+    return accepted(existing)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one notification goes: its template version, locale and recipient."""
+
+    version: int
+    locale: str
+    recipient: Recipient
+    skip_reason: str | None
+
+
+async def route(directory: Directory, body: schemas.NotificationIn) -> Route:
+    """Look the user and template up (cached) and decide: send, or skip and why."""
+    channel = Channel(body.notification_type)
+    contact = await directory.contact(str(body.user_id))
+    if contact is None:
+        raise HeraldError.not_found(f"user {body.user_id}")
+    heads = await directory.template_heads(body.template_code, channel)
+    if heads is None:
+        raise HeraldError.not_found(f"template '{body.template_code}' for channel {channel}")
+    chain = locales.fallback_chain(contact.get("locale"), heads["default_locale"])
+    locale = next((c for c in chain if c in heads["locales"]), None)
+    if locale is None:
+        raise HeraldError.not_found(
+            f"template '{body.template_code}' has no version in {contact.get('locale')}"
+        )
+    recipient = Recipient.model_validate(contact)
+    skip: str | None = None
+    if not contact["preferences"].get(channel, True):
+        skip = f"user turned {channel} notifications off"
+    elif channel == Channel.EMAIL and not contact.get("email"):
+        skip = "user has no email address"
+    elif channel == Channel.EMAIL and contact.get("email_bounce"):
+        skip = f"email address is bouncing: {contact['email_bounce']}"
+    elif channel == Channel.PUSH and not recipient.devices:
+        skip = "user has no valid push device"
+    return Route(int(heads["locales"][locale]), locale, recipient, skip)
+
+
+async def accept(
+    session: AsyncSession,
+    *,
+    api_key_id: uuid.UUID,
+    body: schemas.NotificationIn,
+    request_hash: str,
+    plan: Route,
+    correlation_id: str | None,
+) -> tuple[dict[str, Any], bool]:
+    """Store the notification, its first event and its outbox row in one transaction.
+
+    Returns the response and whether this call created it (False: an idempotent replay).
+    """
+    status = Status.SKIPPED if plan.skip_reason else Status.PENDING
+    now = utcnow()
+    n = Notification(
+        id=uuid.uuid4(),
+        api_key_id=api_key_id,
+        request_id=body.request_id,
+        request_hash=request_hash,
+        channel=body.notification_type,
+        user_id=body.user_id,
+        template_code=body.template_code,
+        template_version=plan.version,
+        locale=plan.locale,
+        variables=body.variables.model_dump(mode="json"),
+        priority=body.priority,
+        extra=body.metadata,
+        recipient={"email": plan.recipient.email},
+        status=status,
+        initial_status=status,
+        last_error=plan.skip_reason,
+        correlation_id=correlation_id,
+        created_at=now,
+        updated_at=now,
+    )
+    entities: list[Notification | NotificationEvent | OutboxMessage] = [
+        n,
+        NotificationEvent(
+            notification_id=n.id, status=status, error=plan.skip_reason, timestamp=now
+        ),
+    ]
+    if status is Status.PENDING:
+        command = SendNotification(
+            notification_id=n.id,
+            channel=Channel(body.notification_type),
+            template_code=body.template_code,
+            template_version=plan.version,
+            locale=plan.locale,
+            variables=n.variables,
+            priority=body.priority,
+            recipient=plan.recipient,
+            correlation_id=correlation_id,
+            created_at=now,
+        )
+        entities.append(
+            OutboxMessage(
+                routing_key=body.notification_type,
+                body=command.model_dump_json().encode(),
+                priority=body.priority,
+                message_id=str(n.id),
+                correlation_id=correlation_id,
+            )
+        )
+    repo = NotificationRepository(session)
+    try:
+        # A savepoint: if another request with this request_id won the race, the unique
+        # constraint stops us here and the outer transaction can still read its row.
+        async with session.begin_nested():
+            repo.add(*entities)
+    except IntegrityError:
+        existing = await repo.by_request(api_key_id, body.request_id)
+        if existing is None:
+            raise
+        return replay(existing, request_hash), False
+    NOTIFICATIONS.labels(body.notification_type, "accepted").inc()
+    if status is Status.SKIPPED:
+        NOTIFICATIONS.labels(body.notification_type, "skipped").inc()
+    log.info(
+        "notifications.accepted",
+        notification_id=str(n.id),
+        status=status.value,
+        channel=body.notification_type,
+    )
+    return accepted(n), True
+
+
+def notification_out(
+    n: Notification, history: Sequence[NotificationEvent] | None = None
+) -> dict[str, Any]:
+    return schemas.NotificationOut(
+        notification_id=n.id,
+        request_id=n.request_id,
+        notification_type=n.channel,
+        user_id=n.user_id,
+        template_code=n.template_code,
+        template_version=n.template_version,
+        locale=n.locale,
+        priority=n.priority,
+        metadata=n.extra,
+        status=n.status,
+        attempts=n.attempts,
+        last_error=n.last_error,
+        created_at=n.created_at,
+        updated_at=n.updated_at,
+        history=None
+        if history is None
+        else [
+            schemas.HistoryEntry(status=e.status, timestamp=e.timestamp, error=e.error)
+            for e in history
+        ],
+    ).model_dump(mode="json")
+
+
+def apply(n: Notification, event: DeliveryStatusChanged) -> NotificationEvent | None:
+    """Move ``n`` by one status event; return the history entry, or None to ignore it.
+
+    A ``pending`` event on a pending notification is a retry: it is recorded (with its
+    error) but the status stays. A final status never goes back to ``pending``.
+    """
+    current, new = Status(n.status), event.status
+    retrying = current is Status.PENDING and new is Status.PENDING
+    if not retrying and not can_move(current, new):
+        return None
+    n.status = new.value
+    n.attempts = max(n.attempts, event.attempts)
+    if event.error is not None or new is Status.DELIVERED:
+        n.last_error = event.error
+    n.updated_at = utcnow()
+    if new in FINAL:
+        NOTIFICATIONS.labels(n.channel, new.value).inc()
+    log.info(
+        "notifications.status_changed",
+        notification_id=str(n.id),
+        status=new.value,
+        attempts=event.attempts,
+        error=event.error,
+    )
+    return NotificationEvent(
+        notification_id=n.id,
+        status=new.value,
+        attempt=event.attempts,
+        error=event.error,
+        timestamp=event.timestamp,
+    )
+
+
+async def apply_events(session: AsyncSession, events: Sequence[DeliveryStatusChanged]) -> int:
+    """Apply a batch of status events in one transaction; return how many changed anything."""
+    repo = NotificationRepository(session)
+    found = await repo.many(sorted({e.notification_id for e in events}))
+    changed = 0
+    for event in sorted(events, key=lambda e: e.timestamp):
+        n = found.get(event.notification_id)
+        if n is None:
+            log.warning(
+                "notifications.status_for_unknown", notification_id=str(event.notification_id)
+            )
+            continue
+        entry = apply(n, event)
+        if entry is not None:
+            repo.add(entry)
+            changed += 1
+    return changed

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from herald.kit.db import HeraldBase, service_metadata, utcnow
+
+
+class Base(HeraldBase):
+    __abstract__ = True
+    metadata = service_metadata()
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    # SHA-256 of the key: keys are 256 random bits, so a fast hash is enough to make a
+    # stolen table useless, and it keeps the per-request check cheap.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        # Idempotency is the database's job: two concurrent requests with the same
+        # request_id cannot both insert.
+        UniqueConstraint("api_key_id", "request_id", name="uq_notifications_key_request"),
+        Index("ix_notifications_user_created", "user_id", "created_at"),
+        Index("ix_notifications_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    api_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id"))
+    request_id: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[uuid.UUID]
+    template_code: Mapped[str] = mapped_column(String(100))
+    template_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    locale: Mapped[str | None] = mapped_column(String(35), default=None)
+    variables: Mapped[dict[str, Any]]
+    priority: Mapped[int] = mapped_column(default=5)
+    extra: Mapped[dict[str, Any] | None] = mapped_column("metadata", default=None)
+    recipient: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16))
+    initial_status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    correlation_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NotificationEvent(Base):
+    __tablename__ = "notification_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    notification_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """Written in the same transaction as its notification; the relay publishes it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    routing_key: Mapped[str] = mapped_column(String(64))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    priority: Mapped[int] = mapped_column(default=5)
+    message_id: Mapped[str] = mapped_column(String(64))
+    correlation_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,68 @@
+"""One OpenAPI document for port 8000: the gateway's own routes plus the users and
+templates APIs it fronts, read from those services so the schema never drifts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from herald.kit.clients import ServiceClient
+
+log = structlog.get_logger(__name__)
+_OWN = ("/health", "/ready", "/metrics")
+
+
+async def _upstream(client: ServiceClient) -> dict[str, Any] | None:
+    try:
+        response = await client.http.get("/openapi.json")
+        response.raise_for_status()
+        spec: dict[str, Any] = response.json()
+        return spec
+    except (httpx.HTTPError, ValueError) as exc:
+        log.warning("openapi.upstream_unavailable", service=client.name, error=str(exc))
+        return None
+
+
+def router(app: FastAPI, upstreams: list[ServiceClient]) -> APIRouter:
+    r = APIRouter(include_in_schema=False)
+    merged: dict[str, Any] = {}
+
+    @r.get("/openapi.json")
+    async def openapi() -> JSONResponse:
+        if merged:
+            return JSONResponse(merged)
+        spec = app.openapi()
+        complete = True
+        for client in upstreams:
+            other = await _upstream(client)
+            if other is None:
+                complete = False
+                continue
+            for path, item in other.get("paths", {}).items():
+                if not path.startswith(_OWN):
+                    spec["paths"].setdefault(path, item)
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in other.get("components", {}).get("schemas", {}).items():
+                schemas.setdefault(name, schema)
+        spec.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key (hk_…) or a user token from /api/v1/auth/login",
+            }
+        }
+        spec["security"] = [{"bearer": []}]
+        if complete:
+            merged.update(spec)
+        return JSONResponse(spec)
+
+    @r.get("/docs")
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Herald API")
+
+    return r

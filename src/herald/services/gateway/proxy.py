@@ -1,0 +1,74 @@
+"""The gateway fronts the users and templates APIs, so a client needs only port 8000.
+
+API keys are checked here and exchanged for a short-lived service token naming the
+key's scopes; user tokens pass through untouched (the users service checks them).
+"""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import APIRouter, Request, Response
+
+from herald.domain.errors import HeraldError
+from herald.kit.app import REQUEST_ID_HEADER
+from herald.kit.clients import ServiceClient
+from herald.services.gateway.keys import KEY_PREFIX
+from herald.services.gateway.security import context
+
+_HOP = {
+    "host",
+    "content-length",
+    "connection",
+    "authorization",
+    "transfer-encoding",
+    "keep-alive",
+    "accept-encoding",
+}
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def router(users: ServiceClient, templates: ServiceClient) -> APIRouter:
+    r = APIRouter(include_in_schema=False)
+
+    async def forward(request: Request, upstream: ServiceClient) -> Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        authorization = request.headers.get("authorization")
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() == "bearer" and token.strip().startswith(KEY_PREFIX):
+                who = await context(request).keys.verify(token.strip())
+                authorization = "Bearer " + upstream.token(sorted(who.scopes), subject=who.subject)
+            headers["authorization"] = authorization
+        headers[REQUEST_ID_HEADER.decode()] = getattr(request.state, "request_id", "")
+        try:
+            upstream_response = await upstream.http.request(
+                request.method,
+                request.url.path,
+                params=request.query_params,
+                content=await request.body(),
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:
+            raise HeraldError.unavailable(f"the {upstream.name} service is unavailable ({exc})")
+        passed = {
+            k: v
+            for k, v in upstream_response.headers.items()
+            if k.lower() not in _HOP | {"content-encoding", REQUEST_ID_HEADER.decode()}
+        }
+        return Response(
+            upstream_response.content, status_code=upstream_response.status_code, headers=passed
+        )
+
+    @r.api_route("/api/v1/users{rest:path}", methods=_METHODS)
+    async def to_users(request: Request, rest: str) -> Response:
+        return await forward(request, users)
+
+    @r.api_route("/api/v1/auth{rest:path}", methods=_METHODS)
+    async def to_auth(request: Request, rest: str) -> Response:
+        return await forward(request, users)
+
+    @r.api_route("/api/v1/templates{rest:path}", methods=_METHODS)
+    async def to_templates(request: Request, rest: str) -> Response:
+        return await forward(request, templates)
+
+    return r

@@ -1,0 +1,101 @@
+"""The outbox relay: publishes committed outbox rows with publisher confirms.
+
+Rows are deleted only after the broker confirmed them, so a crash between the two
+publishes a row twice (never zero times); workers drop the duplicate. While the
+broker is unreachable rows wait in the table and the gateway keeps accepting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from herald.kit.db import unit_of_work
+from herald.kit.metrics import OUTBOX_BACKLOG
+from herald.ports import CORRELATION_HEADER, Broker, BrokerUnavailable, Outgoing
+from herald.services.gateway.repositories import OutboxRepository
+
+log = structlog.get_logger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        broker: Broker,
+        *,
+        batch_size: int = 500,
+        idle_seconds: float = 0.5,
+    ) -> None:
+        self._sessions = sessions
+        self._broker = broker
+        self._batch = batch_size
+        self._idle = idle_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def relay_once(self) -> int:
+        """Publish one batch; return how many rows went out."""
+        async with unit_of_work(self._sessions) as session:
+            repo = OutboxRepository(session)
+            rows = await repo.claim(self._batch)
+            if not rows:
+                return 0
+            await self._broker.publish(
+                [
+                    Outgoing(
+                        routing_key=r.routing_key,
+                        body=r.body,
+                        priority=r.priority,
+                        message_id=r.message_id,
+                        headers={CORRELATION_HEADER: r.correlation_id} if r.correlation_id else {},
+                    )
+                    for r in rows
+                ]
+            )
+            await repo.remove([r.id for r in rows])
+        return len(rows)
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                sent = await self.relay_once()
+                failures = 0
+            except (BrokerUnavailable, OSError) as exc:
+                failures += 1
+                log.warning("outbox.relay.publish_failed", error=str(exc), failures=failures)
+                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                continue
+            except Exception:
+                # The database is unreachable or a row is broken: keep trying, slowly.
+                failures += 1
+                log.exception("outbox.relay.failed")
+                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                continue
+            if sent == self._batch:
+                continue  # more is waiting: no pause under load
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._idle)
+
+    async def backlog(self) -> int:
+        async with unit_of_work(self._sessions) as session:
+            count = await OutboxRepository(session).backlog()
+        OUTBOX_BACKLOG.set(count)
+        return count

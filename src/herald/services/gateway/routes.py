@@ -1,0 +1,135 @@
+"""Notifications API (SPEC.md §3 "Notifications"). Routes parse and hand over."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, status
+
+from herald.domain.errors import HeraldError
+from herald.domain.messages import DeliveryStatusChanged, utcnow
+from herald.domain.statuses import Channel, Status
+from herald.kit.db import unit_of_work
+from herald.kit.deps import SessionDep
+from herald.kit.envelope import Page, PaginationMeta, ok
+from herald.services.gateway import handlers, schemas
+from herald.services.gateway.repositories import NotificationRepository
+from herald.services.gateway.security import Caller, Ctx, key_id, limit
+
+router = APIRouter(prefix="/api/v1", tags=["notifications"])
+
+
+@router.post(
+    "/notifications/",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Accept a notification for delivery",
+)
+async def send(
+    body: schemas.NotificationIn, request: Request, who: Caller, ctx: Ctx
+) -> dict[str, Any]:
+    who.require("send")
+    api_key = uuid.UUID(key_id(who))
+    request_hash = handlers.fingerprint(body)
+    # No database connection is held while the users and templates services are asked:
+    # a short read for replays, the look-ups, then one write transaction.
+    async with unit_of_work(ctx.sessions) as session:
+        existing = await NotificationRepository(session).by_request(api_key, body.request_id)
+        if existing is not None:
+            return ok(handlers.replay(existing, request_hash), "already accepted")
+    await limit(ctx, api_key=str(api_key), user_id=str(body.user_id))
+    plan = await handlers.route(ctx.directory, body)
+    async with unit_of_work(ctx.sessions) as session:
+        data, created = await handlers.accept(
+            session,
+            api_key_id=api_key,
+            body=body,
+            request_hash=request_hash,
+            plan=plan,
+            correlation_id=getattr(request.state, "request_id", None),
+        )
+    if created:
+        ctx.relay.wake()
+    message = "notification accepted" if created else "already accepted"
+    if data["status"] == Status.SKIPPED:
+        message = f"notification skipped: {data['reason']}"
+    return ok(data, message)
+
+
+def _visible(n: Any, who: Any) -> bool:
+    return bool(who.is_admin or who.subject == f"apikey:{n.api_key_id}")
+
+
+@router.get("/notifications/{notification_id}", summary="A notification with its history")
+async def get_notification(
+    notification_id: uuid.UUID, session: SessionDep, who: Caller
+) -> dict[str, Any]:
+    key_id(who)
+    repo = NotificationRepository(session)
+    n = await repo.get(notification_id)
+    if n is None or not _visible(n, who):
+        raise HeraldError.not_found(f"notification {notification_id}")
+    return ok(handlers.notification_out(n, await repo.history(n.id)))
+
+
+@router.get("/notifications/", summary="List notifications")
+async def list_notifications(
+    session: SessionDep,
+    who: Caller,
+    page: Annotated[Page, Query()],
+    user_id: uuid.UUID | None = None,
+    status: Status | None = None,
+    notification_type: Channel | None = None,
+) -> dict[str, Any]:
+    filters: dict[str, Any] = {}
+    if not who.is_admin:
+        filters["api_key_id"] = uuid.UUID(key_id(who))
+    if user_id is not None:
+        filters["user_id"] = user_id
+    if status is not None:
+        filters["status"] = status.value
+    if notification_type is not None:
+        filters["channel"] = notification_type.value
+    rows, total = await NotificationRepository(session).page(
+        filters=filters, offset=page.offset, limit=page.limit
+    )
+    return ok(
+        [handlers.notification_out(n) for n in rows],
+        "notifications",
+        PaginationMeta.of(total=total, page=page.page, limit=page.limit),
+    )
+
+
+@router.post(
+    "/{notification_preference}/status/",
+    tags=["status"],
+    summary="Report a delivery outcome (workers and external providers)",
+)
+async def report_status(
+    notification_preference: Literal["email", "push"],
+    body: schemas.StatusReport,
+    session: SessionDep,
+    who: Caller,
+) -> dict[str, Any]:
+    who.require("status")
+    try:
+        notification_id = uuid.UUID(body.notification_id)
+    except ValueError:
+        raise HeraldError.invalid("notification_id is not a UUID")
+    repo = NotificationRepository(session)
+    n = await repo.get(notification_id, lock=True)
+    if n is None or n.channel != notification_preference:
+        raise HeraldError.not_found(f"{notification_preference} notification {notification_id}")
+    event = DeliveryStatusChanged(
+        notification_id=n.id,
+        channel=Channel(n.channel),
+        status=Status(body.status),
+        attempts=n.attempts,
+        error=body.error,
+        timestamp=body.timestamp or utcnow(),
+    )
+    entry = handlers.apply(n, event)
+    if entry is None:
+        raise HeraldError.conflict(f"notification is {n.status}; it cannot become {body.status}")
+    repo.add(entry)
+    return ok(handlers.notification_out(n), "status recorded")

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Variables(Strict):
+    name: str = Field(max_length=500)
+    link: AnyHttpUrl
+    meta: dict[str, Any] | None = None
+
+
+class NotificationIn(Strict):
+    """The seed's request body, exactly."""
+
+    notification_type: Literal["email", "push"]
+    user_id: uuid.UUID
+    template_code: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
+    variables: Variables
+    request_id: str = Field(min_length=1, max_length=200)
+    priority: int = Field(default=5, ge=0, le=9)
+    metadata: dict[str, Any] | None = None
+
+
+class Accepted(BaseModel):
+    notification_id: uuid.UUID
+    request_id: str
+    status: str
+    notification_type: str
+    created_at: datetime
+    reason: str | None = None
+
+
+class StatusReport(Strict):
+    """The seed's status body, exactly (``POST /api/v1/{email|push}/status/``)."""
+
+    notification_id: str
+    status: Literal["delivered", "pending", "failed"]
+    timestamp: datetime | None = None
+    error: str | None = Field(default=None, max_length=4000)
+
+
+class HistoryEntry(BaseModel):
+    status: str
+    timestamp: datetime
+    error: str | None = None
+
+
+class NotificationOut(BaseModel):
+    notification_id: uuid.UUID
+    request_id: str
+    notification_type: str
+    user_id: uuid.UUID
+    template_code: str
+    template_version: int | None
+    locale: str | None
+    priority: int
+    metadata: dict[str, Any] | None
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[HistoryEntry] | None = None
+
+
+class ApiKeyIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[Literal["admin", "send", "status"]] = Field(default=["send"])

@@ -1,0 +1,62 @@
+"""Who is calling the gateway, and whether they may right now."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from herald.domain.errors import HeraldError
+from herald.kit import auth
+from herald.kit.metrics import RATE_LIMITED
+from herald.ports import RateDecision
+from herald.services.gateway.context import GatewayContext
+from herald.services.gateway.keys import KEY_PREFIX
+
+
+def context(request: Request) -> GatewayContext:
+    ctx: GatewayContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[GatewayContext, Depends(context)]
+
+
+async def caller(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> auth.Principal:
+    token = auth.bearer(authorization)
+    if token.startswith(KEY_PREFIX):
+        return await ctx.keys.verify(token)
+    return auth.verify(ctx.jwt_secret, token)
+
+
+Caller = Annotated[auth.Principal, Depends(caller)]
+
+
+def key_id(who: auth.Principal) -> str:
+    if not who.subject.startswith("apikey:"):
+        raise HeraldError.forbidden("this endpoint takes an API key, not a user token")
+    return who.subject.removeprefix("apikey:")
+
+
+def too_many(scope: str, decision: RateDecision) -> HeraldError:
+    RATE_LIMITED.labels(scope).inc()
+    retry = max(int(decision.reset_after + 0.999), 1)
+    return HeraldError(
+        429,
+        f"rate limit exceeded for this {scope}: {decision.limit} allowed, retry in {retry}s",
+        headers={
+            "Retry-After": str(retry),
+            "RateLimit-Limit": str(decision.limit),
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": str(retry),
+        },
+    )
+
+
+async def limit(ctx: GatewayContext, *, api_key: str, user_id: str) -> None:
+    decision = await ctx.limiter.hit(ctx.rate_limit_per_key, "key", api_key)
+    if not decision.allowed:
+        raise too_many("API key", decision)
+    decision = await ctx.limiter.hit(ctx.rate_limit_per_recipient, "recipient", user_id)
+    if not decision.allowed:
+        raise too_many("recipient", decision)

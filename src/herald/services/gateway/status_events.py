@@ -1,0 +1,88 @@
+"""Status events from the workers, applied to notifications in batches.
+
+Each delivery waits for the batch it joined to commit before it is acked, so an event
+is never acknowledged before it is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from herald.domain.messages import STATUS_QUEUE, DeliveryStatusChanged
+from herald.kit.db import unit_of_work
+from herald.ports import Broker, Delivery
+from herald.services.gateway.handlers import apply_events
+
+log = structlog.get_logger(__name__)
+
+
+class StatusApplier:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        broker: Broker,
+        *,
+        batch_size: int = 200,
+        linger: float = 0.02,
+    ) -> None:
+        self._sessions = sessions
+        self._broker = broker
+        self._batch = batch_size
+        self._linger = linger
+        self._pending: asyncio.Queue[tuple[DeliveryStatusChanged, asyncio.Future[None]]] = (
+            asyncio.Queue()
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+        await self._broker.consume(STATUS_QUEUE, self.handle, prefetch=self._batch * 2)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def handle(self, delivery: Delivery) -> None:
+        try:
+            event = DeliveryStatusChanged.model_validate_json(delivery.body)
+        except ValidationError as exc:
+            await delivery.dead_letter(attempts=delivery.attempts, error=f"invalid event: {exc}")
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._pending.put((event, done))
+        await done  # raises when the batch failed: the broker redelivers the event
+        await delivery.ack()
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._pending.get()
+            batch = [first]
+            deadline = asyncio.get_running_loop().time() + self._linger
+            while len(batch) < self._batch:
+                timeout = deadline - asyncio.get_running_loop().time()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._pending.get(), timeout))
+                except TimeoutError:
+                    break
+            try:
+                async with unit_of_work(self._sessions) as session:
+                    await apply_events(session, [e for e, _ in batch])
+            except Exception as exc:
+                log.exception("status.apply_failed", size=len(batch))
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                await asyncio.sleep(0.5)
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)

@@ -1,0 +1,11 @@
+from herald.kit.db import HeraldBase, service_metadata
+from herald.kit.ledger import LedgerColumns
+
+
+class Base(HeraldBase):
+    __abstract__ = True
+    metadata = service_metadata()
+
+
+class PushDelivery(LedgerColumns, Base):
+    __tablename__ = "push_deliveries"

@@ -1,0 +1,1 @@
+"""Templates: versioned, localized, rendered in a sandbox (port 8002)."""

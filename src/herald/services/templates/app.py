@@ -1,0 +1,53 @@
+"""The templates service's app (``herald serve templates``, or in-process under ``herald dev``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from herald.kit.app import create_app
+from herald.kit.db import sessionmaker, unit_of_work
+from herald.services.templates.handlers import TemplatesContext
+from herald.services.templates.routes import internal, router
+from herald.services.templates.seeds import seed
+
+SERVICE = "templates"
+log = structlog.get_logger(__name__)
+
+
+def build(
+    *, engine: AsyncEngine, ctx: TemplatesContext, jwt_secret: str, max_body_bytes: int
+) -> FastAPI:
+    sessions = sessionmaker(engine)
+
+    async def database() -> bool:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with unit_of_work(sessions) as session:
+            added = await seed(session, ctx)
+        if added:
+            log.info("templates.seeded", count=added)
+        yield
+
+    app = create_app(
+        service=SERVICE,
+        title="Herald templates",
+        max_body_bytes=max_body_bytes,
+        checks={"database": database, "cache": ctx.cache.ready},
+        lifespan=lifespan,
+    )
+    app.state.sessions = sessions
+    app.state.jwt_secret = jwt_secret
+    app.state.ctx = ctx
+    app.include_router(router)
+    app.include_router(internal)
+    return app

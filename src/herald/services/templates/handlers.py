@@ -1,0 +1,155 @@
+"""What the templates service does. Handlers never commit: the request scope does."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.domain import cachekeys, locales, templating
+from herald.domain.errors import HeraldError
+from herald.kit.db import after_commit
+from herald.ports import Cache
+from herald.services.templates import schemas
+from herald.services.templates.models import Template, TemplateVersion
+from herald.services.templates.repositories import TemplateRepository
+
+
+@dataclass
+class TemplatesContext:
+    cache: Cache
+    render_ttl: float = 300.0
+
+
+def version_out(t: Template, v: TemplateVersion) -> dict[str, Any]:
+    fields = {f: getattr(v, f) for f in templating.CHANNEL_FIELDS[t.channel]}
+    return {
+        "code": t.code,
+        "channel": t.channel,
+        "locale": v.locale,
+        "version": v.version,
+        "default_locale": t.default_locale,
+        "description": t.description,
+        "created_at": v.created_at.isoformat(),
+        **fields,
+    }
+
+
+async def save(
+    session: AsyncSession, ctx: TemplatesContext, body: schemas.TemplateIn
+) -> dict[str, Any]:
+    """Create a template, or the next version of one of its locales."""
+    fields = body.fields()
+    for name, source in fields.items():
+        if source is not None:
+            templating.validate(name, source, html=name in templating.HTML_FIELDS)
+    repo = TemplateRepository(session)
+    template = await repo.get(body.code, body.channel)
+    if template is None:
+        template = Template(
+            code=body.code,
+            channel=body.channel,
+            default_locale=body.default_locale or body.locale,
+            description=body.description,
+        )
+        repo.add(template)
+    else:
+        if body.default_locale is not None:
+            template.default_locale = body.default_locale
+        if body.description is not None:
+            template.description = body.description
+    latest = await repo.version(template, body.locale) if template.id else None
+    version = TemplateVersion(
+        template_id=template.id,
+        locale=body.locale,
+        version=(latest.version + 1) if latest else 1,
+        **fields,
+    )
+    try:
+        await session.flush()
+        version.template_id = template.id
+        repo.add(version)
+        await session.flush()
+    except IntegrityError:
+        raise HeraldError.conflict("the template was changed concurrently; send it again")
+    key = cachekeys.template_head(template.code, template.channel)
+
+    async def forget() -> None:
+        await ctx.cache.delete(key)
+
+    after_commit(session, forget)
+    return version_out(template, version)
+
+
+async def find(session: AsyncSession, code: str, channel: str | None) -> Template:
+    repo = TemplateRepository(session)
+    if channel is None:
+        channels = await repo.channels_of(code)
+        if len(channels) > 1:
+            raise HeraldError.invalid(
+                f"template '{code}' exists for {' and '.join(channels)}: pass channel"
+            )
+        channel = channels[0] if channels else "email"
+    template = await repo.get(code, channel)
+    if template is None:
+        raise HeraldError.not_found(f"template '{code}' for channel {channel}")
+    return template
+
+
+async def resolve(
+    session: AsyncSession, template: Template, locale: str | None, number: int | None = None
+) -> TemplateVersion:
+    """The version to use for ``locale``, falling back ``pt-BR`` → ``pt`` → default."""
+    repo = TemplateRepository(session)
+    for candidate in locales.fallback_chain(locale, template.default_locale):
+        version = await repo.version(template, candidate, number)
+        if version is not None:
+            return version
+    pinned = f" version {number}" if number is not None else ""
+    raise HeraldError.not_found(
+        f"template '{template.code}'{pinned} in locale {locale or template.default_locale}"
+    )
+
+
+async def heads(session: AsyncSession, code: str, channel: str) -> dict[str, Any]:
+    template = await find(session, code, channel)
+    return {
+        "code": template.code,
+        "channel": template.channel,
+        "default_locale": template.default_locale,
+        "locales": await TemplateRepository(session).heads(template),
+    }
+
+
+def _render_key(t: Template, v: TemplateVersion, variables: dict[str, Any]) -> str:
+    # Versions never change, so a key that names the version needs no invalidation:
+    # a new version is simply a new key.
+    digest = hashlib.sha256(json.dumps(variables, sort_keys=True, default=str).encode()).hexdigest()
+    return f"templates:render:{t.channel}:{t.code}:{v.locale}:{v.version}:{digest}"
+
+
+async def preview(
+    session: AsyncSession, ctx: TemplatesContext, code: str, body: schemas.PreviewIn
+) -> dict[str, Any]:
+    template = await find(session, code, body.channel)
+    version = await resolve(session, template, body.locale, body.version)
+    key = _render_key(template, version, body.variables)
+    cached = await ctx.cache.get(key)
+    if cached is not None:
+        result: dict[str, Any] = json.loads(cached)
+        return result
+    fields = {f: getattr(version, f) for f in templating.CHANNEL_FIELDS[template.channel]}
+    rendered = templating.render_channel(template.channel, fields, body.variables)
+    result = {
+        **rendered,
+        "code": template.code,
+        "channel": template.channel,
+        "locale": version.locale,
+        "version": version.version,
+    }
+    await ctx.cache.set(key, json.dumps(result).encode(), ttl=ctx.render_ttl)
+    return result

@@ -1,0 +1,136 @@
+"""Templates API (SPEC.md §3 "Templates")."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, status
+
+from herald.kit.deps import PrincipalDep, SessionDep
+from herald.kit.envelope import Page, PaginationMeta, ok
+from herald.services.templates import handlers, schemas
+from herald.services.templates.handlers import TemplatesContext
+from herald.services.templates.repositories import TemplateRepository
+
+router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
+internal = APIRouter(prefix="/internal/templates", tags=["internal"], include_in_schema=False)
+
+Code = Annotated[str, Path(pattern=schemas.CODE_PATTERN)]
+ChannelQ = Annotated[schemas.Channel | None, Query()]
+LocaleQ = Annotated[str | None, Query(max_length=35)]
+
+
+def _ctx(request: Request) -> TemplatesContext:
+    ctx: TemplatesContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[TemplatesContext, Depends(_ctx)]
+
+
+def _locale(value: str | None) -> str | None:
+    from herald.domain import locales
+    from herald.domain.errors import HeraldError
+
+    try:
+        return None if value is None else locales.normalize(value)
+    except ValueError as exc:
+        raise HeraldError.invalid(f"locale: {exc}")
+
+
+@router.post(
+    "/", status_code=status.HTTP_201_CREATED, summary="Create a template, or a new version of one"
+)
+async def save(
+    body: schemas.TemplateIn, session: SessionDep, who: PrincipalDep, ctx: Ctx
+) -> dict[str, Any]:
+    who.require("admin")
+    data = await handlers.save(session, ctx, body)
+    return ok(data, f"template {data['code']} version {data['version']} saved")
+
+
+@router.get("/", summary="List templates")
+async def list_templates(
+    session: SessionDep,
+    who: PrincipalDep,
+    channel: ChannelQ = None,
+    page: Annotated[Page, Query()] = Page(),
+) -> dict[str, Any]:
+    who.require("send")
+    repo = TemplateRepository(session)
+    templates, total = await repo.page(channel=channel, offset=page.offset, limit=page.limit)
+    data = [
+        {
+            "code": t.code,
+            "channel": t.channel,
+            "default_locale": t.default_locale,
+            "description": t.description,
+            "locales": await repo.heads(t),
+        }
+        for t in templates
+    ]
+    return ok(data, "templates", PaginationMeta.of(total=total, page=page.page, limit=page.limit))
+
+
+@router.get("/{code}", summary="Read the active version of a template")
+async def get_template(
+    code: Code,
+    session: SessionDep,
+    who: PrincipalDep,
+    channel: ChannelQ = None,
+    locale: LocaleQ = None,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    who.require("send")
+    template = await handlers.find(session, code, channel)
+    found = await handlers.resolve(session, template, _locale(locale), version)
+    return ok(handlers.version_out(template, found))
+
+
+@router.get("/{code}/versions", summary="List the versions of a template, newest first")
+async def versions(
+    code: Code,
+    session: SessionDep,
+    who: PrincipalDep,
+    channel: ChannelQ = None,
+    locale: LocaleQ = None,
+) -> dict[str, Any]:
+    who.require("send")
+    template = await handlers.find(session, code, channel)
+    chosen = (await handlers.resolve(session, template, _locale(locale))).locale
+    rows = await TemplateRepository(session).versions(template, chosen)
+    return ok([handlers.version_out(template, v) for v in rows])
+
+
+@router.post("/{code}/preview", summary="Render a template without sending anything")
+async def preview(
+    code: Code, body: schemas.PreviewIn, session: SessionDep, who: PrincipalDep, ctx: Ctx
+) -> dict[str, Any]:
+    who.require("send")
+    return ok(await handlers.preview(session, ctx, code, body), "rendered")
+
+
+@internal.get("/{code}/heads")
+async def heads(
+    code: Code, session: SessionDep, who: PrincipalDep, channel: schemas.Channel
+) -> dict[str, Any]:
+    who.require("send")
+    return ok(await handlers.heads(session, code, channel))
+
+
+@internal.get("/{code}/versions/{version}")
+async def version(
+    code: Code,
+    version: int,
+    session: SessionDep,
+    who: PrincipalDep,
+    channel: schemas.Channel,
+    locale: str,
+) -> dict[str, Any]:
+    who.require("send")
+    template = await handlers.find(session, code, channel)
+    return ok(
+        handlers.version_out(
+            template, await handlers.resolve(session, template, _locale(locale), version)
+        )
+    )

@@ -1,0 +1,96 @@
+"""Templates a new installation starts with, so that something can be sent right away."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.services.templates import handlers, schemas
+from herald.services.templates.repositories import TemplateRepository
+
+_HTML = '<p>{greeting}</p><p><a href="{{{{ link }}}}">{action}</a></p>'
+
+SEEDS: list[dict[str, str]] = [
+    {
+        "code": "welcome",
+        "channel": "email",
+        "locale": "en",
+        "subject": "Welcome, {{ name }}!",
+        "text_body": "Hello {{ name }},\n\nWelcome aboard. Get started here: {{ link }}\n",
+        "html_body": _HTML.format(
+            greeting="Hello {{ name }}, welcome aboard.", action="Get started"
+        ),
+    },
+    {
+        "code": "welcome",
+        "channel": "email",
+        "locale": "fr",
+        "subject": "Bienvenue, {{ name }} !",
+        "text_body": "Bonjour {{ name }},\n\nBienvenue. Pour commencer : {{ link }}\n",
+        "html_body": _HTML.format(greeting="Bonjour {{ name }}, bienvenue.", action="Commencer"),
+    },
+    {
+        "code": "password_reset",
+        "channel": "email",
+        "locale": "en",
+        "subject": "Reset your password",
+        "text_body": "Hello {{ name }},\n\nReset your password here: {{ link }}\n"
+        "If you did not ask for this, ignore this email.\n",
+        "html_body": _HTML.format(
+            greeting="Hello {{ name }}, someone asked to reset your password.",
+            action="Reset my password",
+        ),
+    },
+    {
+        "code": "password_reset",
+        "channel": "email",
+        "locale": "fr",
+        "subject": "Réinitialisez votre mot de passe",
+        "text_body": "Bonjour {{ name }},\n\nRéinitialisez votre mot de passe ici : {{ link }}\n"
+        "Si vous n'avez rien demandé, ignorez ce message.\n",
+        "html_body": _HTML.format(
+            greeting="Bonjour {{ name }}, une réinitialisation a été demandée.",
+            action="Réinitialiser",
+        ),
+    },
+    {
+        "code": "welcome",
+        "channel": "push",
+        "locale": "en",
+        "title": "Welcome, {{ name }}!",
+        "body": "Tap to get started.",
+        "link": "{{ link }}",
+    },
+    {
+        "code": "welcome",
+        "channel": "push",
+        "locale": "fr",
+        "title": "Bienvenue, {{ name }} !",
+        "body": "Touchez pour commencer.",
+        "link": "{{ link }}",
+    },
+    {
+        "code": "password_reset",
+        "channel": "push",
+        "locale": "en",
+        "title": "Password reset",
+        "body": "Tap to reset your password.",
+        "link": "{{ link }}",
+    },
+    {
+        "code": "password_reset",
+        "channel": "push",
+        "locale": "fr",
+        "title": "Mot de passe",
+        "body": "Touchez pour le réinitialiser.",
+        "link": "{{ link }}",
+    },
+]
+
+
+async def seed(session: AsyncSession, ctx: handlers.TemplatesContext) -> int:
+    """Add the seed templates to an installation that has none; return how many."""
+    if await TemplateRepository(session).count() > 0:
+        return 0
+    for entry in SEEDS:
+        await handlers.save(session, ctx, schemas.TemplateIn(**entry, default_locale="en"))
+    return len(SEEDS)

@@ -1,0 +1,1 @@
+"""Users, contact addresses, push devices, preferences and login (port 8001)."""

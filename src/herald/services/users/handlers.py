@@ -1,0 +1,280 @@
+"""What the users service does. Handlers never commit: the request scope does."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.domain import cachekeys, targets
+from herald.domain.errors import HeraldError
+from herald.kit import auth
+from herald.kit.db import after_commit
+from herald.ports import Cache
+from herald.services.users import schemas
+from herald.services.users.models import Device, User
+from herald.services.users.repositories import UserRepository
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so that login takes as long either way.
+_DUMMY_HASH = _hasher.hash("herald-timing-equaliser")
+
+
+@dataclass
+class UsersContext:
+    cache: Cache
+    jwt_secret: str
+    jwt_ttl: int
+    allow_private_targets: bool
+
+
+def user_out(user: User) -> dict[str, Any]:
+    return schemas.UserOut(
+        id=user.id,
+        name=user.name,
+        email=user.email,
+        locale=user.locale,
+        timezone=user.timezone,
+        email_bouncing=user.email_bounce is not None,
+        preferences=schemas.Preferences(email=user.email_enabled, push=user.push_enabled),
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    ).model_dump(mode="json")
+
+
+def device_out(device: Device) -> dict[str, Any]:
+    if device.kind == "fcm":
+        token, sub = device.address, None
+    else:
+        token, sub = (
+            None,
+            {"endpoint": device.address, "keys": {"p256dh": device.p256dh, "auth": device.auth}},
+        )
+    return schemas.DeviceOut(
+        id=device.id,
+        kind=device.kind,
+        token=token,
+        subscription=sub,
+        valid=device.valid,
+        invalid_reason=device.invalid_reason,
+        created_at=device.created_at,
+    ).model_dump(mode="json")
+
+
+async def _hash(password: str) -> str:
+    # Argon2 is deliberately slow: keep it off the event loop.
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def _forget(session: AsyncSession, ctx: UsersContext, user_id: uuid.UUID) -> None:
+    key = cachekeys.user_contact(str(user_id))
+
+    async def drop() -> None:
+        await ctx.cache.delete(key)
+
+    after_commit(session, drop)
+
+
+async def _flush_unique(session: AsyncSession, what: str) -> None:
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise HeraldError.conflict(what)
+
+
+async def create_user(session: AsyncSession, body: schemas.UserCreate) -> User:
+    repo = UserRepository(session)
+    email = body.email.lower()
+    if await repo.by_email(email) is not None:
+        raise HeraldError.conflict(f"a user with email {email} already exists")
+    user = User(
+        name=body.name,
+        email=email,
+        password_hash=await _hash(body.password),
+        locale=body.locale,
+        timezone=body.timezone,
+        email_enabled=body.preferences.email,
+        push_enabled=body.preferences.push,
+    )
+    repo.add(user)
+    await _flush_unique(session, f"a user with email {email} already exists")
+    if body.push_token:
+        repo.add(Device(user_id=user.id, kind="fcm", address=body.push_token))
+        await session.flush()
+    return user
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await UserRepository(session).get(user_id)
+    if user is None:
+        raise HeraldError.not_found(f"user {user_id}")
+    return user
+
+
+async def update_user(
+    session: AsyncSession, ctx: UsersContext, user_id: uuid.UUID, body: schemas.UserUpdate
+) -> User:
+    user = await get_user(session, user_id)
+    fields = body.model_dump(exclude_unset=True)
+    if fields.get("name") is not None:
+        user.name = fields["name"]
+    if fields.get("email") is not None and fields["email"].lower() != user.email:
+        user.email = fields["email"].lower()
+        user.email_bounce = None  # a new address starts with a clean record
+    if fields.get("password") is not None:
+        user.password_hash = await _hash(fields["password"])
+    if fields.get("locale") is not None:
+        user.locale = fields["locale"]
+    if fields.get("timezone") is not None:
+        user.timezone = fields["timezone"]
+    if body.preferences is not None:
+        user.email_enabled, user.push_enabled = body.preferences.email, body.preferences.push
+    await _flush_unique(session, f"a user with email {user.email} already exists")
+    if body.push_token:
+        await add_device(
+            session, ctx, user_id, schemas.FcmDeviceIn(kind="fcm", token=body.push_token)
+        )
+    await _forget(session, ctx, user_id)
+    return user
+
+
+async def delete_user(session: AsyncSession, ctx: UsersContext, user_id: uuid.UUID) -> None:
+    user = await get_user(session, user_id)
+    await UserRepository(session).delete(user)
+    await _forget(session, ctx, user_id)
+
+
+async def set_preferences(
+    session: AsyncSession, ctx: UsersContext, user_id: uuid.UUID, body: schemas.Preferences
+) -> User:
+    user = await get_user(session, user_id)
+    user.email_enabled, user.push_enabled = body.email, body.push
+    await _forget(session, ctx, user_id)
+    return user
+
+
+async def add_device(
+    session: AsyncSession,
+    ctx: UsersContext,
+    user_id: uuid.UUID,
+    body: schemas.FcmDeviceIn | schemas.WebPushDeviceIn,
+) -> Device:
+    await get_user(session, user_id)
+    repo = UserRepository(session)
+    if isinstance(body, schemas.WebPushDeviceIn):
+        why = targets.check_endpoint(
+            body.subscription.endpoint, allow_private=ctx.allow_private_targets
+        )
+        if why is not None:
+            raise HeraldError.invalid(f"subscription.endpoint: {why}")
+        address = body.subscription.endpoint
+        keys = body.subscription.keys
+        p256dh, auth_secret = keys.p256dh, keys.auth
+    else:
+        address, p256dh, auth_secret = body.token, None, None
+    device = await repo.device_by_address(user_id, address)
+    if device is None:
+        device = Device(user_id=user_id, kind=body.kind, address=address)
+        repo.add(device)
+    # Registering a known device again refreshes its keys and makes it usable again.
+    device.p256dh, device.auth, device.valid, device.invalid_reason = (
+        p256dh,
+        auth_secret,
+        True,
+        None,
+    )
+    await _flush_unique(session, "this device is already registered")
+    await _forget(session, ctx, user_id)
+    return device
+
+
+async def remove_device(
+    session: AsyncSession, ctx: UsersContext, user_id: uuid.UUID, device_id: uuid.UUID
+) -> None:
+    device = await UserRepository(session).device(device_id)
+    if device is None or device.user_id != user_id:
+        raise HeraldError.not_found(f"device {device_id}")
+    await session.delete(device)
+    await _forget(session, ctx, user_id)
+
+
+async def invalidate_device(
+    session: AsyncSession, ctx: UsersContext, device_id: uuid.UUID, reason: str
+) -> None:
+    device = await UserRepository(session).device(device_id)
+    if device is None:
+        raise HeraldError.not_found(f"device {device_id}")
+    device.valid, device.invalid_reason = False, reason
+    await _forget(session, ctx, device.user_id)
+
+
+async def unsubscribe(
+    session: AsyncSession, ctx: UsersContext, user_id: uuid.UUID, channel: str
+) -> User:
+    user = await get_user(session, user_id)
+    if channel == "email":
+        user.email_enabled = False
+    else:
+        user.push_enabled = False
+    await _forget(session, ctx, user_id)
+    return user
+
+
+async def record_bounce(
+    session: AsyncSession, ctx: UsersContext, email: str, reason: str
+) -> User | None:
+    user = await UserRepository(session).by_email(email.lower())
+    if user is not None:
+        user.email_bounce = reason
+        await _forget(session, ctx, user.id)
+    return user
+
+
+async def login(session: AsyncSession, ctx: UsersContext, body: schemas.Login) -> dict[str, Any]:
+    user = await UserRepository(session).by_email(body.email.lower())
+    stored = user.password_hash if user is not None else _DUMMY_HASH
+    try:
+        await asyncio.to_thread(_hasher.verify, stored, body.password)
+        matched = user is not None
+    except (VerifyMismatchError, InvalidHashError):
+        matched = False
+    if not matched or user is None:
+        raise HeraldError.unauthorized("email or password is wrong")
+    token = auth.mint(
+        ctx.jwt_secret, subject=f"user:{user.id}", ttl=ctx.jwt_ttl, user_id=str(user.id)
+    )
+    return schemas.TokenOut(access_token=token, expires_in=ctx.jwt_ttl).model_dump()
+
+
+async def contact(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """Everything the gateway needs to route one notification, in one read."""
+    user = await UserRepository(session).get(user_id, with_devices=True)
+    if user is None:
+        raise HeraldError.not_found(f"user {user_id}")
+    return {
+        "user_id": str(user.id),
+        "name": user.name,
+        "email": user.email,
+        "locale": user.locale,
+        "timezone": user.timezone,
+        "preferences": {"email": user.email_enabled, "push": user.push_enabled},
+        "email_bounce": user.email_bounce,
+        "devices": [
+            {
+                "id": str(d.id),
+                "kind": d.kind,
+                "token": d.address if d.kind == "fcm" else None,
+                "subscription": None
+                if d.kind == "fcm"
+                else {"endpoint": d.address, "keys": {"p256dh": d.p256dh, "auth": d.auth}},
+            }
+            for d in user.devices
+            if d.valid
+        ],
+    }

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from herald.kit.db import HeraldBase, service_metadata, utcnow
+
+
+class Base(HeraldBase):
+    __abstract__ = True
+    metadata = service_metadata()
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(35), default="en")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    email_enabled: Mapped[bool] = mapped_column(default=True)
+    push_enabled: Mapped[bool] = mapped_column(default=True)
+    email_bounce: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    devices: Mapped[list[Device]] = relationship(
+        back_populates="user",
+        cascade="all, delete-orphan",
+        lazy="raise",
+        order_by="Device.created_at",
+    )
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("user_id", "address", name="uq_devices_user_address"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    # The FCM token or the Web Push endpoint: what makes a device unique for a user.
+    address: Mapped[str] = mapped_column(String(4096))
+    p256dh: Mapped[str | None] = mapped_column(String(200), default=None)
+    auth: Mapped[str | None] = mapped_column(String(200), default=None)
+    valid: Mapped[bool] = mapped_column(default=True)
+    invalid_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="devices", lazy="raise")

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from herald.services.users.models import Device, User
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: uuid.UUID, *, with_devices: bool = False) -> User | None:
+        stmt = select(User).where(User.id == user_id)
+        if with_devices:
+            stmt = stmt.options(selectinload(User.devices))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def by_email(self, email: str) -> User | None:
+        stmt = select(User).where(User.email == email)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def page(self, *, offset: int, limit: int) -> tuple[list[User], int]:
+        total = await self.session.scalar(select(func.count()).select_from(User)) or 0
+        rows = await self.session.scalars(
+            select(User).order_by(User.created_at, User.id).offset(offset).limit(limit)
+        )
+        return list(rows), int(total)
+
+    def add(self, entity: User | Device) -> None:
+        self.session.add(entity)
+
+    async def delete(self, user: User) -> None:
+        await self.session.delete(user)
+
+    async def devices(self, user_id: uuid.UUID) -> list[Device]:
+        rows = await self.session.scalars(
+            select(Device).where(Device.user_id == user_id).order_by(Device.created_at)
+        )
+        return list(rows)
+
+    async def device(self, device_id: uuid.UUID) -> Device | None:
+        return await self.session.get(Device, device_id)
+
+    async def device_by_address(self, user_id: uuid.UUID, address: str) -> Device | None:
+        stmt = select(Device).where(Device.user_id == user_id, Device.address == address)
+        return (await self.session.execute(stmt)).scalar_one_or_none()

@@ -1,0 +1,152 @@
+"""Users API (SPEC.md §3 "Users"). Routes parse, authorise and hand over to handlers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from herald.domain.errors import HeraldError
+from herald.kit.deps import PrincipalDep, SessionDep
+from herald.kit.envelope import Page, PaginationMeta, ok
+from herald.services.users import handlers, schemas
+from herald.services.users.handlers import UsersContext, device_out, user_out
+from herald.services.users.repositories import UserRepository
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
+
+
+def _ctx(request: Request) -> UsersContext:
+    ctx: UsersContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[UsersContext, Depends(_ctx)]
+
+
+@router.post("/users/", status_code=status.HTTP_201_CREATED, summary="Create a user")
+async def create_user(
+    body: schemas.UserCreate, session: SessionDep, who: PrincipalDep
+) -> dict[str, Any]:
+    who.require("admin")
+    user = await handlers.create_user(session, body)
+    return ok(user_out(user), "user created")
+
+
+@router.get("/users/", summary="List users")
+async def list_users(
+    session: SessionDep, who: PrincipalDep, page: Annotated[Page, Query()]
+) -> dict[str, Any]:
+    who.require("admin")
+    users, total = await UserRepository(session).page(offset=page.offset, limit=page.limit)
+    return ok(
+        [user_out(u) for u in users],
+        "users",
+        PaginationMeta.of(total=total, page=page.page, limit=page.limit),
+    )
+
+
+@router.get("/users/{user_id}", summary="Read a user")
+async def get_user(user_id: uuid.UUID, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+    who.require_self_or_admin(str(user_id))
+    return ok(user_out(await handlers.get_user(session, user_id)))
+
+
+@router.patch("/users/{user_id}", summary="Change some of a user's fields")
+async def update_user(
+    user_id: uuid.UUID, body: schemas.UserUpdate, session: SessionDep, who: PrincipalDep, ctx: Ctx
+) -> dict[str, Any]:
+    who.require_self_or_admin(str(user_id))
+    return ok(user_out(await handlers.update_user(session, ctx, user_id, body)), "user updated")
+
+
+@router.delete("/users/{user_id}", summary="Delete a user and their devices")
+async def delete_user(
+    user_id: uuid.UUID, session: SessionDep, who: PrincipalDep, ctx: Ctx
+) -> dict[str, Any]:
+    who.require_self_or_admin(str(user_id))
+    await handlers.delete_user(session, ctx, user_id)
+    return ok(None, "user deleted")
+
+
+@router.put("/users/{user_id}/preferences", summary="Turn channels on or off")
+async def set_preferences(
+    user_id: uuid.UUID, body: schemas.Preferences, session: SessionDep, who: PrincipalDep, ctx: Ctx
+) -> dict[str, Any]:
+    who.require_self_or_admin(str(user_id))
+    user = await handlers.set_preferences(session, ctx, user_id, body)
+    return ok(user_out(user)["preferences"], "preferences updated")
+
+
+@router.post(
+    "/users/{user_id}/devices",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a push device",
+)
+async def add_device(
+    user_id: uuid.UUID, body: schemas.DeviceIn, session: SessionDep, who: PrincipalDep, ctx: Ctx
+) -> dict[str, Any]:
+    who.require_self_or_admin(str(user_id))
+    return ok(
+        device_out(await handlers.add_device(session, ctx, user_id, body)), "device registered"
+    )
+
+
+@router.get("/users/{user_id}/devices", summary="List a user's push devices")
+async def list_devices(
+    user_id: uuid.UUID, session: SessionDep, who: PrincipalDep
+) -> dict[str, Any]:
+    who.require_self_or_admin(str(user_id))
+    await handlers.get_user(session, user_id)
+    return ok([device_out(d) for d in await UserRepository(session).devices(user_id)])
+
+
+@router.delete("/users/{user_id}/devices/{device_id}", summary="Remove a push device")
+async def remove_device(
+    user_id: uuid.UUID, device_id: uuid.UUID, session: SessionDep, who: PrincipalDep, ctx: Ctx
+) -> dict[str, Any]:
+    who.require_self_or_admin(str(user_id))
+    await handlers.remove_device(session, ctx, user_id, device_id)
+    return ok(None, "device removed")
+
+
+@router.post("/auth/login", summary="Exchange email and password for a user token", tags=["auth"])
+async def login(body: schemas.Login, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+    return ok(await handlers.login(session, ctx, body), "logged in")
+
+
+def _service(who: PrincipalDep) -> None:
+    if not who.subject.startswith("service:"):
+        raise HeraldError.forbidden("internal endpoint")
+
+
+Service = Depends(_service)
+
+
+@internal.get("/users/{user_id}/contact", dependencies=[Service])
+async def contact(user_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
+    return ok(await handlers.contact(session, user_id))
+
+
+@internal.post("/devices/{device_id}/invalidate", dependencies=[Service])
+async def invalidate(
+    device_id: uuid.UUID, body: schemas.InvalidateDevice, session: SessionDep, ctx: Ctx
+) -> dict[str, Any]:
+    await handlers.invalidate_device(session, ctx, device_id, body.reason)
+    return ok(None, "device invalidated")
+
+
+@internal.post("/users/{user_id}/unsubscribe", dependencies=[Service])
+async def unsubscribe(
+    user_id: uuid.UUID, body: schemas.Unsubscribe, session: SessionDep, ctx: Ctx
+) -> dict[str, Any]:
+    user = await handlers.unsubscribe(session, ctx, user_id, body.channel)
+    return ok(user_out(user)["preferences"], "unsubscribed")
+
+
+@internal.post("/bounces", dependencies=[Service])
+async def bounce(body: schemas.Bounce, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+    user = await handlers.record_bounce(session, ctx, body.email, body.reason)
+    return ok({"user_id": str(user.id) if user else None}, "bounce recorded")

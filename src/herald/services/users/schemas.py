@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from herald.domain import locales
+
+_FCM_TOKEN = re.compile(r"^[A-Za-z0-9_:\-.]{20,4096}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _locale(value: str | None) -> str | None:
+    return None if value is None else locales.normalize(value)
+
+
+def _timezone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{value}' is not an IANA time zone such as 'Europe/Paris'")
+    return value
+
+
+def _b64url(value: str, size: int, name: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{name} is not base64url")
+    if len(raw) != size or (name == "p256dh" and raw[0] != 4):
+        raise ValueError(
+            f"{name} must decode to {size} bytes"
+            + (" (an uncompressed P-256 point)" if name == "p256dh" else "")
+        )
+    return value
+
+
+def _fcm_token(value: str | None) -> str | None:
+    if value is not None and not _FCM_TOKEN.match(value):
+        raise ValueError("push token must be 20-4096 characters of [A-Za-z0-9_:-.]")
+    return value
+
+
+class Preferences(Strict):
+    email: bool = True
+    push: bool = True
+
+
+class UserCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    push_token: str | None = None
+    preferences: Preferences = Field(default_factory=Preferences)
+    password: str = Field(min_length=8, max_length=1024)
+    locale: str = "en"
+    timezone: str = "UTC"
+
+    _check_locale = field_validator("locale")(_locale)
+    _check_tz = field_validator("timezone")(_timezone)
+    _check_token = field_validator("push_token")(_fcm_token)
+
+
+class UserUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    email: EmailStr | None = None
+    push_token: str | None = None
+    preferences: Preferences | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=1024)
+    locale: str | None = None
+    timezone: str | None = None
+
+    _check_locale = field_validator("locale")(_locale)
+    _check_tz = field_validator("timezone")(_timezone)
+    _check_token = field_validator("push_token")(_fcm_token)
+
+
+class SubscriptionKeys(Strict):
+    p256dh: str
+    auth: str
+
+    @field_validator("p256dh")
+    @classmethod
+    def _p256dh(cls, v: str) -> str:
+        return _b64url(v, 65, "p256dh")
+
+    @field_validator("auth")
+    @classmethod
+    def _auth(cls, v: str) -> str:
+        return _b64url(v, 16, "auth")
+
+
+class Subscription(Strict):
+    endpoint: str = Field(max_length=2048)
+    keys: SubscriptionKeys
+    expirationTime: Any = None
+
+
+class FcmDeviceIn(Strict):
+    kind: Literal["fcm"]
+    token: str
+
+    _check = field_validator("token")(_fcm_token)
+
+
+class WebPushDeviceIn(Strict):
+    kind: Literal["webpush"]
+    subscription: Subscription
+
+
+DeviceIn = Annotated[FcmDeviceIn | WebPushDeviceIn, Field(discriminator="kind")]
+
+
+class DeviceOut(BaseModel):
+    id: uuid.UUID
+    kind: str
+    token: str | None = None
+    subscription: dict[str, Any] | None = None
+    valid: bool
+    invalid_reason: str | None = None
+    created_at: datetime
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    email: str
+    locale: str
+    timezone: str
+    preferences: Preferences
+    email_bouncing: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class Login(Strict):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class Unsubscribe(Strict):
+    channel: Literal["email", "push"]
+
+
+class Bounce(Strict):
+    email: EmailStr
+    reason: str = Field(max_length=2000)
+
+
+class InvalidateDevice(Strict):
+    reason: str = Field(max_length=2000)
