@@ -69,7 +69,7 @@ def make_cache(settings: Settings) -> Cache:
     if url.startswith("memory://"):
         return MemoryCache()
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisCache(url)
+        return RedisCache(url, prefix=f"{settings.key_prefix}:")
     raise ValueError("HERALD_REDIS_URL must be memory:// or redis://…")
 
 
@@ -201,7 +201,7 @@ def gateway_app(
         infra.cache,
         ttl=s.cache_ttl_seconds,
     )
-    limiter = LimitsRateLimiter(s.redis_url)
+    limiter = LimitsRateLimiter(s.redis_url, prefix=f"{s.key_prefix}:limits")
     infra.on_close(limiter.close)
     ctx = GatewayContext(
         sessions=sessions,
@@ -320,6 +320,21 @@ def before_start(app: FastAPI, action: Callable[[], Awaitable[None]]) -> None:
     app.router.lifespan_context = lifespan
 
 
+def after_stop(app: FastAPI, action: Callable[[], Awaitable[None]]) -> None:
+    """Run ``action`` when ``app`` has stopped, after its own lifespan."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
+        try:
+            async with inner(a):
+                yield
+        finally:
+            await action()
+
+    app.router.lifespan_context = lifespan
+
+
 def own(app: FastAPI, infra: Infra, *, children: Sequence[FastAPI] = ()) -> FastAPI:
     """Make ``app``'s lifespan open ``infra`` and start ``children`` (in-process services)
     before its own start-up, and close them all, in reverse, after its shutdown."""
@@ -337,6 +352,23 @@ def own(app: FastAPI, infra: Infra, *, children: Sequence[FastAPI] = ()) -> Fast
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def all_in_one(
+    settings: Settings, *, email: EmailTransport | None = None, capture: CaptureStore | None = None
+) -> FastAPI:
+    """Every service in one process, reaching each other in-process: what ``herald dev``
+    runs (on embedded adapters) and what integration tests run (on the real servers)."""
+    infra = Infra(settings)
+    users = users_app(infra)
+    templates = templates_app(infra)
+    gateway = gateway_app(infra, asgi_client(users, "users"), asgi_client(templates, "templates"))
+    email_worker = email_worker_app(infra, asgi_client(templates, "templates"), email)
+    push_worker = push_worker_app(
+        infra, asgi_client(templates, "templates"), asgi_client(users, "users"), capture
+    )
+    own(gateway, infra, children=[users, templates, email_worker, push_worker])
+    return gateway
 
 
 def service_app(name: str, settings: Settings) -> FastAPI:

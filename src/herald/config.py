@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///.herald/herald.db"
     broker_url: str = "memory://"
     redis_url: str = "memory://"
+    # Prefix of every Redis key, so that several installations (or tests) can share one Redis.
+    key_prefix: str = "herald"
     smtp_url: str | None = None
 
     host: str = "127.0.0.1"

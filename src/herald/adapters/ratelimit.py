@@ -27,6 +27,7 @@ class LimitsRateLimiter:
         else:
             storage = RedisStorage(
                 "async+" + url,
+                implementation="redispy",
                 key_prefix=prefix,
                 wrap_exceptions=True,
                 socket_timeout=0.5,

@@ -1,11 +1,11 @@
-"""Composes every service in one process on embedded adapters for ``herald dev``."""
+"""``herald dev``: every service in one process on embedded adapters, with mail and
+push captured and shown at ``/dev/inbox``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from fastapi import FastAPI
-from pydantic import SecretStr
 
 from herald import bootstrap
 from herald.adapters.capture import CaptureStore
@@ -22,7 +22,6 @@ class DevStack:
     settings: Settings
     api_key: str
     smtp_capture: CaptureSmtpServer | None
-    capture: CaptureStore
 
 
 def build(settings: Settings) -> DevStack:
@@ -33,37 +32,24 @@ def build(settings: Settings) -> DevStack:
     if smtp_url is None:
         smtp_capture = CaptureSmtpServer(capture, port=settings.dev_smtp_port)
         smtp_url = smtp_capture.url
-    infra = bootstrap.Infra(settings)
-    users = bootstrap.users_app(infra)
-    templates = bootstrap.templates_app(infra)
-    gateway = bootstrap.gateway_app(
-        infra, bootstrap.asgi_client(users, "users"), bootstrap.asgi_client(templates, "templates")
+    transport = SmtpTransport(
+        smtp_url, pool_size=settings.smtp_pool_size, timeout=settings.smtp_timeout
     )
-    email = bootstrap.email_worker_app(
-        infra,
-        bootstrap.asgi_client(templates, "templates"),
-        SmtpTransport(smtp_url, pool_size=settings.smtp_pool_size, timeout=settings.smtp_timeout),
-    )
-    push = bootstrap.push_worker_app(
-        infra,
-        bootstrap.asgi_client(templates, "templates"),
-        bootstrap.asgi_client(users, "users"),
-        capture,
-    )
-    gateway.include_router(inbox.router(capture))
+    app = bootstrap.all_in_one(settings, email=transport, capture=capture)
+    app.include_router(inbox.router(capture))
 
-    async def start_capture() -> None:
+    async def start() -> None:
         await bootstrap.migrate(settings)
         if smtp_capture is not None:
             smtp_capture.start()
 
-    async def stop_capture() -> None:
-        if smtp_capture is not None:
-            smtp_capture.stop()
-        capture.close()
+    bootstrap.before_start(app, start)
+    bootstrap.after_stop(app, lambda: _stop(smtp_capture, capture))
+    key = settings.bootstrap_api_key.get_secret_value() if settings.bootstrap_api_key else ""
+    return DevStack(app, settings, key, smtp_capture)
 
-    infra.on_close(stop_capture)
-    bootstrap.own(gateway, infra, children=[users, templates, email, push])
-    bootstrap.before_start(gateway, start_capture)
-    key = settings.bootstrap_api_key or SecretStr("")
-    return DevStack(gateway, settings, key.get_secret_value(), smtp_capture, capture)
+
+async def _stop(smtp_capture: CaptureSmtpServer | None, capture: CaptureStore) -> None:
+    if smtp_capture is not None:
+        smtp_capture.stop()
+    capture.close()

@@ -246,8 +246,11 @@ class RabbitBroker:
     async def depth(self, queue: str) -> int:
         if self._channel is None:
             raise BrokerUnavailable("RabbitMQ is not connected")
-        declared = await self._channel.declare_queue(queue, passive=True)
-        return int(declared.declaration_result.message_count or 0)
+        # aio-pika answers a passive declare of a known queue from its own cache;
+        # the underlying channel asks the broker.
+        underlay = await self._channel.get_underlay_channel()
+        declared = await underlay.queue_declare(queue, passive=True)
+        return int(declared.message_count or 0)
 
     async def take(self, queue: str, limit: int) -> list[Delivery]:
         if self._channel is None:

@@ -1,0 +1,88 @@
+"""The real servers tests run against, each isolated per test: a fresh PostgreSQL
+database, a Redis key prefix, a RabbitMQ vhost. Locally a missing server skips the
+test; in CI (CI=true) it fails it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG = ("127.0.0.1", 5432)
+REDIS = ("127.0.0.1", 6379)
+AMQP = ("127.0.0.1", 5672)
+
+
+def reachable(address: tuple[str, int]) -> bool:
+    try:
+        with socket.create_connection(address, timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def need(name: str, address: tuple[str, int]) -> None:
+    if reachable(address):
+        return
+    message = f"{name} is not running on {address[0]}:{address[1]}"
+    if IN_CI:
+        pytest.fail(f"{message}; CI needs it")
+    pytest.skip(message)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@asynccontextmanager
+async def postgres_databases(names: Sequence[str]) -> AsyncIterator[None]:
+    need("PostgreSQL", PG)
+    conn = await asyncpg.connect(user="postgres", host=PG[0], port=PG[1], database="postgres")
+    try:
+        for name in names:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        yield
+    finally:
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+def pg_url(name: str) -> str:
+    return f"postgresql+asyncpg://postgres@{PG[0]}:{PG[1]}/{name}"
+
+
+async def drop_redis_prefix(prefix: str) -> None:
+    client = aioredis.Redis(host=REDIS[0], port=REDIS[1])
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=500)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@asynccontextmanager
+async def rabbit_vhost() -> AsyncIterator[str]:
+    need("RabbitMQ", AMQP)
+    vhost = unique("herald_t")
+    await asyncio.to_thread(_rabbitmqctl, "add_vhost", vhost)
+    await asyncio.to_thread(_rabbitmqctl, "set_permissions", "-p", vhost, "guest", ".*", ".*",
+                            ".*")
+    try:
+        yield f"amqp://guest:guest@{AMQP[0]}:{AMQP[1]}/{vhost}"
+    finally:
+        await asyncio.to_thread(_rabbitmqctl, "delete_vhost", vhost)
