@@ -80,8 +80,7 @@ async def rabbit_vhost() -> AsyncIterator[str]:
     need("RabbitMQ", AMQP)
     vhost = unique("herald_t")
     await asyncio.to_thread(_rabbitmqctl, "add_vhost", vhost)
-    await asyncio.to_thread(_rabbitmqctl, "set_permissions", "-p", vhost, "guest", ".*", ".*",
-                            ".*")
+    await asyncio.to_thread(_rabbitmqctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     try:
         yield f"amqp://guest:guest@{AMQP[0]}:{AMQP[1]}/{vhost}"
     finally:

@@ -68,8 +68,7 @@ async def _open(kind: str, tmp_path: Path, url: str | None) -> Broker:
 
 
 @pytest_asyncio.fixture(params=["embedded", "rabbitmq"])
-async def broker_factory(request: pytest.FixtureRequest,
-                         tmp_path: Path) -> AsyncIterator[object]:
+async def broker_factory(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[object]:
     kind = request.param
     opened: list[Broker] = []
 
@@ -91,14 +90,19 @@ async def broker_factory(request: pytest.FixtureRequest,
 
 
 def _msg(n: int, key: str = "email", priority: int = 5) -> Outgoing:
-    return Outgoing(routing_key=key, body=json.dumps({"n": n}).encode(),
-                    headers={"x-correlation-id": f"c{n}"}, priority=priority,
-                    message_id=f"m{n}")
+    return Outgoing(
+        routing_key=key,
+        body=json.dumps({"n": n}).encode(),
+        headers={"x-correlation-id": f"c{n}"},
+        priority=priority,
+        message_id=f"m{n}",
+    )
 
 
 class TestBrokerContract:
     async def test_published_messages_reach_the_consumer_with_their_headers(
-            self, broker_factory) -> None:
+        self, broker_factory
+    ) -> None:
         broker = await broker_factory()
         await broker.publish([_msg(1), _msg(2)])
         seen = Recorder()
@@ -108,7 +112,8 @@ class TestBrokerContract:
         assert {h["x-correlation-id"] for _, _, h in seen.got} == {"c1", "c2"}
 
     async def test_retry_redelivers_after_the_delay_with_the_attempt_count(
-            self, broker_factory) -> None:
+        self, broker_factory
+    ) -> None:
         broker = await broker_factory()
         seen = Recorder(settle="retry-once")
         await broker.consume("email.queue", seen, prefetch=4)
@@ -133,7 +138,8 @@ class TestBrokerContract:
         assert seen.got[1][0] - seen.got[0][0] < 0.5
 
     async def test_dead_letters_land_in_failed_queue_with_error_and_attempts(
-            self, broker_factory) -> None:
+        self, broker_factory
+    ) -> None:
         broker = await broker_factory()
         await broker.consume("email.queue", Recorder(settle="dead"), prefetch=4)
         await broker.publish([_msg(7)])

@@ -48,7 +48,8 @@ async def _tables(url: str) -> set[str]:
 
 class TestMigrations:
     async def test_every_service_gets_its_tables_and_its_own_version_table(
-            self, database_url: str) -> None:
+        self, database_url: str
+    ) -> None:
         settings = Settings(database_url=database_url, jwt_secret="x" * 40)
         await migrate(settings)
         await migrate(settings)  # a second run is a no-op

@@ -72,8 +72,9 @@ class TestStatuses:
         assert not can_move(final, Status.PENDING)
 
     def test_pending_moves_to_any_final(self) -> None:
-        assert all(can_move(Status.PENDING, s)
-                   for s in (Status.DELIVERED, Status.FAILED, Status.SKIPPED))
+        assert all(
+            can_move(Status.PENDING, s) for s in (Status.DELIVERED, Status.FAILED, Status.SKIPPED)
+        )
 
     def test_a_bounce_turns_delivered_into_failed(self) -> None:
         assert can_move(Status.DELIVERED, Status.FAILED)
@@ -96,10 +97,17 @@ class TestLocales:
 
 
 class TestTargets:
-    @pytest.mark.parametrize("url", [
-        "https://127.0.0.1/push", "https://10.0.0.5/x", "https://[::1]/x",
-        "https://localhost/x", "https://169.254.169.254/latest", "https://192.168.1.1/x",
-    ])
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "https://127.0.0.1/push",
+            "https://10.0.0.5/x",
+            "https://[::1]/x",
+            "https://localhost/x",
+            "https://169.254.169.254/latest",
+            "https://192.168.1.1/x",
+        ],
+    )
     def test_private_addresses_are_refused(self, url: str) -> None:
         assert targets.check_endpoint(url, allow_private=False) is not None
 
@@ -109,5 +117,7 @@ class TestTargets:
         assert targets.check_endpoint("http://127.0.0.1:9/x", allow_private=True) is None
 
     def test_public_https_is_fine(self) -> None:
-        assert targets.check_endpoint("https://fcm.googleapis.com/fcm/send/abc",
-                                      allow_private=False) is None
+        assert (
+            targets.check_endpoint("https://fcm.googleapis.com/fcm/send/abc", allow_private=False)
+            is None
+        )

@@ -22,6 +22,7 @@ MAX_SOURCE_CHARS = 64 * 1024
 MAX_OUTPUT_CHARS = 1024 * 1024
 MAX_REPEAT = 10_000
 MAX_EXPONENT = 100
+MAX_POWER_BITS = 4096
 
 
 class _GuardedSandbox(SandboxedEnvironment):
@@ -32,6 +33,13 @@ class _GuardedSandbox(SandboxedEnvironment):
         if operator_ == "**":
             if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
                 raise SecurityError("exponent too large in template")
+            # Chained powers grow without bound: ((9**99)**99)**99 is a CPU sink.
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and left.bit_length() * right > MAX_POWER_BITS
+            ):
+                raise SecurityError("number too large in template")
             return operator.pow(left, right)
         if isinstance(left, str | list | tuple) and isinstance(right, int) and right > MAX_REPEAT:
             raise SecurityError("repetition too large in template")

@@ -1,0 +1,65 @@
+"""Running services in-process for integration tests, on the real servers."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import FastAPI
+
+from herald.config import Settings
+from herald.kit import auth
+
+SECRET = "test-secret-" + "x" * 40
+
+
+def settings(**values: Any) -> Settings:
+    values.setdefault("jwt_secret", SECRET)
+    return Settings(**values)
+
+
+def token(
+    *,
+    scopes: list[str] | None = None,
+    subject: str = "apikey:test",
+    user_id: str | None = None,
+    secret: str = SECRET,
+) -> dict[str, str]:
+    value = auth.mint(secret, subject=subject, ttl=300, scopes=scopes, user_id=user_id)
+    return {"Authorization": f"Bearer {value}"}
+
+
+ADMIN = token(scopes=["admin"])
+SERVICE = token(scopes=["admin"], subject="service:test")
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Start ``app``'s lifespan and give a client that talks to it in-process."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://herald") as client:
+            yield client
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def browser_subscription(endpoint: str) -> tuple[dict[str, Any], ec.EllipticCurvePrivateKey, bytes]:
+    """A Web Push subscription as a browser makes one, with its private key and auth."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    secret = b"0123456789abcdef"
+    return (
+        {"endpoint": endpoint, "keys": {"p256dh": b64url(public), "auth": b64url(secret)}},
+        key,
+        secret,
+    )
