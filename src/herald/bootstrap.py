@@ -145,11 +145,12 @@ class Infra:
         await self.broker.start()
 
     async def close(self) -> None:
+        # The broker first: no message may arrive once the clients it needs are closed.
+        await self.broker.close()
         for closer in reversed(self._closers):
             await closer()
         for client in self._clients:
             await client.aclose()
-        await self.broker.close()
         await self.cache.close()
         for engine in self._engines.values():
             await engine.dispose()

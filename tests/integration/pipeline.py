@@ -1,0 +1,93 @@
+"""Herald with every service in one process on the real servers, for pipeline tests."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from herald import bootstrap
+from herald.config import Settings
+from tests.integration.helpers import running
+from tests.integration.helpers import settings as make_settings
+
+API_KEY = "hk_test_" + "k" * 40
+
+
+@dataclass
+class Stack:
+    client: httpx.AsyncClient
+    settings: Settings
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {API_KEY}"}
+
+    async def user(self, **overrides: Any) -> dict[str, Any]:
+        body = {
+            "name": "Ada",
+            "email": f"ada-{uuid.uuid4().hex[:8]}@example.com",
+            "password": "correct horse",
+            "preferences": {"email": True, "push": True},
+        }
+        body.update(overrides)
+        response = await self.client.post("/api/v1/users/", json=body, headers=self.auth)
+        assert response.status_code == 201, response.text
+        data: dict[str, Any] = response.json()["data"]
+        return data
+
+    def notification(self, user_id: str, **overrides: Any) -> dict[str, Any]:
+        body = {
+            "notification_type": "email",
+            "user_id": user_id,
+            "template_code": "welcome",
+            "variables": {"name": "Ada", "link": "https://example.com/start", "meta": None},
+            "request_id": uuid.uuid4().hex,
+            "priority": 5,
+            "metadata": None,
+        }
+        body.update(overrides)
+        return body
+
+    async def send(self, body: dict[str, Any], **headers: str) -> httpx.Response:
+        return await self.client.post(
+            "/api/v1/notifications/", json=body, headers={**self.auth, **headers}
+        )
+
+    async def status(self, notification_id: str) -> dict[str, Any]:
+        response = await self.client.get(
+            f"/api/v1/notifications/{notification_id}", headers=self.auth
+        )
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()["data"]
+        return data
+
+    async def until(
+        self, notification_id: str, status: str, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            found = await self.status(notification_id)
+            if found["status"] == status:
+                return found
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"still {found['status']} after {timeout}s: {found}")
+            await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def herald_stack(**values: Any) -> AsyncIterator[Stack]:
+    values.setdefault("bootstrap_api_key", API_KEY)
+    values.setdefault("retry_base_delay", 0.2)
+    values.setdefault("retry_max_delay", 1.0)
+    values.setdefault("allow_private_targets", True)
+    s = make_settings(**values)
+    await bootstrap.migrate(s)
+    app = bootstrap.all_in_one(s)
+    async with running(app) as client:
+        yield Stack(client, s)
