@@ -237,11 +237,8 @@ class RabbitBroker:
         await declared.consume(on_message)
 
     async def ready(self) -> bool:
-        return (
-            self._connected.is_set()
-            and self._connection is not None
-            and not self._connection.is_closed
-        )
+        # A robust connection is never "closed" while it reconnects; ask whether it is up.
+        return self._connection is not None and self._connection.connected.is_set()
 
     async def depth(self, queue: str) -> int:
         if self._channel is None:

@@ -80,13 +80,13 @@ class OutboxRelay:
             except (BrokerUnavailable, OSError) as exc:
                 failures += 1
                 log.warning("outbox.relay.publish_failed", error=str(exc), failures=failures)
-                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                await asyncio.sleep(min(0.2 * 2**failures, 2.0))
                 continue
             except Exception:
                 # The database is unreachable or a row is broken: keep trying, slowly.
                 failures += 1
                 log.exception("outbox.relay.failed")
-                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                await asyncio.sleep(min(0.2 * 2**failures, 2.0))
                 continue
             if sent == self._batch:
                 continue  # more is waiting: no pause under load
