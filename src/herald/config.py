@@ -37,7 +37,8 @@ class Settings(BaseSettings):
 
     # Backends are chosen by URL (SPEC.md §2). ``{service}`` in the database URL is
     # replaced by the owning service's name, which gives each service its own database.
-    database_url: str = "sqlite+aiosqlite:///.herald/herald.db"
+    # Unset: a SQLite file in ``home``.
+    database_url: str | None = None
     broker_url: str = "memory://"
     redis_url: str = "memory://"
     # Prefix of every Redis key, so that several installations (or tests) can share one Redis.
@@ -98,7 +99,8 @@ class Settings(BaseSettings):
         return self.dev
 
     def database_url_for(self, service: str) -> str:
-        return self.database_url.replace("{service}", service)
+        url = self.database_url or f"sqlite+aiosqlite:///{self.home}/herald.db"
+        return url.replace("{service}", service)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:

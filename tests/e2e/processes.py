@@ -1,0 +1,135 @@
+"""Herald's services as separate OS processes, the way the Compose stack runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.smtp import free_port
+
+
+@dataclass
+class Process:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    port: int
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = self.log.open("ab")
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "herald", *self.args],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            os.killpg(self.popen.pid, sig)
+            self.popen.wait(timeout=20)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+    async def wait_healthy(self, timeout: float = 30.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with httpx.AsyncClient() as client:
+            while True:
+                if self.popen is not None and self.popen.poll() is not None:
+                    raise AssertionError(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
+                try:
+                    if (
+                        await client.get(f"http://127.0.0.1:{self.port}/health")
+                    ).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(
+                        f"{self.name} not healthy:\n{self.log.read_text()[-3000:]}"
+                    )
+                await asyncio.sleep(0.2)
+
+
+@dataclass
+class Services:
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Process:
+        return self.processes[name]
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.processes[name].port}"
+
+
+COMMANDS = {
+    "users": ["serve", "users"],
+    "templates": ["serve", "templates"],
+    "gateway": ["serve", "gateway"],
+    "email_worker": ["worker", "email"],
+    "push_worker": ["worker", "push"],
+}
+
+
+def environment(values: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    env.update(values)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def migrate(env: Mapping[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "herald", "migrate"],
+        env=dict(env),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+@asynccontextmanager
+async def services(
+    values: Mapping[str, str], logs: Path, names: tuple[str, ...] = tuple(COMMANDS)
+) -> AsyncIterator[Services]:
+    ports = {name: free_port() for name in COMMANDS}
+    base = environment(
+        {
+            **values,
+            "HERALD_USERS_URL": f"http://127.0.0.1:{ports['users']}",
+            "HERALD_TEMPLATES_URL": f"http://127.0.0.1:{ports['templates']}",
+            "HERALD_PUBLIC_URL": f"http://127.0.0.1:{ports['gateway']}",
+        }
+    )
+    await asyncio.to_thread(migrate, base)
+    running = Services()
+    try:
+        for name in names:
+            process = Process(
+                name,
+                [*COMMANDS[name], "--host", "127.0.0.1", "--port", str(ports[name])],
+                base,
+                logs / f"{name}.log",
+                ports[name],
+            )
+            running.processes[name] = process
+            process.start()
+        for process in running.processes.values():
+            await process.wait_healthy()
+        yield running
+    finally:
+        for process in running.processes.values():
+            process.stop()
