@@ -154,8 +154,11 @@ class TestValidation:
     async def test_fields_must_fit_the_channel(self, templates) -> None:
         client, _ = templates
         for body, named in [
-            (email(title="x"), "no field title"),
-            ({"code": "p", "channel": "push", "locale": "en", "title": "t"}, "need body"),
+            (email(title="x"), "unknown field 'email.title'"),
+            (
+                {"code": "p", "channel": "push", "locale": "en", "title": "t"},
+                "missing field 'push.body'",
+            ),
             (email(code="Bad Code"), "code"),
             (email(channel="sms"), "channel"),
         ]:

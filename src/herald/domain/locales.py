@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
+from pydantic import AfterValidator, Field
+
+# What a client may send: a BCP 47 language[-Script][-REGION] tag, "_" accepted for "-".
+PATTERN = r"^[A-Za-z]{2,3}([-_][A-Za-z]{4})?([-_]([A-Za-z]{2}|[0-9]{3}))?$"
 _TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?$")
 
 
@@ -28,3 +33,7 @@ def fallback_chain(requested: str | None, default: str) -> list[str]:
             chain.append("-".join(parts[:i]))
     chain.append(default)
     return list(dict.fromkeys(chain))
+
+
+# A locale field in a request: the schema shows the pattern, validation normalises it.
+Locale = Annotated[str, Field(pattern=PATTERN, max_length=35), AfterValidator(normalize)]

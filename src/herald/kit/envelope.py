@@ -42,7 +42,8 @@ class Envelope(BaseModel, Generic[T]):
 class Page(BaseModel):
     """Query parameters of every list endpoint."""
 
-    page: int = Field(default=1, ge=1)
+    # Bounded so that page * limit always fits a database offset.
+    page: int = Field(default=1, ge=1, le=1_000_000)
     limit: int = Field(default=20, ge=1, le=100)
 
     @property
@@ -68,3 +69,28 @@ def failure(error: str, message: str | None = None, data: Any = None) -> dict[st
         "message": message or error,
         "meta": None,
     }
+
+
+class ErrorEnvelope(BaseModel):
+    success: bool = False
+    data: Any = None
+    error: str
+    message: str
+    meta: None = None
+
+
+_ERRORS = {
+    400: "the request could not be read",
+    401: "missing or invalid credentials",
+    403: "the credentials do not allow this",
+    404: "something named in the request does not exist",
+    409: "the request conflicts with what is stored",
+    413: "the request body is too large",
+    415: "the request body is not JSON",
+    422: "the request is not valid; error names the field",
+    429: "a rate limit was reached; see Retry-After",
+    503: "a dependency is unavailable; try again after Retry-After",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorEnvelope, "description": text} for code, text in _ERRORS.items()
+}

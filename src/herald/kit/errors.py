@@ -19,7 +19,10 @@ log = structlog.get_logger(__name__)
 
 
 def _describe(error: dict[str, Any]) -> str:
-    where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path"))
+    loc = list(error.get("loc", ()))
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]  # where the field was sent, not part of its name
+    where = ".".join(str(p) for p in loc)
     kind = error.get("type", "")
     if kind == "extra_forbidden":
         return f"unknown field '{where}'"

@@ -15,6 +15,8 @@ from herald.kit.clients import ServiceClient
 
 log = structlog.get_logger(__name__)
 _OWN = ("/health", "/ready", "/metrics")
+# Operations anyone may call: no credentials in the document for them.
+PUBLIC = (*_OWN, "/api/v1/auth/login", "/api/v1/push/vapid_public_key")
 
 
 async def _upstream(client: ServiceClient) -> dict[str, Any] | None:
@@ -57,6 +59,9 @@ def router(app: FastAPI, upstreams: list[ServiceClient]) -> APIRouter:
             }
         }
         spec["security"] = [{"bearer": []}]
+        for path in PUBLIC:
+            for operation in spec["paths"].get(path, {}).values():
+                operation["security"] = []
         if complete:
             merged.update(spec)
         return JSONResponse(spec)

@@ -40,14 +40,17 @@ def router(users: ServiceClient, templates: ServiceClient) -> APIRouter:
                 authorization = "Bearer " + upstream.token(sorted(who.scopes), subject=who.subject)
             headers["authorization"] = authorization
         headers[REQUEST_ID_HEADER.decode()] = getattr(request.state, "request_id", "")
+        # Forward the path and query as the client encoded them: decoding first would
+        # turn %07 into a control character no URL may hold.
+        target = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+        if request.url.query:
+            target += "?" + request.url.query
         try:
             upstream_response = await upstream.http.request(
-                request.method,
-                request.url.path,
-                params=request.query_params,
-                content=await request.body(),
-                headers=headers,
+                request.method, target, content=await request.body(), headers=headers
             )
+        except httpx.InvalidURL as exc:
+            raise HeraldError(400, f"the request URL is not valid: {exc}")
         except httpx.HTTPError as exc:
             raise HeraldError.unavailable(f"the {upstream.name} service is unavailable ({exc})")
         passed = {

@@ -12,18 +12,19 @@ from herald.domain.messages import DeliveryStatusChanged, utcnow
 from herald.domain.statuses import Channel, Status
 from herald.kit.db import unit_of_work
 from herald.kit.deps import SessionDep
-from herald.kit.envelope import Page, PaginationMeta, ok
+from herald.kit.envelope import ERROR_RESPONSES, Envelope, Page, PaginationMeta, ok
 from herald.services.gateway import handlers, schemas
 from herald.services.gateway.repositories import NotificationRepository
 from herald.services.gateway.security import Caller, Ctx, key_id, limit
 
-router = APIRouter(prefix="/api/v1", tags=["notifications"])
+router = APIRouter(prefix="/api/v1", tags=["notifications"], responses=ERROR_RESPONSES)
 
 
 @router.post(
     "/notifications/",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Accept a notification for delivery",
+    response_model=Envelope[schemas.Accepted],
 )
 async def send(
     body: schemas.NotificationIn, request: Request, who: Caller, ctx: Ctx
@@ -68,7 +69,11 @@ def _visible(n: Any, who: Any) -> bool:
     return bool(who.is_admin or who.subject == f"apikey:{n.api_key_id}")
 
 
-@router.get("/notifications/{notification_id}", summary="A notification with its history")
+@router.get(
+    "/notifications/{notification_id}",
+    summary="A notification with its history",
+    response_model=Envelope[schemas.NotificationOut],
+)
 async def get_notification(
     notification_id: uuid.UUID, session: SessionDep, who: Caller
 ) -> dict[str, Any]:
@@ -80,7 +85,11 @@ async def get_notification(
     return ok(handlers.notification_out(n, await repo.history(n.id)))
 
 
-@router.get("/notifications/", summary="List notifications")
+@router.get(
+    "/notifications/",
+    summary="List notifications",
+    response_model=Envelope[list[schemas.NotificationOut]],
+)
 async def list_notifications(
     session: SessionDep,
     who: Caller,
@@ -112,6 +121,7 @@ async def list_notifications(
     "/{notification_preference}/status/",
     tags=["status"],
     summary="Report a delivery outcome (workers and external providers)",
+    response_model=Envelope[schemas.NotificationOut],
 )
 async def report_status(
     notification_preference: Literal["email", "push"],

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -41,7 +43,7 @@ class Accepted(BaseModel):
 class StatusReport(Strict):
     """The seed's status body, exactly (``POST /api/v1/{email|push}/status/``)."""
 
-    notification_id: str
+    notification_id: str = Field(pattern=UUID_PATTERN)
     status: Literal["delivered", "pending", "failed"]
     timestamp: datetime | None = None
     error: str | None = Field(default=None, max_length=4000)

@@ -85,16 +85,8 @@ async def save(
     return version_out(template, version)
 
 
-async def find(session: AsyncSession, code: str, channel: str | None) -> Template:
-    repo = TemplateRepository(session)
-    if channel is None:
-        channels = await repo.channels_of(code)
-        if len(channels) > 1:
-            raise HeraldError.invalid(
-                f"template '{code}' exists for {' and '.join(channels)}: pass channel"
-            )
-        channel = channels[0] if channels else "email"
-    template = await repo.get(code, channel)
+async def find(session: AsyncSession, code: str, channel: str) -> Template:
+    template = await TemplateRepository(session).get(code, channel)
     if template is None:
         raise HeraldError.not_found(f"template '{code}' for channel {channel}")
     return template

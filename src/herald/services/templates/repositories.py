@@ -14,10 +14,6 @@ class TemplateRepository:
         stmt = select(Template).where(Template.code == code, Template.channel == channel)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def channels_of(self, code: str) -> list[str]:
-        rows = await self.session.scalars(select(Template.channel).where(Template.code == code))
-        return sorted(rows)
-
     async def page(
         self, *, channel: str | None, offset: int, limit: int
     ) -> tuple[list[Template], int]:

@@ -6,18 +6,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 
+from herald.domain.locales import Locale
 from herald.kit.deps import PrincipalDep, SessionDep
-from herald.kit.envelope import Page, PaginationMeta, ok
+from herald.kit.envelope import ERROR_RESPONSES, Envelope, Page, PaginationMeta, ok
 from herald.services.templates import handlers, schemas
 from herald.services.templates.handlers import TemplatesContext
 from herald.services.templates.repositories import TemplateRepository
 
-router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
+router = APIRouter(prefix="/api/v1/templates", tags=["templates"], responses=ERROR_RESPONSES)
 internal = APIRouter(prefix="/internal/templates", tags=["internal"], include_in_schema=False)
 
 Code = Annotated[str, Path(pattern=schemas.CODE_PATTERN)]
-ChannelQ = Annotated[schemas.Channel | None, Query()]
-LocaleQ = Annotated[str | None, Query(max_length=35)]
+ChannelQ = Annotated[schemas.Channel, Query()]
+ChannelFilter = Annotated[schemas.Channel | None, Query()]
+LocaleQ = Annotated[Locale | None, Query()]
 
 
 def _ctx(request: Request) -> TemplatesContext:
@@ -28,18 +30,11 @@ def _ctx(request: Request) -> TemplatesContext:
 Ctx = Annotated[TemplatesContext, Depends(_ctx)]
 
 
-def _locale(value: str | None) -> str | None:
-    from herald.domain import locales
-    from herald.domain.errors import HeraldError
-
-    try:
-        return None if value is None else locales.normalize(value)
-    except ValueError as exc:
-        raise HeraldError.invalid(f"locale: {exc}")
-
-
 @router.post(
-    "/", status_code=status.HTTP_201_CREATED, summary="Create a template, or a new version of one"
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a template, or a new version of one",
+    response_model=Envelope[schemas.TemplateVersionOut],
 )
 async def save(
     body: schemas.TemplateIn, session: SessionDep, who: PrincipalDep, ctx: Ctx
@@ -49,11 +44,11 @@ async def save(
     return ok(data, f"template {data['code']} version {data['version']} saved")
 
 
-@router.get("/", summary="List templates")
+@router.get("/", summary="List templates", response_model=Envelope[list[schemas.TemplateSummary]])
 async def list_templates(
     session: SessionDep,
     who: PrincipalDep,
-    channel: ChannelQ = None,
+    channel: ChannelFilter = None,
     page: Annotated[Page, Query()] = Page(),
 ) -> dict[str, Any]:
     who.require("send")
@@ -72,37 +67,49 @@ async def list_templates(
     return ok(data, "templates", PaginationMeta.of(total=total, page=page.page, limit=page.limit))
 
 
-@router.get("/{code}", summary="Read the active version of a template")
+@router.get(
+    "/{code}",
+    summary="Read the active version of a template",
+    response_model=Envelope[schemas.TemplateVersionOut],
+)
 async def get_template(
     code: Code,
     session: SessionDep,
     who: PrincipalDep,
-    channel: ChannelQ = None,
+    channel: ChannelQ,
     locale: LocaleQ = None,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
     who.require("send")
     template = await handlers.find(session, code, channel)
-    found = await handlers.resolve(session, template, _locale(locale), version)
+    found = await handlers.resolve(session, template, locale, version)
     return ok(handlers.version_out(template, found))
 
 
-@router.get("/{code}/versions", summary="List the versions of a template, newest first")
+@router.get(
+    "/{code}/versions",
+    summary="List the versions of a template, newest first",
+    response_model=Envelope[list[schemas.TemplateVersionOut]],
+)
 async def versions(
     code: Code,
     session: SessionDep,
     who: PrincipalDep,
-    channel: ChannelQ = None,
+    channel: ChannelQ,
     locale: LocaleQ = None,
 ) -> dict[str, Any]:
     who.require("send")
     template = await handlers.find(session, code, channel)
-    chosen = (await handlers.resolve(session, template, _locale(locale))).locale
+    chosen = (await handlers.resolve(session, template, locale)).locale
     rows = await TemplateRepository(session).versions(template, chosen)
     return ok([handlers.version_out(template, v) for v in rows])
 
 
-@router.post("/{code}/preview", summary="Render a template without sending anything")
+@router.post(
+    "/{code}/preview",
+    summary="Render a template without sending anything",
+    response_model=Envelope[schemas.Rendered],
+)
 async def preview(
     code: Code, body: schemas.PreviewIn, session: SessionDep, who: PrincipalDep, ctx: Ctx
 ) -> dict[str, Any]:
@@ -130,7 +137,5 @@ async def version(
     who.require("send")
     template = await handlers.find(session, code, channel)
     return ok(
-        handlers.version_out(
-            template, await handlers.resolve(session, template, _locale(locale), version)
-        )
+        handlers.version_out(template, await handlers.resolve(session, template, locale, version))
     )

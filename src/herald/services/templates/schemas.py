@@ -1,30 +1,67 @@
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from herald.domain import locales
-from herald.domain.templating import CHANNEL_FIELDS, REQUIRED_FIELDS
+from herald.domain.locales import Locale
+from herald.domain.templating import CHANNEL_FIELDS
 
 Channel = Literal["email", "push"]
 CODE_PATTERN = r"^[a-z0-9][a-z0-9_.\-]{0,99}$"
+Source = Annotated[str, Field(max_length=64 * 1024)]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _locale(value: str | None) -> str | None:
-    return None if value is None else locales.normalize(value)
-
-
-class TemplateIn(Strict):
+class _TemplateBase(Strict):
     code: str = Field(pattern=CODE_PATTERN)
-    channel: Channel
-    locale: str = "en"
-    default_locale: str | None = None
+    locale: Locale = "en"
+    default_locale: Locale | None = None
     description: str | None = Field(default=None, max_length=2000)
+
+    channel: Channel
+
+    def fields(self) -> dict[str, str | None]:
+        return {f: getattr(self, f) for f in CHANNEL_FIELDS[self.channel]}
+
+
+class EmailTemplateIn(_TemplateBase):
+    channel: Literal["email"]
+    subject: Source = Field(min_length=1)
+    text_body: Source = Field(min_length=1)
+    html_body: Source | None = None
+
+
+class PushTemplateIn(_TemplateBase):
+    channel: Literal["push"]
+    title: Source = Field(min_length=1)
+    body: Source = Field(min_length=1)
+    image: Source | None = None
+    link: Source | None = None
+
+
+# The channel decides the fields, in validation and in the OpenAPI schema alike.
+TemplateIn = Annotated[EmailTemplateIn | PushTemplateIn, Field(discriminator="channel")]
+
+
+class PreviewIn(Strict):
+    channel: Channel
+    locale: Locale | None = None
+    variables: dict[str, Any] = Field(default_factory=dict)
+    version: int | None = Field(default=None, ge=1)
+
+
+class TemplateVersionOut(BaseModel):
+    code: str
+    channel: Channel
+    locale: str
+    version: int
+    default_locale: str
+    description: str | None = None
+    created_at: str
     subject: str | None = None
     text_body: str | None = None
     html_body: str | None = None
@@ -33,32 +70,24 @@ class TemplateIn(Strict):
     image: str | None = None
     link: str | None = None
 
-    _check_locales = field_validator("locale", "default_locale")(_locale)
 
-    @model_validator(mode="after")
-    def _fields_of_channel(self) -> Self:
-        allowed = set(CHANNEL_FIELDS[self.channel])
-        stray = [
-            f
-            for group in CHANNEL_FIELDS.values()
-            for f in group
-            if f not in allowed and getattr(self, f) is not None
-        ]
-        if stray:
-            raise ValueError(f"{self.channel} templates have no field {', '.join(stray)}")
-        missing = [f for f in REQUIRED_FIELDS[self.channel] if not getattr(self, f)]
-        if missing:
-            raise ValueError(f"{self.channel} templates need {', '.join(missing)}")
-        return self
-
-    def fields(self) -> dict[str, str | None]:
-        return {f: getattr(self, f) for f in CHANNEL_FIELDS[self.channel]}
+class TemplateSummary(BaseModel):
+    code: str
+    channel: Channel
+    default_locale: str
+    description: str | None = None
+    locales: dict[str, int]
 
 
-class PreviewIn(Strict):
-    channel: Channel | None = None
-    locale: str | None = None
-    variables: dict[str, Any] = Field(default_factory=dict)
-    version: int | None = Field(default=None, ge=1)
-
-    _check_locale = field_validator("locale")(_locale)
+class Rendered(BaseModel):
+    code: str
+    channel: Channel
+    locale: str
+    version: int
+    subject: str | None = None
+    text_body: str | None = None
+    html_body: str | None = None
+    title: str | None = None
+    body: str | None = None
+    image: str | None = None
+    link: str | None = None

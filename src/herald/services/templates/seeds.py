@@ -92,5 +92,6 @@ async def seed(session: AsyncSession, ctx: handlers.TemplatesContext) -> int:
     if await TemplateRepository(session).count() > 0:
         return 0
     for entry in SEEDS:
-        await handlers.save(session, ctx, schemas.TemplateIn(**entry, default_locale="en"))
+        model = schemas.EmailTemplateIn if entry["channel"] == "email" else schemas.PushTemplateIn
+        await handlers.save(session, ctx, model.model_validate({**entry, "default_locale": "en"}))
     return len(SEEDS)

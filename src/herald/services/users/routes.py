@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request, status
 
 from herald.domain.errors import HeraldError
 from herald.kit.deps import PrincipalDep, SessionDep
-from herald.kit.envelope import Page, PaginationMeta, ok
+from herald.kit.envelope import ERROR_RESPONSES, Envelope, Page, PaginationMeta, ok
 from herald.services.users import handlers, schemas
 from herald.services.users.handlers import UsersContext, device_out, user_out
 from herald.services.users.repositories import UserRepository
 
-router = APIRouter(prefix="/api/v1", tags=["users"])
+router = APIRouter(prefix="/api/v1", tags=["users"], responses=ERROR_RESPONSES)
 internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
 
@@ -26,7 +26,12 @@ def _ctx(request: Request) -> UsersContext:
 Ctx = Annotated[UsersContext, Depends(_ctx)]
 
 
-@router.post("/users/", status_code=status.HTTP_201_CREATED, summary="Create a user")
+@router.post(
+    "/users/",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a user",
+    response_model=Envelope[schemas.UserOut],
+)
 async def create_user(
     body: schemas.UserCreate, session: SessionDep, who: PrincipalDep
 ) -> dict[str, Any]:
@@ -35,7 +40,7 @@ async def create_user(
     return ok(user_out(user), "user created")
 
 
-@router.get("/users/", summary="List users")
+@router.get("/users/", summary="List users", response_model=Envelope[list[schemas.UserOut]])
 async def list_users(
     session: SessionDep, who: PrincipalDep, page: Annotated[Page, Query()]
 ) -> dict[str, Any]:
@@ -48,13 +53,17 @@ async def list_users(
     )
 
 
-@router.get("/users/{user_id}", summary="Read a user")
+@router.get("/users/{user_id}", summary="Read a user", response_model=Envelope[schemas.UserOut])
 async def get_user(user_id: uuid.UUID, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
     who.require_self_or_admin(str(user_id))
     return ok(user_out(await handlers.get_user(session, user_id)))
 
 
-@router.patch("/users/{user_id}", summary="Change some of a user's fields")
+@router.patch(
+    "/users/{user_id}",
+    summary="Change some of a user's fields",
+    response_model=Envelope[schemas.UserOut],
+)
 async def update_user(
     user_id: uuid.UUID, body: schemas.UserUpdate, session: SessionDep, who: PrincipalDep, ctx: Ctx
 ) -> dict[str, Any]:
@@ -62,7 +71,9 @@ async def update_user(
     return ok(user_out(await handlers.update_user(session, ctx, user_id, body)), "user updated")
 
 
-@router.delete("/users/{user_id}", summary="Delete a user and their devices")
+@router.delete(
+    "/users/{user_id}", summary="Delete a user and their devices", response_model=Envelope[None]
+)
 async def delete_user(
     user_id: uuid.UUID, session: SessionDep, who: PrincipalDep, ctx: Ctx
 ) -> dict[str, Any]:
@@ -71,7 +82,11 @@ async def delete_user(
     return ok(None, "user deleted")
 
 
-@router.put("/users/{user_id}/preferences", summary="Turn channels on or off")
+@router.put(
+    "/users/{user_id}/preferences",
+    summary="Turn channels on or off",
+    response_model=Envelope[schemas.Preferences],
+)
 async def set_preferences(
     user_id: uuid.UUID, body: schemas.Preferences, session: SessionDep, who: PrincipalDep, ctx: Ctx
 ) -> dict[str, Any]:
@@ -84,6 +99,7 @@ async def set_preferences(
     "/users/{user_id}/devices",
     status_code=status.HTTP_201_CREATED,
     summary="Register a push device",
+    response_model=Envelope[schemas.DeviceOut],
 )
 async def add_device(
     user_id: uuid.UUID, body: schemas.DeviceIn, session: SessionDep, who: PrincipalDep, ctx: Ctx
@@ -94,7 +110,11 @@ async def add_device(
     )
 
 
-@router.get("/users/{user_id}/devices", summary="List a user's push devices")
+@router.get(
+    "/users/{user_id}/devices",
+    summary="List a user's push devices",
+    response_model=Envelope[list[schemas.DeviceOut]],
+)
 async def list_devices(
     user_id: uuid.UUID, session: SessionDep, who: PrincipalDep
 ) -> dict[str, Any]:
@@ -103,7 +123,11 @@ async def list_devices(
     return ok([device_out(d) for d in await UserRepository(session).devices(user_id)])
 
 
-@router.delete("/users/{user_id}/devices/{device_id}", summary="Remove a push device")
+@router.delete(
+    "/users/{user_id}/devices/{device_id}",
+    summary="Remove a push device",
+    response_model=Envelope[None],
+)
 async def remove_device(
     user_id: uuid.UUID, device_id: uuid.UUID, session: SessionDep, who: PrincipalDep, ctx: Ctx
 ) -> dict[str, Any]:
@@ -112,7 +136,12 @@ async def remove_device(
     return ok(None, "device removed")
 
 
-@router.post("/auth/login", summary="Exchange email and password for a user token", tags=["auth"])
+@router.post(
+    "/auth/login",
+    summary="Exchange email and password for a user token",
+    tags=["auth"],
+    response_model=Envelope[schemas.TokenOut],
+)
 async def login(body: schemas.Login, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     return ok(await handlers.login(session, ctx, body), "logged in")
 

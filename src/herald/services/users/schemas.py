@@ -2,35 +2,34 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-from herald.domain import locales
+from herald.domain.locales import Locale
 
-_FCM_TOKEN = re.compile(r"^[A-Za-z0-9_:\-.]{20,4096}$")
+FCM_TOKEN_PATTERN = r"^[A-Za-z0-9_:\-.]{20,4096}$"
+_ZONES = sorted(available_timezones())
+_ZONE_SET = frozenset(_ZONES)
+
+
+def _zone(value: str) -> str:
+    if value not in _ZONE_SET:
+        raise ValueError(f"'{value}' is not an IANA time zone such as 'Europe/Paris'")
+    return value
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-def _locale(value: str | None) -> str | None:
-    return None if value is None else locales.normalize(value)
-
-
-def _timezone(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"'{value}' is not an IANA time zone such as 'Europe/Paris'")
-    return value
+# Each rule is in the JSON schema too, so that a request valid by /openapi.json is
+# never refused by a check the schema did not show.
+TimeZone = Annotated[str, Field(json_schema_extra={"enum": _ZONES}), AfterValidator(_zone)]
+FcmToken = Annotated[str, Field(pattern=FCM_TOKEN_PATTERN)]
 
 
 def _b64url(value: str, size: int, name: str) -> str:
@@ -46,12 +45,6 @@ def _b64url(value: str, size: int, name: str) -> str:
     return value
 
 
-def _fcm_token(value: str | None) -> str | None:
-    if value is not None and not _FCM_TOKEN.match(value):
-        raise ValueError("push token must be 20-4096 characters of [A-Za-z0-9_:-.]")
-    return value
-
-
 class Preferences(Strict):
     email: bool = True
     push: bool = True
@@ -60,29 +53,21 @@ class Preferences(Strict):
 class UserCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr
-    push_token: str | None = None
+    push_token: FcmToken | None = None
     preferences: Preferences = Field(default_factory=Preferences)
     password: str = Field(min_length=8, max_length=1024)
-    locale: str = "en"
-    timezone: str = "UTC"
-
-    _check_locale = field_validator("locale")(_locale)
-    _check_tz = field_validator("timezone")(_timezone)
-    _check_token = field_validator("push_token")(_fcm_token)
+    locale: Locale = "en"
+    timezone: TimeZone = "UTC"
 
 
 class UserUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     email: EmailStr | None = None
-    push_token: str | None = None
+    push_token: FcmToken | None = None
     preferences: Preferences | None = None
     password: str | None = Field(default=None, min_length=8, max_length=1024)
-    locale: str | None = None
-    timezone: str | None = None
-
-    _check_locale = field_validator("locale")(_locale)
-    _check_tz = field_validator("timezone")(_timezone)
-    _check_token = field_validator("push_token")(_fcm_token)
+    locale: Locale | None = None
+    timezone: TimeZone | None = None
 
 
 class SubscriptionKeys(Strict):
@@ -108,9 +93,7 @@ class Subscription(Strict):
 
 class FcmDeviceIn(Strict):
     kind: Literal["fcm"]
-    token: str
-
-    _check = field_validator("token")(_fcm_token)
+    token: FcmToken
 
 
 class WebPushDeviceIn(Strict):
