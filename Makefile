@@ -15,8 +15,8 @@ dev: $(VENV)/.installed
 	$(BIN)/herald dev
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff format --check src tests $(wildcard bench)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

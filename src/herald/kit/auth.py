@@ -16,6 +16,8 @@ from herald.domain.errors import HeraldError
 
 ALGORITHM = "HS256"
 ISSUER = "herald"
+# The audience of the tokens in List-Unsubscribe links (RFC 8058).
+UNSUBSCRIBE = "unsubscribe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ def mint(
     ttl: int,
     scopes: list[str] | None = None,
     user_id: str | None = None,
+    audience: str | None = None,
 ) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
@@ -55,10 +58,14 @@ def mint(
     }
     if user_id is not None:
         claims["uid"] = user_id
+    if audience is not None:
+        claims["aud"] = audience
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify(secret: str, token: str) -> Principal:
+def verify(secret: str, token: str, *, audience: str | None = None) -> Principal:
+    """Check a token. A token minted for an audience (an unsubscribe link) is accepted
+    only where that audience is asked for, never as a credential."""
     try:
         # The algorithm list is fixed: "alg: none" and other algorithms are refused.
         claims = jwt.decode(
@@ -66,6 +73,7 @@ def verify(secret: str, token: str) -> Principal:
             secret,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
+            audience=audience,
             options={"require": ["exp", "iat", "sub"]},
         )
     except jwt.ExpiredSignatureError:

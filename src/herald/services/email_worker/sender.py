@@ -16,7 +16,9 @@ UNSUBSCRIBE_TTL = 180 * 24 * 3600
 
 
 def unsubscribe_token(secret: str, user_id: str, channel: str) -> str:
-    return auth.mint(secret, subject=f"unsubscribe:{user_id}:{channel}", ttl=UNSUBSCRIBE_TTL)
+    return auth.mint(
+        secret, subject=f"{user_id}:{channel}", ttl=UNSUBSCRIBE_TTL, audience=auth.UNSUBSCRIBE
+    )
 
 
 class EmailSender:

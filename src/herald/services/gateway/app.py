@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.kit.app import create_app
-from herald.services.gateway import openapi, proxy
+from herald.services.gateway import openapi, proxy, unsubscribe
 from herald.services.gateway.context import GatewayContext
 from herald.services.gateway.routes import router
 
@@ -53,6 +53,7 @@ def build(*, engine: AsyncEngine, ctx: GatewayContext, max_body_bytes: int) -> F
     app.state.jwt_secret = ctx.jwt_secret
     app.state.ctx = ctx
     app.include_router(router)
+    app.include_router(unsubscribe.router)
     app.include_router(proxy.router(ctx.directory.users, ctx.directory.templates))
     app.include_router(openapi.router(app, [ctx.directory.users, ctx.directory.templates]))
     return app

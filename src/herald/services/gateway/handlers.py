@@ -182,6 +182,15 @@ async def accept(
     return accepted(n), True
 
 
+async def record_bounce(directory: Directory, address: str, reason: str) -> None:
+    response = await directory.users.post_json(
+        "/internal/bounces", {"email": address, "reason": reason[:2000]}
+    )
+    if response.status_code >= 400:
+        raise HeraldError.unavailable("the users service could not record the bounce")
+    log.info("notifications.email.bounced")
+
+
 def notification_out(
     n: Notification, history: Sequence[NotificationEvent] | None = None
 ) -> dict[str, Any]:

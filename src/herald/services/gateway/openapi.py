@@ -16,7 +16,12 @@ from herald.kit.clients import ServiceClient
 log = structlog.get_logger(__name__)
 _OWN = ("/health", "/ready", "/metrics")
 # Operations anyone may call: no credentials in the document for them.
-PUBLIC = (*_OWN, "/api/v1/auth/login", "/api/v1/push/vapid_public_key")
+PUBLIC = (
+    *_OWN,
+    "/api/v1/auth/login",
+    "/api/v1/push/vapid_public_key",
+    "/api/v1/unsubscribe/{token}",
+)
 
 
 async def _upstream(client: ServiceClient) -> dict[str, Any] | None:

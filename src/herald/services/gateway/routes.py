@@ -126,28 +126,37 @@ async def list_notifications(
 async def report_status(
     notification_preference: Literal["email", "push"],
     body: schemas.StatusReport,
-    session: SessionDep,
     who: Caller,
+    ctx: Ctx,
 ) -> dict[str, Any]:
+    """Record an outcome. For email, ``failed`` is a hard bounce: the address is marked
+    bouncing and later email to it is skipped until the user changes it. Reporting the
+    status a notification already has changes nothing and succeeds."""
     who.require("status")
-    try:
-        notification_id = uuid.UUID(body.notification_id)
-    except ValueError:
-        raise HeraldError.invalid("notification_id is not a UUID")
-    repo = NotificationRepository(session)
-    n = await repo.get(notification_id, lock=True)
-    if n is None or n.channel != notification_preference:
-        raise HeraldError.not_found(f"{notification_preference} notification {notification_id}")
-    event = DeliveryStatusChanged(
-        notification_id=n.id,
-        channel=Channel(n.channel),
-        status=Status(body.status),
-        attempts=n.attempts,
-        error=body.error,
-        timestamp=body.timestamp or utcnow(),
-    )
-    entry = handlers.apply(n, event)
-    if entry is None:
-        raise HeraldError.conflict(f"notification is {n.status}; it cannot become {body.status}")
-    repo.add(entry)
-    return ok(handlers.notification_out(n), "status recorded")
+    notification_id = uuid.UUID(body.notification_id)
+    async with unit_of_work(ctx.sessions) as session:
+        repo = NotificationRepository(session)
+        n = await repo.get(notification_id, lock=True)
+        if n is None or n.channel != notification_preference:
+            raise HeraldError.not_found(f"{notification_preference} notification {notification_id}")
+        if n.status != body.status:
+            event = DeliveryStatusChanged(
+                notification_id=n.id,
+                channel=Channel(n.channel),
+                status=Status(body.status),
+                attempts=n.attempts,
+                error=body.error,
+                timestamp=body.timestamp or utcnow(),
+            )
+            entry = handlers.apply(n, event)
+            if entry is None:
+                raise HeraldError.conflict(
+                    f"notification is {n.status}; it cannot become {body.status}"
+                )
+            repo.add(entry)
+        data = handlers.notification_out(n)
+        address = (n.recipient or {}).get("email")
+    # After the commit: the users service is never called while this row is locked.
+    if notification_preference == "email" and body.status == "failed" and address:
+        await handlers.record_bounce(ctx.directory, address, body.error or "hard bounce")
+    return ok(data, "status recorded")

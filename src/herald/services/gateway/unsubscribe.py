@@ -1,0 +1,57 @@
+"""One-click unsubscribe (RFC 8058): the link in every mail's List-Unsubscribe header.
+
+GET shows a page with a button, and changes nothing: mail scanners follow links.
+POST (what a mail client sends, with ``List-Unsubscribe=One-Click``) turns the channel
+off for that user.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from herald.domain.errors import HeraldError
+from herald.kit import auth
+from herald.kit.envelope import ERROR_RESPONSES, ok
+from herald.services.gateway.security import Ctx
+
+router = APIRouter(prefix="/api/v1/unsubscribe", tags=["unsubscribe"], responses=ERROR_RESPONSES)
+
+
+def _subject(ctx: Ctx, token: str) -> tuple[str, str]:
+    who = auth.verify(ctx.jwt_secret, token, audience=auth.UNSUBSCRIBE)
+    user_id, _, channel = who.subject.partition(":")
+    if channel not in ("email", "push"):
+        raise HeraldError.unauthorized("unsubscribe link is not valid")
+    return user_id, channel
+
+
+@router.get("/{token}", summary="Confirm turning a channel off", response_class=HTMLResponse)
+async def confirm(token: str, ctx: Ctx) -> HTMLResponse:
+    _, channel = _subject(ctx, token)
+    page = (
+        f"<!doctype html><meta charset=utf-8><title>Unsubscribe</title>"
+        f"<p>Stop receiving {html.escape(channel)} notifications?</p>"
+        f"<form method=post><button name=List-Unsubscribe value=One-Click>"
+        f"Unsubscribe</button></form>"
+    )
+    return HTMLResponse(page)
+
+
+@router.post("/{token}", summary="Turn a channel off (RFC 8058 one-click)")
+async def unsubscribe(token: str, ctx: Ctx) -> dict[str, Any]:
+    user_id, channel = _subject(ctx, token)
+    response = await ctx.directory.users.post_json(
+        f"/internal/users/{user_id}/unsubscribe", {"channel": channel}
+    )
+    if response.status_code == 404:
+        raise HeraldError.not_found(f"user {user_id}")
+    if response.status_code >= 400:
+        raise HeraldError.unavailable("the users service could not record the change")
+    return ok(
+        {"user_id": user_id, "channel": channel, "subscribed": False},
+        f"{channel} notifications turned off",
+    )
