@@ -4,12 +4,69 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
+import ssl
+import tempfile
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+def self_signed_context() -> ssl.SSLContext:
+    """A server TLS context with a certificate made on the spot for 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    folder = Path(tempfile.mkdtemp())
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
+
+
+class _Authenticator:
+    def __init__(self, login: tuple[str, str]) -> None:
+        self.login = login
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and (auth_data.login.decode(), auth_data.password.decode()) == self.login
+        )
+        return AuthResult(success=ok, handled=False)
 
 
 def free_port() -> int:
@@ -48,12 +105,18 @@ class _Handler:
 
 
 class SmtpServer:
-    def __init__(self) -> None:
+    """``tls``: None (plain), "starttls" or "implicit"; ``login``: required credentials."""
+
+    def __init__(self, *, tls: str | None = None, login: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self.received: list[EmailMessage] = []
         self.arrived = asyncio.Event()
         self.data_reply: str | None = None
         self.rcpt_replies: dict[str, str] = {}
+        self.delay = 0.0
+        self.peers: set[Any] = set()
+        self.tls = tls
+        self.login = login
         self._controller: Controller | None = None
 
     @property
@@ -64,7 +127,27 @@ class SmtpServer:
         return self.rcpt_replies.get(address.lower())
 
     def start(self) -> None:
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        options: dict[str, Any] = {}
+        if self.tls is not None:
+            context = self_signed_context()
+            if self.tls == "implicit":
+                options["ssl_context"] = context
+            else:
+                options |= {"tls_context": context, "require_starttls": True}
+        if self.login is not None:
+            options |= {
+                "authenticator": _Authenticator(self.login),
+                # aiosmtpd only sees TLS that began with STARTTLS; implicit TLS
+                # encrypts the whole connection anyway.
+                "auth_require_tls": self.tls == "starttls",
+            }
+        self._controller = Controller(
+            _Handler(self),
+            hostname="127.0.0.1",
+            port=self.port,
+            server_hostname="127.0.0.1",
+            **options,
+        )
         self._controller.start()
 
     def stop(self) -> None:

@@ -368,6 +368,9 @@ def all_in_one(
     push_worker = push_worker_app(
         infra, asgi_client(templates, "templates"), asgi_client(users, "users"), capture
     )
+    # One port in this mode: the workers' /ready and /metrics live under /workers/….
+    gateway.mount("/workers/email", email_worker)
+    gateway.mount("/workers/push", push_worker)
     own(gateway, infra, children=[users, templates, email_worker, push_worker])
     return gateway
 

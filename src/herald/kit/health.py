@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from herald.kit.aio import within
 from herald.kit.envelope import failure, ok
 
 Check = Callable[[], Awaitable[bool]]
@@ -28,7 +29,7 @@ def router(
     async def ready() -> JSONResponse:
         names = list(checks)
         results = await asyncio.gather(
-            *(asyncio.wait_for(checks[n](), 2.0) for n in names), return_exceptions=True
+            *(within(2.0, checks[n]()) for n in names), return_exceptions=True
         )
         state = {n: (res is True) for n, res in zip(names, results, strict=True)}
         failing = [n for n, up in state.items() if not up]

@@ -20,6 +20,7 @@ import aiosqlite
 import structlog
 
 from herald.domain.messages import FAILED_QUEUE, ROUTING_KEYS
+from herald.kit.aio import within
 from herald.ports import (
     ATTEMPTS_HEADER,
     ERROR_HEADER,
@@ -214,8 +215,7 @@ class EmbeddedBroker:
                 await slots.acquire()  # wait for a free slot, then look again
                 slots.release()
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), self._poll)
+            await within(self._poll, event.wait())
 
     async def ready(self) -> bool:
         return self._db is not None

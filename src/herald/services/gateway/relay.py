@@ -13,6 +13,7 @@ import contextlib
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from herald.kit.aio import within
 from herald.kit.db import unit_of_work
 from herald.kit.metrics import OUTBOX_BACKLOG
 from herald.ports import CORRELATION_HEADER, Broker, BrokerUnavailable, Outgoing
@@ -91,8 +92,7 @@ class OutboxRelay:
             if sent == self._batch:
                 continue  # more is waiting: no pause under load
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._idle)
+            await within(self._idle, self._wake.wait())
 
     async def backlog(self) -> int:
         async with unit_of_work(self._sessions) as session:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.domain.messages import STATUS_QUEUE, DeliveryStatusChanged
+from herald.kit.aio import within
 from herald.kit.db import unit_of_work
 from herald.ports import Broker, Delivery
 from herald.services.gateway.handlers import apply_events
@@ -48,6 +49,11 @@ class StatusApplier:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        # Events still waiting were never recorded: their deliveries go back to the queue.
+        while not self._pending.empty():
+            _, done = self._pending.get_nowait()
+            if not done.done():
+                done.set_exception(RuntimeError("stopping"))
 
     async def handle(self, delivery: Delivery) -> None:
         try:
@@ -62,27 +68,45 @@ class StatusApplier:
 
     async def _run(self) -> None:
         while True:
-            first = await self._pending.get()
-            batch = [first]
-            deadline = asyncio.get_running_loop().time() + self._linger
-            while len(batch) < self._batch:
-                timeout = deadline - asyncio.get_running_loop().time()
-                if timeout <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._pending.get(), timeout))
-                except TimeoutError:
-                    break
+            batch = [await self._pending.get()]
             try:
+                await self._collect(batch)
                 async with unit_of_work(self._sessions) as session:
                     await apply_events(session, [e for e, _ in batch])
+            except asyncio.CancelledError:
+                self._settle(batch, RuntimeError("stopping"))
+                raise
             except Exception as exc:
                 log.exception("status.apply_failed", size=len(batch))
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
+                self._settle(batch, exc)
                 await asyncio.sleep(0.5)
                 continue
-            for _, done in batch:
-                if not done.done():
-                    done.set_result(None)
+            self._settle(batch, None)
+
+    async def _collect(
+        self,
+        batch: list[tuple[DeliveryStatusChanged, asyncio.Future[None]]],
+    ) -> None:
+        """Wait up to ``linger`` for more events to join the batch."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._linger
+        while len(batch) < self._batch:
+            timeout = deadline - loop.time()
+            if timeout <= 0:
+                return
+            item = await within(timeout, self._pending.get())
+            if item is None:
+                return
+            batch.append(item)
+
+    @staticmethod
+    def _settle(
+        batch: list[tuple[DeliveryStatusChanged, asyncio.Future[None]]], error: BaseException | None
+    ) -> None:
+        for _, done in batch:
+            if done.done():
+                continue
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)

@@ -11,7 +11,7 @@ import html
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from herald.domain.errors import HeraldError
 from herald.kit import auth
@@ -29,7 +29,17 @@ def _subject(ctx: Ctx, token: str) -> tuple[str, str]:
     return user_id, channel
 
 
-@router.get("/{token}", summary="Confirm turning a channel off", response_class=HTMLResponse)
+@router.get(
+    "/{token}",
+    summary="Confirm turning a channel off",
+    response_class=Response,  # errors stay JSON; the page is declared below
+    responses={
+        200: {
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "description": "a page with an unsubscribe button",
+        }
+    },
+)
 async def confirm(token: str, ctx: Ctx) -> HTMLResponse:
     _, channel = _subject(ctx, token)
     page = (
