@@ -100,7 +100,6 @@ class _Handler:
         mail = message_from_bytes(envelope.original_content, policy=policy.default)
         assert isinstance(mail, EmailMessage)
         self.server.received.append(mail)
-        self.server.arrived.set()
         return "250 Message accepted"
 
 
@@ -110,7 +109,6 @@ class SmtpServer:
     def __init__(self, *, tls: str | None = None, login: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self.received: list[EmailMessage] = []
-        self.arrived = asyncio.Event()
         self.data_reply: str | None = None
         self.rcpt_replies: dict[str, str] = {}
         self.delay = 0.0
@@ -159,9 +157,10 @@ class SmtpServer:
         return [m for m in self.received if m.get(name) == value]
 
     async def wait_for(self, count: int, timeout: float = 20.0) -> None:
-        async def until() -> None:
-            while len(self.received) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
-
-        await asyncio.wait_for(until(), timeout)
+        # Mail arrives on the server's own thread: poll rather than share an asyncio.Event
+        # across event loops (setting one from another thread wakes nobody).
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.received) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{len(self.received)} of {count} mails arrived")
+            await asyncio.sleep(0.02)
