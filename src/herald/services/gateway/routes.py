@@ -65,6 +65,17 @@ async def send(
     return ok(data, message)
 
 
+@router.get(
+    "/push/vapid_public_key",
+    tags=["push"],
+    summary="The VAPID public key browsers subscribe with (applicationServerKey)",
+)
+async def vapid_public_key(ctx: Ctx) -> dict[str, Any]:
+    if ctx.vapid_public_key is None:
+        raise HeraldError.not_found("Web Push is not configured (no VAPID key)")
+    return ok({"public_key": ctx.vapid_public_key})
+
+
 def _visible(n: Any, who: Any) -> bool:
     return bool(who.is_admin or who.subject == f"apikey:{n.api_key_id}")
 
