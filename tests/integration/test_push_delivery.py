@@ -86,7 +86,9 @@ class TestWebPush:
         self, stack: Stack, push_server: PushServer
     ) -> None:
         user, ua_key, auth_secret = await subscribed_user(stack, push_server)
-        sent = (await stack.send(push(stack, user, priority=9))).json()["data"]
+        sent = (
+            await stack.send(push(stack, user, priority=9, metadata={"topic": "welcome-ada"}))
+        ).json()["data"]
         await stack.until(sent["notification_id"], "delivered")
         request = push_server.received[0]
         # The body decrypts with the browser's private key (RFC 8291, aes128gcm).
@@ -99,6 +101,7 @@ class TestWebPush:
         assert payload["data"]["notification_id"] == sent["notification_id"]
         assert request.headers["content-encoding"] == "aes128gcm"
         assert request.headers["urgency"] == "high" and int(request.headers["ttl"]) > 0
+        assert request.headers["topic"] == "welcome-ada"
         # The VAPID JWT is signed by the key browsers were given (RFC 8292).
         found = re.match(r"vapid t=([^,]+),\s*k=(\S+)", request.headers["authorization"])
         assert found is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +56,16 @@ def replay(existing: Notification, request_hash: str) -> dict[str, Any]:
             f"request_id '{existing.request_id}' was already used with a different body"
         )
     return accepted(existing)
+
+
+_TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+def topic_of(metadata: dict[str, Any] | None) -> str | None:
+    """``metadata.topic`` becomes the push Topic: a newer push with the same topic
+    replaces an undelivered older one (RFC 8030 §5.4: at most 32 base64url characters)."""
+    topic = (metadata or {}).get("topic")
+    return topic if isinstance(topic, str) and _TOPIC.match(topic) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +158,7 @@ async def accept(
             variables=n.variables,
             priority=body.priority,
             recipient=plan.recipient,
+            topic=topic_of(body.metadata),
             correlation_id=correlation_id,
             created_at=now,
         )
