@@ -80,6 +80,19 @@ class Stack:
             await asyncio.sleep(0.1)
 
 
+def on_servers(
+    postgres_url: str, redis_url: tuple[str, str], amqp_url: str, **values: Any
+) -> dict[str, Any]:
+    """Settings for Herald on the test's own database, Redis prefix and vhost."""
+    return {
+        "database_url": postgres_url,
+        "redis_url": redis_url[0],
+        "key_prefix": redis_url[1],
+        "broker_url": amqp_url,
+        **values,
+    }
+
+
 @asynccontextmanager
 async def herald_stack(**values: Any) -> AsyncIterator[Stack]:
     values.setdefault("bootstrap_api_key", API_KEY)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
-from tests.integration.pipeline import herald_stack
+from tests.integration.pipeline import herald_stack, on_servers
 from tests.smtp import SmtpServer
 from tests.tcpproxy import TcpProxy
 
@@ -23,10 +23,7 @@ class TestBrokerOutage:
         through_proxy = amqp_url.replace(f":{parts.port}/", f":{proxy.port}/")
         try:
             async with herald_stack(
-                database_url=postgres_url,
-                redis_url=redis_url[0],
-                key_prefix=redis_url[1],
-                broker_url=through_proxy,
+                **on_servers(postgres_url, redis_url, through_proxy),
                 smtp_url=smtp_server.url,
                 rate_limit_per_recipient="100000/minute",
             ) as stack:

@@ -13,7 +13,7 @@ import pytest
 from herald.adapters.email.smtp import SmtpTransport
 from herald.domain.errors import DeliveryError
 from herald.kit import auth
-from tests.integration.pipeline import Stack, herald_stack
+from tests.integration.pipeline import Stack, herald_stack, on_servers
 from tests.smtp import SmtpServer
 
 
@@ -86,10 +86,7 @@ class TestUnsubscribeAndBounces:
         self, postgres_url: str, redis_url: tuple[str, str], amqp_url: str, smtp_server: SmtpServer
     ) -> None:
         async with herald_stack(
-            database_url=postgres_url,
-            redis_url=redis_url[0],
-            key_prefix=redis_url[1],
-            broker_url=amqp_url,
+            **on_servers(postgres_url, redis_url, amqp_url),
             smtp_url=smtp_server.url,
         ) as stack:
             user = await stack.user()
@@ -135,10 +132,7 @@ class TestUnsubscribeAndBounces:
         self, postgres_url: str, redis_url: tuple[str, str], amqp_url: str, smtp_server: SmtpServer
     ) -> None:
         async with herald_stack(
-            database_url=postgres_url,
-            redis_url=redis_url[0],
-            key_prefix=redis_url[1],
-            broker_url=amqp_url,
+            **on_servers(postgres_url, redis_url, amqp_url),
             smtp_url=smtp_server.url,
         ) as stack:
             user = await stack.user()
@@ -178,10 +172,7 @@ class TestCircuitBreaker:
     ) -> None:
         smtp_server.stop()  # the relay is down
         async with herald_stack(
-            database_url=postgres_url,
-            redis_url=redis_url[0],
-            key_prefix=redis_url[1],
-            broker_url=amqp_url,
+            **on_servers(postgres_url, redis_url, amqp_url),
             smtp_url=smtp_server.url,
             retry_max_attempts=4,
             breaker_failure_threshold=2,

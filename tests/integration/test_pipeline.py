@@ -10,7 +10,7 @@ import pytest_asyncio
 
 from herald.adapters.broker.rabbitmq import RabbitBroker
 from herald.domain.messages import FAILED_QUEUE
-from tests.integration.pipeline import Stack, herald_stack
+from tests.integration.pipeline import Stack, herald_stack, on_servers
 from tests.smtp import SmtpServer
 
 
@@ -19,10 +19,7 @@ async def stack(
     postgres_url: str, redis_url: tuple[str, str], amqp_url: str, smtp_server: SmtpServer
 ) -> AsyncIterator[Stack]:
     async with herald_stack(
-        database_url=postgres_url,
-        redis_url=redis_url[0],
-        key_prefix=redis_url[1],
-        broker_url=amqp_url,
+        **on_servers(postgres_url, redis_url, amqp_url),
         smtp_url=smtp_server.url,
     ) as s:
         yield s
@@ -202,10 +199,7 @@ class TestBadInput:
         self, postgres_url: str, redis_url: tuple[str, str], amqp_url: str, smtp_server: SmtpServer
     ) -> None:
         async with herald_stack(
-            database_url=postgres_url,
-            redis_url=redis_url[0],
-            key_prefix=redis_url[1],
-            broker_url=amqp_url,
+            **on_servers(postgres_url, redis_url, amqp_url),
             smtp_url=smtp_server.url,
             rate_limit_per_recipient="5/minute",
         ) as stack:

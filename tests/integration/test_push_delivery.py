@@ -21,7 +21,7 @@ from herald.adapters.push.http import check_target
 from herald.devmode.secrets import generate_vapid_pem
 from herald.domain.errors import DeliveryError
 from tests.integration.helpers import browser_subscription
-from tests.integration.pipeline import Stack, herald_stack
+from tests.integration.pipeline import Stack, herald_stack, on_servers
 from tests.integration.test_pipeline import failed_depth
 from tests.pushserver import PushServer
 
@@ -45,10 +45,7 @@ async def stack(
     tmp_path: Path,
 ) -> AsyncIterator[Stack]:
     async with herald_stack(
-        database_url=postgres_url,
-        redis_url=redis_url[0],
-        key_prefix=redis_url[1],
-        broker_url=amqp_url,
+        **on_servers(postgres_url, redis_url, amqp_url),
         smtp_url="smtp://127.0.0.1:1",
         push_mode="deliver",
         vapid_private_key=generate_vapid_pem(),

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit import auth
 from herald.kit.db import unit_of_work
+
+
+def service_context(request: Request) -> Any:
+    """The service's own context object, set on ``app.state.ctx`` when it was built."""
+    return request.app.state.ctx
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Request
 
 from herald.domain.errors import HeraldError
 from herald.kit import auth
+from herald.kit.deps import service_context
 from herald.kit.metrics import RATE_LIMITED
 from herald.ports import RateDecision
 from herald.services.gateway.context import GatewayContext
@@ -15,11 +16,11 @@ from herald.services.gateway.keys import KEY_PREFIX
 
 
 def context(request: Request) -> GatewayContext:
-    ctx: GatewayContext = request.app.state.ctx
+    ctx: GatewayContext = service_context(request)
     return ctx
 
 
-Ctx = Annotated[GatewayContext, Depends(context)]
+Ctx = Annotated[GatewayContext, Depends(service_context)]
 
 
 async def caller(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> auth.Principal:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, status
 
 from herald.domain.locales import Locale
-from herald.kit.deps import PrincipalDep, SessionDep
+from herald.kit.deps import PrincipalDep, SessionDep, service_context
 from herald.kit.envelope import ERROR_RESPONSES, Envelope, Page, PaginationMeta, ok
 from herald.services.templates import handlers, schemas
 from herald.services.templates.handlers import TemplatesContext
@@ -22,12 +22,7 @@ ChannelFilter = Annotated[schemas.Channel | None, Query()]
 LocaleQ = Annotated[Locale | None, Query()]
 
 
-def _ctx(request: Request) -> TemplatesContext:
-    ctx: TemplatesContext = request.app.state.ctx
-    return ctx
-
-
-Ctx = Annotated[TemplatesContext, Depends(_ctx)]
+Ctx = Annotated[TemplatesContext, Depends(service_context)]
 
 
 @router.post(

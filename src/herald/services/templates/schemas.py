@@ -54,14 +54,7 @@ class PreviewIn(Strict):
     version: int | None = Field(default=None, ge=1)
 
 
-class TemplateVersionOut(BaseModel):
-    code: str
-    channel: Channel
-    locale: str
-    version: int
-    default_locale: str
-    description: str | None = None
-    created_at: str
+class _RenderedFields(BaseModel):
     subject: str | None = None
     text_body: str | None = None
     html_body: str | None = None
@@ -69,6 +62,16 @@ class TemplateVersionOut(BaseModel):
     body: str | None = None
     image: str | None = None
     link: str | None = None
+
+
+class TemplateVersionOut(_RenderedFields):
+    code: str
+    channel: Channel
+    locale: str
+    version: int
+    default_locale: str
+    description: str | None = None
+    created_at: str
 
 
 class TemplateSummary(BaseModel):
@@ -79,15 +82,8 @@ class TemplateSummary(BaseModel):
     locales: dict[str, int]
 
 
-class Rendered(BaseModel):
+class Rendered(_RenderedFields):
     code: str
     channel: Channel
     locale: str
     version: int
-    subject: str | None = None
-    text_body: str | None = None
-    html_body: str | None = None
-    title: str | None = None
-    body: str | None = None
-    image: str | None = None
-    link: str | None = None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, status
 
 from herald.domain.errors import HeraldError
-from herald.kit.deps import PrincipalDep, SessionDep
+from herald.kit.deps import PrincipalDep, SessionDep, service_context
 from herald.kit.envelope import ERROR_RESPONSES, Envelope, Page, PaginationMeta, ok
 from herald.services.users import handlers, schemas
 from herald.services.users.handlers import UsersContext, device_out, user_out
@@ -18,12 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["users"], responses=ERROR_RESPONSES)
 internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
 
-def _ctx(request: Request) -> UsersContext:
-    ctx: UsersContext = request.app.state.ctx
-    return ctx
-
-
-Ctx = Annotated[UsersContext, Depends(_ctx)]
+Ctx = Annotated[UsersContext, Depends(service_context)]
 
 
 @router.post(
