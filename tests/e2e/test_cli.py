@@ -1,0 +1,65 @@
+"""The herald command as an operator uses it: migrate, keys, vapid."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from herald.adapters.push.webpush import load_vapid
+from tests.e2e.processes import environment
+
+
+def herald(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "herald", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+class TestCli:
+    async def test_keys_are_created_listed_and_revoked(self, dev_factory, tmp_path: Path) -> None:
+        dev = dev_factory()
+        await dev.start()  # creates and migrates the database under --home
+        env = environment(
+            {
+                "HERALD_DATABASE_URL": f"sqlite+aiosqlite:///{dev.home}/herald.db",
+                "HERALD_JWT_SECRET": "cli-secret-" + "s" * 40,
+            }
+        )
+        assert herald("migrate", env=env).returncode == 0
+        created = herald("keys", "create", "--name", "shop", "--scope", "send", env=env)
+        assert created.returncode == 0, created.stderr
+        key = json.loads(created.stdout)
+        assert key["key"].startswith("hk_") and key["scopes"] == ["send"]
+        listed = json.loads(herald("keys", "list", env=env).stdout)
+        assert {"shop", "bootstrap"} <= {k["name"] for k in listed}
+        assert key["key"] not in json.dumps(listed)  # only a prefix is ever shown
+        headers = {"Authorization": f"Bearer {key['key']}"}
+        async with httpx.AsyncClient(base_url=dev.url) as client:
+            assert (await client.get("/api/v1/notifications/", headers=headers)).status_code == 200
+            assert herald("keys", "revoke", key["id"], env=env).returncode == 0
+            await dev.process.wait_healthy()
+            # The gateway keeps a verified key for at most 10 s.
+            for _ in range(120):
+                response = await client.get("/api/v1/notifications/", headers=headers)
+                if response.status_code == 401:
+                    break
+                await asyncio.sleep(0.1)
+            assert response.status_code == 401
+        bad = herald("keys", "create", "--name", "x", "--scope", "root", env=env)
+        assert bad.returncode != 0 and "unknown scope" in bad.stderr
+
+    def test_vapid_generate_prints_a_usable_private_key(self) -> None:
+        result = herald("vapid", "generate", env=environment({}))
+        assert result.returncode == 0
+        vapid = load_vapid(result.stdout)  # as HERALD_VAPID_PRIVATE_KEY is read
+        signed = vapid.sign({"aud": "https://push.example.com", "sub": "mailto:a@b.co"})
+        assert signed["Authorization"].startswith("vapid t=")
