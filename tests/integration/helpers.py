@@ -30,7 +30,8 @@ def token(
     user_id: str | None = None,
     secret: str = SECRET,
 ) -> dict[str, str]:
-    value = auth.mint(secret, subject=subject, ttl=300, scopes=scopes, user_id=user_id)
+    # Minted when a module is imported, so it must outlive the whole test run.
+    value = auth.mint(secret, subject=subject, ttl=24 * 3600, scopes=scopes, user_id=user_id)
     return {"Authorization": f"Bearer {value}"}
 
 
