@@ -73,6 +73,16 @@ def make_cache(settings: Settings) -> Cache:
     raise ValueError("HERALD_REDIS_URL must be memory:// or redis://…")
 
 
+async def open_broker(settings: Settings) -> Broker:
+    """A started broker, for commands that need it connected before they act."""
+    broker = make_broker(settings)
+    await broker.start()
+    if isinstance(broker, RabbitBroker):
+        async with asyncio.timeout(15):
+            await broker.wait_connected()
+    return broker
+
+
 async def migrate(settings: Settings, services: Sequence[str] = SERVICES) -> None:
     for service in services:
         await asyncio.to_thread(

@@ -27,6 +27,8 @@ keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API k
 vapid_app = typer.Typer(no_args_is_help=True, help="Web Push (VAPID) keys.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(vapid_app, name="vapid")
+dlq_app = typer.Typer(no_args_is_help=True, help="The dead letter queue (failed.queue).")
+app.add_typer(dlq_app, name="dlq")
 console = Console()
 
 PORTS = {
@@ -242,6 +244,87 @@ def send(
         )
     )
     raise typer.Exit(code)
+
+
+async def _with_broker(action: str, **options: object) -> list[dict[str, object]]:
+    from dataclasses import asdict
+
+    from herald import dlq
+    from herald.bootstrap import open_broker
+
+    broker = await open_broker(Settings())
+    try:
+        if action == "list":
+            letters = await dlq.listing(broker, limit=int(str(options["limit"])))
+        elif action == "replay":
+            chosen = options.get("notification_id")
+            letters = await dlq.replay(
+                broker,
+                limit=int(str(options["limit"])),
+                notification_id=str(chosen) if chosen else None,
+            )
+        else:
+            letters = await dlq.purge(broker, limit=int(str(options["limit"])))
+    finally:
+        await broker.close()
+    return [asdict(letter) for letter in letters]
+
+
+@dlq_app.command("list")
+def dlq_list(limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100) -> None:
+    """Show dead letters (they stay in the queue)."""
+    console.print_json(json.dumps(asyncio.run(_with_broker("list", limit=limit))))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    notification_id: Annotated[str | None, typer.Option(help="Only this notification")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+) -> None:
+    """Send dead letters back to their work queue, with their attempts reset."""
+    replayed = asyncio.run(_with_broker("replay", limit=limit, notification_id=notification_id))
+    console.print_json(json.dumps(replayed))
+    console.print(f"replayed {len(replayed)}")
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    yes: Annotated[bool, typer.Option("--yes", help="Really drop them")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+) -> None:
+    """Drop dead letters for good."""
+    if not yes:
+        raise typer.BadParameter("purging drops messages for good: add --yes")
+    dropped = asyncio.run(_with_broker("purge", limit=limit))
+    console.print(f"purged {len(dropped)}")
+
+
+@app.command()
+def status(
+    notification_id: str,
+    api_key: Annotated[str, typer.Option(envvar="HERALD_API_KEY")],
+    api_url: Annotated[str, typer.Option(envvar="HERALD_API_URL")] = "http://127.0.0.1:8000",
+) -> None:
+    """Show one notification's lifecycle: every status it went through, oldest first."""
+    import httpx
+
+    response = httpx.get(
+        f"{api_url}/api/v1/notifications/{notification_id}",
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=10,
+    )
+    body = response.json()
+    if response.status_code != 200:
+        console.print(f"[red]{response.status_code}: {body.get('error')}[/red]")
+        raise typer.Exit(1)
+    data = body["data"]
+    console.print(
+        f"{data['notification_id']}  {data['notification_type']}  "
+        f"{data['status']}  attempts={data['attempts']}"
+    )
+    for entry in data["history"]:
+        error = f"  {entry['error']}" if entry.get("error") else ""
+        console.print(f"  {entry['timestamp']}  {entry['status']}{error}")
 
 
 def main() -> None:

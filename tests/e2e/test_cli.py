@@ -63,3 +63,29 @@ class TestCli:
         vapid = load_vapid(result.stdout)  # as HERALD_VAPID_PRIVATE_KEY is read
         signed = vapid.sign({"aud": "https://push.example.com", "sub": "mailto:a@b.co"})
         assert signed["Authorization"].startswith("vapid t=")
+
+
+class TestOperatorCommands:
+    async def test_status_shows_the_lifecycle_and_dlq_lists(self, dev_factory) -> None:
+        dev = dev_factory()
+        await dev.start()
+        key = dev.auth["Authorization"].removeprefix("Bearer ")
+        env = environment(
+            {
+                "HERALD_MODE": "dev",
+                "HERALD_HOME": str(dev.home),
+                "HERALD_API_KEY": key,
+                "HERALD_API_URL": dev.url,
+            }
+        )
+        sent = herald("send", "--email", "ops@example.com", env=env)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        nid = sent.stdout.split()[1]
+        shown = herald("status", nid, env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert "delivered" in shown.stdout and "pending" in shown.stdout
+        listed = herald("dlq", "list", env=env)
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout) == []
+        refused = herald("dlq", "purge", env=env)
+        assert refused.returncode != 0 and "--yes" in refused.stderr
