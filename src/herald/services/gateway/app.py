@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from herald.kit.app import create_app
 from herald.services.gateway import openapi, proxy, unsubscribe
 from herald.services.gateway.context import GatewayContext
+from herald.services.gateway.gauges import Gauges
 from herald.services.gateway.routes import router
 
 SERVICE = "gateway"
@@ -23,13 +24,17 @@ def build(*, engine: AsyncEngine, ctx: GatewayContext, max_body_bytes: int) -> F
             await conn.execute(text("SELECT 1"))
         return True
 
+    gauges = Gauges(ctx.broker, ctx.relay)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await ctx.relay.start()
         await ctx.statuses.start()
+        await gauges.start()
         try:
             yield
         finally:
+            await gauges.stop()
             await ctx.statuses.stop()
             await ctx.relay.stop()
 

@@ -1,0 +1,47 @@
+"""Keeps the queue-depth and outbox-backlog gauges current for /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from herald.domain.messages import FAILED_QUEUE, STATUS_QUEUE, WORK_QUEUES
+from herald.kit.metrics import QUEUE_DEPTH
+from herald.ports import Broker, BrokerUnavailable
+from herald.services.gateway.relay import OutboxRelay
+
+log = structlog.get_logger(__name__)
+QUEUES = (*WORK_QUEUES.values(), STATUS_QUEUE, FAILED_QUEUE)
+
+
+class Gauges:
+    def __init__(self, broker: Broker, relay: OutboxRelay, *, every: float = 5.0) -> None:
+        self._broker = broker
+        self._relay = relay
+        self._every = every
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh(self) -> None:
+        await self._relay.backlog()
+        for queue in QUEUES:
+            with contextlib.suppress(BrokerUnavailable, OSError):
+                QUEUE_DEPTH.labels(queue).set(await self._broker.depth(queue))
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception as exc:  # a metric must never take the gateway down
+                log.warning("metrics.refresh_failed", error=str(exc))
+            await asyncio.sleep(self._every)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
