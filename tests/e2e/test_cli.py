@@ -89,3 +89,6 @@ class TestOperatorCommands:
         assert json.loads(listed.stdout) == []
         refused = herald("dlq", "purge", env=env)
         assert refused.returncode != 0 and "--yes" in refused.stderr
+        assert herald("healthcheck", "--port", str(dev.port), env=env).returncode == 0
+        dev.process.stop()
+        assert herald("healthcheck", "--port", str(dev.port), env=env).returncode == 1
