@@ -28,7 +28,7 @@ from herald.config import PushMode, Settings
 from herald.domain import targets
 from herald.domain.breaker import BreakerBoard
 from herald.domain.retry import RetryPolicy
-from herald.kit import migrations
+from herald.kit import migrations, tracing
 from herald.kit.clients import ServiceClient
 from herald.kit.db import sessionmaker, unit_of_work
 from herald.kit.ledger import Ledger
@@ -370,6 +370,7 @@ def all_in_one(
 ) -> FastAPI:
     """Every service in one process, reaching each other in-process: what ``herald dev``
     runs (on embedded adapters) and what integration tests run (on the real servers)."""
+    tracing.configure("dev", endpoint=settings.otel_exporter_otlp_endpoint)
     infra = Infra(settings)
     users = users_app(infra)
     templates = templates_app(infra)
@@ -387,6 +388,7 @@ def all_in_one(
 
 def service_app(name: str, settings: Settings) -> FastAPI:
     """One service per process (``herald serve`` / ``herald worker``)."""
+    tracing.configure(name, endpoint=settings.otel_exporter_otlp_endpoint)
     infra = Infra(settings)
     if name == "users":
         app = users_app(infra)

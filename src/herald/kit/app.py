@@ -10,9 +10,10 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from herald.kit import errors, health
+from herald.kit import errors, health, tracing
 from herald.kit.envelope import failure
 from herald.kit.metrics import HTTP_REQUESTS
 
@@ -52,18 +53,28 @@ class RequestGuard:
                 ]
             await send(message)
 
-        try:
-            refusal = self._refuse(scope, headers)
-            if refusal is not None:
-                await refusal(scope, receive, send_with_id)
-                return
-            await self.app(scope, self._limited(receive), send_with_id)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).observe(
-                time.perf_counter() - started
-            )
-            structlog.contextvars.unbind_contextvars("request_id")
+        incoming = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers.items()}
+        with tracing.tracer.start_as_current_span(
+            f"{scope['method']} {scope['path']}",
+            context=tracing.extract(incoming),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": scope["method"], "herald.service": self.service},
+        ) as span:
+            try:
+                refusal = self._refuse(scope, headers)
+                if refusal is not None:
+                    await refusal(scope, receive, send_with_id)
+                    return
+                await self.app(scope, self._limited(receive), send_with_id)
+            finally:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                span.update_name(f"{scope['method']} {route}")
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).observe(
+                    time.perf_counter() - started
+                )
+                structlog.contextvars.unbind_contextvars("request_id")
 
     def _refuse(self, scope: Scope, headers: Mapping[bytes, bytes]) -> ASGIApp | None:
         length = headers.get(b"content-length")

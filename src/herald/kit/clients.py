@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from herald.domain.errors import HeraldError
-from herald.kit import auth
+from herald.kit import auth, tracing
 
 
 class ServiceClient:
@@ -28,12 +28,13 @@ class ServiceClient:
     def token(self, scopes: list[str], subject: str | None = None) -> str:
         return auth.mint(self._secret, subject=subject or self.caller, ttl=300, scopes=scopes)
 
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(['admin'])}", **tracing.inject()}
+
     async def get_json(self, path: str, **params: str) -> dict[str, Any] | None:
         """``data`` of the response; None on 404; 503 when the service cannot answer."""
         try:
-            response = await self.http.get(
-                path, params=params, headers={"Authorization": f"Bearer {self.token(['admin'])}"}
-            )
+            response = await self.http.get(path, params=params, headers=self._headers())
         except httpx.HTTPError as exc:
             raise HeraldError.unavailable(f"the {self.name} service is unavailable ({exc})")
         if response.status_code == 404:
@@ -47,8 +48,6 @@ class ServiceClient:
 
     async def post_json(self, path: str, body: dict[str, Any]) -> httpx.Response:
         try:
-            return await self.http.post(
-                path, json=body, headers={"Authorization": f"Bearer {self.token(['admin'])}"}
-            )
+            return await self.http.post(path, json=body, headers=self._headers())
         except httpx.HTTPError as exc:
             raise HeraldError.unavailable(f"the {self.name} service is unavailable ({exc})")

@@ -33,3 +33,9 @@ BREAKER_OPEN = Gauge(
 OUTBOX_BACKLOG = Gauge("herald_outbox_backlog", "Outbox rows not yet published")
 RATE_LIMITED = Counter("herald_rate_limited_total", "Requests refused by a rate limit", ["scope"])
 QUEUE_DEPTH = Gauge("herald_queue_depth", "Messages waiting in a queue", ["queue"])
+QUEUE_WAIT = Histogram(
+    "herald_queue_wait_seconds",
+    "Consumer lag: from acceptance to a worker taking the message",
+    ["queue"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)

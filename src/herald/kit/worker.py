@@ -15,10 +15,12 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
 from fastapi import FastAPI
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from herald.domain.breaker import BreakerBoard, BreakerState
@@ -27,10 +29,11 @@ from herald.domain.messages import WORK_QUEUES, DeliveryStatusChanged, SendNotif
 from herald.domain.retry import RetryPolicy
 from herald.domain.statuses import Channel, Status
 from herald.domain.templating import render_channel
+from herald.kit import tracing
 from herald.kit.app import create_app
 from herald.kit.health import Check
 from herald.kit.ledger import Ledger
-from herald.kit.metrics import BREAKER_OPEN, DELIVERY_ATTEMPTS, DELIVERY_SECONDS
+from herald.kit.metrics import BREAKER_OPEN, DELIVERY_ATTEMPTS, DELIVERY_SECONDS, QUEUE_WAIT
 from herald.kit.templates_source import TemplateSource
 from herald.ports import CORRELATION_HEADER, Broker, Delivery, Outgoing
 
@@ -101,10 +104,25 @@ class DeliveryWorker:
                 attempts=delivery.attempts, error=f"malformed message: {exc.errors()[:3]}"
             )
             return
-        with structlog.contextvars.bound_contextvars(
-            notification_id=str(message.notification_id),
-            channel=message.channel.value,
-            request_id=message.correlation_id or delivery.headers.get(CORRELATION_HEADER),
+        # Consumer lag: how long the notification waited between acceptance and now.
+        QUEUE_WAIT.labels(self.queue).observe(
+            max((datetime.now(UTC) - message.created_at).total_seconds(), 0.0)
+        )
+        with (
+            structlog.contextvars.bound_contextvars(
+                notification_id=str(message.notification_id),
+                channel=message.channel.value,
+                request_id=message.correlation_id or delivery.headers.get(CORRELATION_HEADER),
+            ),
+            tracing.tracer.start_as_current_span(
+                f"deliver {message.channel.value}",
+                context=tracing.extract(message.trace_context),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "herald.notification_id": str(message.notification_id),
+                    "herald.attempt": delivery.attempts + 1,
+                },
+            ),
         ):
             await self._handle(delivery, message)
 
@@ -133,7 +151,10 @@ class DeliveryWorker:
         started = time.perf_counter()
         try:
             content = await self._content(message)
-            await self.sender.send(message, content)
+            with tracing.tracer.start_as_current_span(
+                f"{channel} send", kind=SpanKind.CLIENT, attributes={"herald.target": target}
+            ):
+                await self.sender.send(message, content)
         except (DeliveryError, HeraldError) as exc:
             error = (
                 exc

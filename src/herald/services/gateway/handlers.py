@@ -23,6 +23,7 @@ from herald.domain.messages import (
     utcnow,
 )
 from herald.domain.statuses import FINAL, Channel, Status, can_move
+from herald.kit import tracing
 from herald.kit.metrics import NOTIFICATIONS
 from herald.services.gateway import schemas
 from herald.services.gateway.clients import Directory
@@ -159,6 +160,7 @@ async def accept(
             priority=body.priority,
             recipient=plan.recipient,
             topic=topic_of(body.metadata),
+            trace_context=tracing.inject() or None,
             correlation_id=correlation_id,
             created_at=now,
         )

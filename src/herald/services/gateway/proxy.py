@@ -10,6 +10,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 
 from herald.domain.errors import HeraldError
+from herald.kit import tracing
 from herald.kit.app import REQUEST_ID_HEADER
 from herald.kit.clients import ServiceClient
 from herald.services.gateway.keys import KEY_PREFIX
@@ -40,6 +41,7 @@ def router(users: ServiceClient, templates: ServiceClient) -> APIRouter:
                 authorization = "Bearer " + upstream.token(sorted(who.scopes), subject=who.subject)
             headers["authorization"] = authorization
         headers[REQUEST_ID_HEADER.decode()] = getattr(request.state, "request_id", "")
+        headers.update(tracing.inject())
         # Forward the path and query as the client encoded them: decoding first would
         # turn %07 into a control character no URL may hold.
         target = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
