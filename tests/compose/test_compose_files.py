@@ -5,7 +5,6 @@ the Dockerfile, and the resolved configuration has the properties SPEC.md §5 as
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +22,10 @@ HERALD = ("gateway", "users", "templates", "email-worker", "push-worker")
 DATA = ("postgres", "redis", "rabbitmq")
 
 
-def resolved(*files: str, env: Path) -> dict[str, Any]:
+def resolved(*files: str, env: Path, profiles: tuple[str, ...] = ()) -> dict[str, Any]:
     args = [str(COMPOSE), "--project-directory", str(ROOT), "--env-file", str(env)]
+    for profile in profiles:
+        args += ["--profile", profile]
     for name in files:
         args += ["-f", str(ROOT / name)]
     result = subprocess.run(
@@ -33,13 +34,6 @@ def resolved(*files: str, env: Path) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     config: dict[str, Any] = json.loads(result.stdout)
     return config
-
-
-@pytest.fixture(scope="module")
-def env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("compose") / ".env"
-    shutil.copy(ROOT / ".env.example", path)
-    return path
 
 
 @pytest.fixture(scope="module")
