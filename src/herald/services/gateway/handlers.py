@@ -255,6 +255,7 @@ def apply(n: Notification, event: DeliveryStatusChanged) -> NotificationEvent | 
         status=new.value,
         attempts=event.attempts,
         error=event.error,
+        request_id=event.correlation_id,
     )
     return NotificationEvent(
         notification_id=n.id,

@@ -70,6 +70,13 @@ class OutboxRelay:
                 ]
             )
             await repo.remove([r.id for r in rows])
+        for r in rows:
+            log.info(
+                "notifications.queued",
+                notification_id=r.message_id,
+                routing_key=r.routing_key,
+                request_id=r.correlation_id,
+            )
         return len(rows)
 
     async def _run(self) -> None:

@@ -158,6 +158,7 @@ async def report_status(
                 attempts=n.attempts,
                 error=body.error,
                 timestamp=body.timestamp or utcnow(),
+                correlation_id=n.correlation_id,
             )
             entry = handlers.apply(n, event)
             if entry is None:
