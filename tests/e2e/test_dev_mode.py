@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -63,6 +64,18 @@ class TestDevMode:
             page = await client.get(f"/dev/inbox/{inbox[0]['id']}")
             assert "List-Unsubscribe" in page.text and "Get started" in page.text
             assert "Herald dev inbox" in (await client.get("/dev/inbox")).text
+
+    async def test_ctrl_c_stops_it_cleanly(self, dev_factory) -> None:
+        dev = dev_factory()
+        await dev.start()
+        assert dev.process.popen is not None
+        dev.process.popen.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        code = await asyncio.to_thread(dev.process.popen.wait, 20)
+        log = dev.process.log.read_text()
+        # 130 is how a process says "stopped by Ctrl-C" (128 + SIGINT); uvicorn re-raises it.
+        assert code in (0, 130), log[-2000:]
+        assert "Application shutdown complete" in log
+        assert "Traceback" not in log and "ERROR" not in log
 
     async def test_a_person_manages_their_own_profile_through_port_8000(self, dev_factory) -> None:
         dev = dev_factory()
