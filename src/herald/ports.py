@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any, Protocol
 
 ATTEMPTS_HEADER = "x-herald-attempts"
@@ -107,7 +107,7 @@ class EmailTransport(Protocol):
 
     target: str
 
-    async def send(self, message: EmailMessage) -> None: ...
+    async def send(self, message: Message) -> None: ...
 
     async def close(self) -> None: ...
 

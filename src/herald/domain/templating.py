@@ -8,11 +8,12 @@ arithmetic that would build huge strings is refused before it allocates.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -54,6 +55,13 @@ _html_env = _GuardedSandbox(undefined=StrictUndefined, autoescape=True)
 
 def _env(html: bool) -> SandboxedEnvironment:
     return _html_env if html else _text_env
+
+
+@functools.lru_cache(maxsize=2048)
+def _compiled(source: str, html: bool) -> Template:
+    # Template versions never change, so a compiled template never goes stale; compiling
+    # was the largest single cost of rendering a notification.
+    return _env(html).from_string(source)
 
 
 def _private_attribute(tree: nodes.Template) -> str | None:
@@ -103,7 +111,7 @@ def render(
             out[name] = None
             continue
         try:
-            text = _env(name in html).from_string(source).render(**variables)
+            text = _compiled(source, name in html).render(**variables)
         except UndefinedError as exc:
             raise HeraldError.invalid(f"{name}: missing template variable ({exc.message})")
         except SecurityError as exc:
