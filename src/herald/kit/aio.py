@@ -8,8 +8,9 @@ was told to stop running for ever; ``asyncio.timeout`` does not.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
+import contextlib
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -21,3 +22,21 @@ async def within(seconds: float, awaitable: Awaitable[T]) -> T | None:
             return await awaitable
     except TimeoutError:
         return None
+
+
+class Background:
+    """The one long-running task of a component: started with it, cancelled (and
+    awaited) when it stops."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, work: Coroutine[Any, Any, None]) -> None:
+        self._task = asyncio.create_task(work)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

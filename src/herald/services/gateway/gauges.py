@@ -8,6 +8,7 @@ import contextlib
 import structlog
 
 from herald.domain.messages import FAILED_QUEUE, STATUS_QUEUE, WORK_QUEUES
+from herald.kit.aio import Background
 from herald.kit.metrics import QUEUE_DEPTH
 from herald.ports import Broker, BrokerUnavailable
 from herald.services.gateway.relay import OutboxRelay
@@ -21,7 +22,7 @@ class Gauges:
         self._broker = broker
         self._relay = relay
         self._every = every
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background()
 
     async def refresh(self) -> None:
         await self._relay.backlog()
@@ -38,10 +39,7 @@ class Gauges:
             await asyncio.sleep(self._every)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._loop.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()

@@ -8,12 +8,11 @@ broker is unreachable rows wait in the table and the gateway keeps accepting.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from herald.kit.aio import within
+from herald.kit.aio import Background, within
 from herald.kit.db import unit_of_work
 from herald.kit.metrics import OUTBOX_BACKLOG
 from herald.ports import CORRELATION_HEADER, Broker, BrokerUnavailable, Outgoing
@@ -36,19 +35,16 @@ class OutboxRelay:
         self._batch = batch_size
         self._idle = idle_seconds
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background()
 
     def wake(self) -> None:
         self._wake.set()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._loop.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
     async def relay_once(self) -> int:
         """Publish one batch; return how many rows went out."""

@@ -7,14 +7,13 @@ is never acknowledged before it is recorded.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.domain.messages import STATUS_QUEUE, DeliveryStatusChanged
-from herald.kit.aio import within
+from herald.kit.aio import Background, within
 from herald.kit.db import unit_of_work
 from herald.ports import Broker, Delivery
 from herald.services.gateway.handlers import apply_events
@@ -38,17 +37,14 @@ class StatusApplier:
         self._pending: asyncio.Queue[tuple[DeliveryStatusChanged, asyncio.Future[None]]] = (
             asyncio.Queue()
         )
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._loop.start(self._run())
         await self._broker.consume(STATUS_QUEUE, self.handle, prefetch=self._batch * 2)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
         # Events still waiting were never recorded: their deliveries go back to the queue.
         while not self._pending.empty():
             _, done = self._pending.get_nowait()
