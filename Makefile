@@ -23,5 +23,9 @@ lint: $(VENV)/.installed
 test: lint
 	$(BIN)/pytest
 
+# A few minutes on a 2-core machine; needs PostgreSQL, Redis and RabbitMQ like the tests.
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) .herald .mypy_cache .ruff_cache .pytest_cache

@@ -8,6 +8,7 @@ import ipaddress
 import socket
 import ssl
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -100,6 +101,7 @@ class _Handler:
         mail = message_from_bytes(envelope.original_content, policy=policy.default)
         assert isinstance(mail, EmailMessage)
         self.server.received.append(mail)
+        self.server.received_at.append(time.monotonic())
         return "250 Message accepted"
 
 
@@ -109,6 +111,7 @@ class SmtpServer:
     def __init__(self, *, tls: str | None = None, login: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self.received: list[EmailMessage] = []
+        self.received_at: list[float] = []
         self.data_reply: str | None = None
         self.rcpt_replies: dict[str, str] = {}
         self.delay = 0.0

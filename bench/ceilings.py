@@ -1,0 +1,149 @@
+"""The raw speed of the same infrastructure, measured in the same run: what bounds
+each stage of Herald, so that Herald's figures read as ratios."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import aio_pika
+import aiosmtplib
+import asyncpg
+import httpx
+
+from bench.load import open_loop
+
+
+async def postgres_inserts(dsn: str, count: int = 3000, concurrency: int = 10) -> float:
+    """Single-row insert transactions per second."""
+    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_rows (id bigserial primary key, body jsonb not null)"
+        )
+    per = count // concurrency
+
+    async def worker() -> None:
+        async with pool.acquire() as conn:
+            for _ in range(per):
+                async with conn.transaction():
+                    await conn.execute(
+                        "INSERT INTO bench_rows (body) VALUES ($1)", '{"kind": "bench"}'
+                    )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await pool.close()
+    return per * concurrency / elapsed
+
+
+async def rabbitmq_round_trip(url: str, count: int = 5000) -> float:
+    """Messages per second published with confirms to a quorum queue and consumed."""
+    connection = await aio_pika.connect_robust(url)
+    channel = await connection.channel(publisher_confirms=True)
+    queue = await channel.declare_queue(
+        "bench.queue", durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await queue.purge()
+    got = 0
+    done = asyncio.Event()
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        nonlocal got
+        await message.ack()
+        got += 1
+        if got >= count:
+            done.set()
+
+    consumer_channel = await connection.channel()
+    await consumer_channel.set_qos(prefetch_count=64)
+    consumer_queue = await consumer_channel.get_queue("bench.queue")
+    await consumer_queue.consume(on_message)
+    started = time.perf_counter()
+    for batch in range(0, count, 100):
+        await asyncio.gather(
+            *(
+                channel.default_exchange.publish(
+                    aio_pika.Message(
+                        b'{"kind": "bench"}', delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+                    ),
+                    routing_key="bench.queue",
+                )
+                for _ in range(min(100, count - batch))
+            )
+        )
+    await done.wait()
+    elapsed = time.perf_counter() - started
+    await queue.delete(if_unused=False, if_empty=False)
+    await connection.close()
+    return count / elapsed
+
+
+async def smtp_messages(port: int, count: int = 2000, connections: int = 4) -> float:
+    """Messages per second into the same SMTP sink Herald sends to, over reused connections."""
+    per = count // connections
+
+    async def worker() -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port)
+        await client.connect()
+        for n in range(per):
+            mail = EmailMessage()
+            mail["From"], mail["To"], mail["Subject"] = "b@localhost", f"u{n}@example.com", "b"
+            mail.set_content("bench")
+            await client.send_message(mail)
+        await client.quit()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return per * connections / (time.perf_counter() - started)
+
+
+BARE_APP = """
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+async def accept(request):
+    await request.body()
+    return JSONResponse({"success": True}, status_code=202)
+app = Starlette(routes=[Route("/", accept, methods=["POST"])])
+"""
+
+
+async def bare_asgi(port: int, folder: str, rate: float, seconds: float) -> dict[str, float]:
+    """A bare endpoint on the same server stack (uvicorn) under the same open-loop load."""
+    Path(folder, "bare_app.py").write_text(BARE_APP)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bare_app:app",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        cwd=folder,
+    )
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=30,
+            limits=httpx.Limits(max_connections=200),
+        ) as client:
+            for _ in range(100):
+                try:
+                    await client.post("/", json={})
+                    break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+
+            async def call() -> bool:
+                return (await client.post("/", json={"n": 1})).status_code == 202
+
+            return (await open_loop(call, rate=rate, seconds=seconds)).summary()
+    finally:
+        process.terminate()
+        await process.wait()

@@ -1,0 +1,245 @@
+"""``make bench``: Herald's distributed setup on the real PostgreSQL, Redis and RabbitMQ
+with a local SMTP sink, beside the raw speed of the same infrastructure in the same run.
+
+    python -m bench.run [--rates 100,250,500] [--seconds 10] [--e2e 2000]
+
+Prints a table and writes ``bench/results/bench-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tests.e2e.processes import Services, services
+from tests.servers import (
+    REDIS,
+    drop_redis_prefix,
+    pg_url,
+    postgres_databases,
+    rabbit_vhost,
+    unique,
+)
+from tests.smtp import SmtpServer, free_port
+
+from bench import ceilings
+from bench.load import open_loop
+
+API_KEY = "hk_bench_" + "k" * 40
+SERVICES = ("gateway", "users", "templates", "email_worker", "push_worker")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory(stack: Services) -> dict[str, float]:
+    found = {
+        name: round(rss_mb(p.popen.pid), 1)
+        for name, p in stack.processes.items()
+        if p.popen is not None
+    }
+    found["total"] = round(sum(found.values()), 1)
+    return found
+
+
+def body(user_id: str) -> dict[str, Any]:
+    return {
+        "notification_type": "email",
+        "user_id": user_id,
+        "template_code": "welcome",
+        "variables": {"name": "Ada", "link": "https://example.com"},
+        "request_id": uuid.uuid4().hex,
+    }
+
+
+async def end_to_end(
+    client: httpx.AsyncClient, user_id: str, sink: SmtpServer, count: int, concurrency: int = 50
+) -> dict[str, float]:
+    """``count`` notifications from POST to receipt at the sink."""
+    before = len(sink.received)
+    posted: dict[str, float] = {}
+    gate = asyncio.Semaphore(concurrency)
+
+    async def post() -> None:
+        async with gate:
+            sent_at = time.monotonic()
+            response = await client.post("/api/v1/notifications/", json=body(user_id))
+            if response.status_code == 202:
+                posted[response.json()["data"]["notification_id"]] = sent_at
+
+    started = time.monotonic()
+    await asyncio.gather(*(post() for _ in range(count)))
+    deadline = time.monotonic() + 600
+    seen: set[str] = set()
+    while time.monotonic() < deadline:
+        seen.update(str(m["X-Herald-Notification-Id"]) for m in sink.received[before:])
+        if set(posted) <= seen:
+            break
+        await asyncio.sleep(0.05)
+    finished = time.monotonic()
+    latencies = []
+    for mail, at in zip(sink.received[before:], sink.received_at[before:], strict=True):
+        sent = posted.get(str(mail["X-Herald-Notification-Id"]))
+        if sent is not None:
+            latencies.append(at - sent)
+    latencies.sort()
+    return {
+        "notifications": count,
+        "accepted": len(posted),
+        "delivered": len(latencies),
+        "per_s": round(len(latencies) / (finished - started), 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else -1,
+        "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 1) if latencies else -1,
+    }
+
+
+async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
+    sink = SmtpServer()
+    sink.start()
+    name, prefix = unique("herald_bench"), unique("herald_t")
+    result: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    try:
+        async with rabbit_vhost() as amqp, postgres_databases([f"{name}_{s}" for s in SERVICES]):
+            values = {
+                "HERALD_DATABASE_URL": pg_url(name + "_{service}"),
+                "HERALD_BROKER_URL": amqp,
+                "HERALD_REDIS_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
+                "HERALD_KEY_PREFIX": prefix,
+                "HERALD_SMTP_URL": sink.url,
+                "HERALD_JWT_SECRET": "bench-" + "s" * 40,
+                "HERALD_BOOTSTRAP_API_KEY": API_KEY,
+                "HERALD_RATE_LIMIT_PER_RECIPIENT": "10000000/minute",
+                "HERALD_RATE_LIMIT_PER_KEY": "10000000/minute",
+                "HERALD_LOG_LEVEL": "warning",
+            }
+            with tempfile.TemporaryDirectory() as folder:
+                async with services(values, Path(folder)) as stack:
+                    await asyncio.sleep(2)
+                    result["memory_idle_mb"] = memory(stack)
+                    result["ceilings"] = {
+                        "postgres_insert_tx_per_s": round(
+                            await ceilings.postgres_inserts(
+                                pg_url(f"{name}_gateway").replace("+asyncpg", "")
+                            ),
+                            1,
+                        ),
+                        "rabbitmq_confirmed_round_trip_per_s": round(
+                            await ceilings.rabbitmq_round_trip(amqp), 1
+                        ),
+                        "smtp_messages_per_s": round(await ceilings.smtp_messages(sink.port), 1),
+                    }
+                    sink.received.clear()
+                    sink.received_at.clear()
+                    result["bare_asgi"] = [
+                        await ceilings.bare_asgi(free_port(), folder, rate, seconds)
+                        for rate in rates
+                    ]
+                    auth = {"Authorization": f"Bearer {API_KEY}"}
+                    async with httpx.AsyncClient(
+                        base_url=stack.url("gateway"),
+                        headers=auth,
+                        timeout=30,
+                        limits=httpx.Limits(max_connections=500),
+                    ) as client:
+                        user = (
+                            await client.post(
+                                "/api/v1/users/",
+                                json={
+                                    "name": "Ada",
+                                    "email": "ada@example.com",
+                                    "password": "correct horse",
+                                },
+                            )
+                        ).json()["data"]
+
+                        async def accept() -> bool:
+                            response = await client.post(
+                                "/api/v1/notifications/", json=body(user["id"])
+                            )
+                            return response.status_code == 202
+
+                        result["gateway"] = [
+                            (await open_loop(accept, rate=rate, seconds=seconds)).summary()
+                            for rate in rates
+                        ]
+                        # Let the backlog drain before the end-to-end run starts.
+                        while (
+                            len(sink.received)
+                            < sum(g["achieved_per_s"] * seconds for g in result["gateway"]) * 0.99
+                        ):
+                            await asyncio.sleep(0.5)
+                        result["end_to_end_email"] = await end_to_end(client, user["id"], sink, e2e)
+                    result["memory_after_mb"] = memory(stack)
+            await drop_redis_prefix(prefix)
+    finally:
+        sink.stop()
+    return result
+
+
+def ratios(result: dict[str, Any]) -> dict[str, float]:
+    ceiling = result["ceilings"]
+    bound = min(ceiling.values())
+    e2e = result["end_to_end_email"]["per_s"]
+    top_gateway = max(g["achieved_per_s"] for g in result["gateway"])
+    top_bare = max(b["achieved_per_s"] for b in result["bare_asgi"])
+    return {
+        "end_to_end_vs_slowest_stage": round(e2e / bound, 3),
+        "gateway_vs_bare_asgi": round(top_gateway / top_bare, 3),
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = ["stage                         offered   achieved   p50 ms   p99 ms   errors"]
+    for label, rows in (
+        ("bare ASGI (uvicorn)", result["bare_asgi"]),
+        ("gateway POST", result["gateway"]),
+    ):
+        for row in rows:
+            lines.append(
+                f"{label:<28} {row['offered_per_s']:>8.0f} {row['achieved_per_s']:>10.1f}"
+                f" {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} {row['errors']:>8}"
+            )
+    e2e = result["end_to_end_email"]
+    lines.append(
+        f"{'end to end, email':<28} {'-':>8} {e2e['per_s']:>10.1f} "
+        f"{e2e['p50_ms']:>8.1f} {e2e['p99_ms']:>8.1f} "
+        f"{e2e['accepted'] - e2e['delivered']:>8}"
+    )
+    lines.append("")
+    for key, value in result["ceilings"].items():
+        lines.append(f"ceiling  {key:<40} {value:>10.1f}")
+    for key, value in result["ratios"].items():
+        lines.append(f"ratio    {key:<40} {value:>10.3f}")
+    lines.append(
+        f"memory   idle {result['memory_idle_mb']['total']} MB, after "
+        f"{result['memory_after_mb']['total']} MB (five services, RSS)"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rates", default="100,250,500")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--e2e", type=int, default=2000)
+    args = parser.parse_args()
+    outcome = asyncio.run(main([float(r) for r in args.rates.split(",")], args.seconds, args.e2e))
+    outcome["ratios"] = ratios(outcome)
+    print(table(outcome))
+    folder = Path(__file__).parent / "results"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"bench-{outcome['when'].replace(':', '')}.json"
+    path.write_text(json.dumps(outcome, indent=2))
+    print(f"\nwritten to {path}")
