@@ -115,7 +115,7 @@ app = Starlette(routes=[Route("/", accept, methods=["POST"])])
 
 async def bare_asgi(port: int, folder: str, rate: float, seconds: float) -> dict[str, float]:
     """A bare endpoint on the same server stack (uvicorn) under the same open-loop load."""
-    Path(folder, "bare_app.py").write_text(BARE_APP)
+    await asyncio.to_thread(Path(folder, "bare_app.py").write_text, BARE_APP)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
