@@ -14,14 +14,12 @@ import json
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.e2e.processes import Services, services
+from tests.e2e.processes import Services, notification, on_servers, services
 from tests.servers import (
-    REDIS,
     drop_redis_prefix,
     pg_url,
     postgres_databases,
@@ -54,16 +52,6 @@ def memory(stack: Services) -> dict[str, float]:
     return found
 
 
-def body(user_id: str) -> dict[str, Any]:
-    return {
-        "notification_type": "email",
-        "user_id": user_id,
-        "template_code": "welcome",
-        "variables": {"name": "Ada", "link": "https://example.com"},
-        "request_id": uuid.uuid4().hex,
-    }
-
-
 async def end_to_end(
     client: httpx.AsyncClient, user_id: str, sink: SmtpServer, count: int, concurrency: int = 50
 ) -> dict[str, float]:
@@ -75,7 +63,7 @@ async def end_to_end(
     async def post() -> None:
         async with gate:
             sent_at = time.monotonic()
-            response = await client.post("/api/v1/notifications/", json=body(user_id))
+            response = await client.post("/api/v1/notifications/", json=notification(user_id))
             if response.status_code == 202:
                 posted[response.json()["data"]["notification_id"]] = sent_at
 
@@ -112,18 +100,15 @@ async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
     result: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
         async with rabbit_vhost() as amqp, postgres_databases([f"{name}_{s}" for s in SERVICES]):
-            values = {
-                "HERALD_DATABASE_URL": pg_url(name + "_{service}"),
-                "HERALD_BROKER_URL": amqp,
-                "HERALD_REDIS_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
-                "HERALD_KEY_PREFIX": prefix,
-                "HERALD_SMTP_URL": sink.url,
-                "HERALD_JWT_SECRET": "bench-" + "s" * 40,
-                "HERALD_BOOTSTRAP_API_KEY": API_KEY,
-                "HERALD_RATE_LIMIT_PER_RECIPIENT": "10000000/minute",
-                "HERALD_RATE_LIMIT_PER_KEY": "10000000/minute",
-                "HERALD_LOG_LEVEL": "warning",
-            }
+            values = on_servers(
+                database_url=pg_url(name + "_{service}"),
+                amqp_url=amqp,
+                key_prefix=prefix,
+                smtp_url=sink.url,
+                api_key=API_KEY,
+                HERALD_RATE_LIMIT_PER_KEY="10000000/minute",
+                HERALD_LOG_LEVEL="warning",
+            )
             with tempfile.TemporaryDirectory() as folder:
                 async with services(values, Path(folder)) as stack:
                     await asyncio.sleep(2)
@@ -166,7 +151,7 @@ async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
 
                         async def accept() -> bool:
                             response = await client.post(
-                                "/api/v1/notifications/", json=body(user["id"])
+                                "/api/v1/notifications/", json=notification(user["id"])
                             )
                             return response.status_code == 202
 

@@ -7,13 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from tests.servers import REDIS
 from tests.smtp import free_port
 
 
@@ -82,6 +85,37 @@ COMMANDS = {
     "email_worker": ["worker", "email"],
     "push_worker": ["worker", "push"],
 }
+
+
+def on_servers(
+    *, database_url: str, amqp_url: str, key_prefix: str, smtp_url: str, api_key: str, **extra: str
+) -> dict[str, str]:
+    """The environment of Herald's processes on the test's own database, vhost, Redis
+    prefix and SMTP server, with rate limits out of the way of load."""
+    return {
+        "HERALD_DATABASE_URL": database_url,
+        "HERALD_BROKER_URL": amqp_url,
+        "HERALD_REDIS_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
+        "HERALD_KEY_PREFIX": key_prefix,
+        "HERALD_SMTP_URL": smtp_url,
+        "HERALD_JWT_SECRET": "processes-secret-" + "s" * 40,
+        "HERALD_BOOTSTRAP_API_KEY": api_key,
+        "HERALD_RATE_LIMIT_PER_RECIPIENT": "10000000/minute",
+        **extra,
+    }
+
+
+def notification(user_id: str, **overrides: Any) -> dict[str, Any]:
+    """A welcome email request for ``user_id``, with a fresh request id."""
+    body: dict[str, Any] = {
+        "notification_type": "email",
+        "user_id": user_id,
+        "template_code": "welcome",
+        "variables": {"name": "Ada", "link": "https://example.com"},
+        "request_id": uuid.uuid4().hex,
+    }
+    body.update(overrides)
+    return body
 
 
 def environment(values: Mapping[str, str]) -> dict[str, str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 
+from tests.e2e.processes import notification
 from tests.integration.helpers import browser_subscription
 from tests.smtp import SmtpServer
 
@@ -46,13 +46,11 @@ class TestDevMode:
             sent = (
                 await client.post(
                     "/api/v1/notifications/",
-                    json={
-                        "notification_type": "email",
-                        "user_id": user["id"],
-                        "template_code": "welcome",
-                        "variables": {"name": "Ada", "link": "https://example.com/go"},
-                        "request_id": "first",
-                    },
+                    json=notification(
+                        user["id"],
+                        request_id="first",
+                        variables={"name": "Ada", "link": "https://example.com/go"},
+                    ),
                 )
             ).json()["data"]
             assert (await wait_status(client, sent["notification_id"], "delivered"))[
@@ -116,13 +114,7 @@ class TestDevMode:
                 await client.post(
                     "/api/v1/notifications/",
                     headers=dev.auth,
-                    json={
-                        "notification_type": "email",
-                        "user_id": user["id"],
-                        "template_code": "welcome",
-                        "variables": {"name": "Bea", "link": "https://example.com"},
-                        "request_id": "bea-1",
-                    },
+                    json=notification(user["id"], request_id="bea-1"),
                 )
             ).json()["data"]
             assert skipped["status"] == "skipped"
@@ -130,13 +122,12 @@ class TestDevMode:
                 await client.post(
                     "/api/v1/notifications/",
                     headers=dev.auth,
-                    json={
-                        "notification_type": "push",
-                        "user_id": user["id"],
-                        "template_code": "welcome",
-                        "variables": {"name": "Bea", "link": "https://example.com"},
-                        "request_id": "bea-2",
-                    },
+                    json=notification(
+                        user["id"],
+                        notification_type="push",
+                        request_id="bea-2",
+                        variables={"name": "Bea", "link": "https://example.com"},
+                    ),
                 )
             ).json()["data"]
             client.headers.update(dev.auth)
@@ -178,13 +169,7 @@ class TestDevMode:
             for _ in range(20):
                 response = await client.post(
                     "/api/v1/notifications/",
-                    json={
-                        "notification_type": "email",
-                        "user_id": user["id"],
-                        "template_code": "welcome",
-                        "request_id": uuid.uuid4().hex,
-                        "variables": {"name": "Ada", "link": "https://example.com"},
-                    },
+                    json=notification(user["id"]),
                 )
                 ids.append(response.json()["data"]["notification_id"])
         # When the process is killed outright and started again with the SMTP server up

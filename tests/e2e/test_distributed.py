@@ -1,17 +1,18 @@
 """Every service as its own OS process on PostgreSQL (a database each), Redis and
-RabbitMQ, and an SMTP server started by the test: send through the gateway, see mail."""
+RabbitMQ, and an SMTP server started by the test: send through the gateway, see mail,
+see the counters move, and follow one correlation id through two processes' logs."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest_asyncio
 
-from tests.e2e.processes import Services, services
+from tests.e2e.processes import Services, notification, on_servers, services
 from tests.servers import REDIS, drop_redis_prefix, need, pg_url, postgres_databases, unique
 from tests.smtp import SmtpServer
 
@@ -24,23 +25,29 @@ async def distributed(
     amqp_url: str, smtp_server: SmtpServer, tmp_path: Path
 ) -> AsyncIterator[Services]:
     need("Redis", REDIS)
-    base = unique("herald_e2e")
-    prefix = unique("herald_t")
+    base, prefix = unique("herald_e2e"), unique("herald_t")
     async with postgres_databases([f"{base}_{s}" for s in SERVICES]):
-        values = {
-            "HERALD_DATABASE_URL": pg_url(base + "_{service}"),
-            "HERALD_BROKER_URL": amqp_url,
-            "HERALD_REDIS_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
-            "HERALD_KEY_PREFIX": prefix,
-            "HERALD_SMTP_URL": smtp_server.url,
-            "HERALD_JWT_SECRET": "e2e-secret-" + "s" * 40,
-            "HERALD_BOOTSTRAP_API_KEY": API_KEY,
-            "HERALD_RATE_LIMIT_PER_RECIPIENT": "100000/minute",
-            "HERALD_LOG_JSON": "true",
-        }
+        values = on_servers(
+            database_url=pg_url(base + "_{service}"),
+            amqp_url=amqp_url,
+            key_prefix=prefix,
+            smtp_url=smtp_server.url,
+            api_key=API_KEY,
+            HERALD_LOG_JSON="true",
+        )
         async with services(values, tmp_path) as running:
             yield running
         await drop_redis_prefix(prefix)
+
+
+def events(log: Path, event: str, request_id: str) -> list[dict[str, str]]:
+    found = []
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("event") == event and entry.get("request_id") == request_id:
+                found.append(entry)
+    return found
 
 
 class TestDistributed:
@@ -52,7 +59,7 @@ class TestDistributed:
             base_url=distributed.url("gateway"), headers=auth, timeout=10
         ) as client:
             for name in SERVICES:
-                ready = await httpx.AsyncClient().get(f"{distributed.url(name)}/ready")
+                ready = await client.get(f"{distributed.url(name)}/ready")
                 assert ready.status_code == 200, (name, ready.text)
             user = (
                 await client.post(
@@ -67,17 +74,16 @@ class TestDistributed:
             ).json()["data"]
             ids = []
             for n in range(30):
+                body = notification(
+                    user["id"],
+                    variables={"name": "Ada", "link": f"https://example.com/{n}"},
+                    template_code="password_reset" if n % 2 else "welcome",
+                )
                 response = await client.post(
-                    "/api/v1/notifications/",
-                    json={
-                        "notification_type": "email",
-                        "user_id": user["id"],
-                        "template_code": "password_reset" if n % 2 else "welcome",
-                        "variables": {"name": "Ada", "link": f"https://example.com/{n}"},
-                        "request_id": uuid.uuid4().hex,
-                    },
+                    "/api/v1/notifications/", json=body, headers={"X-Request-ID": f"trace-{n}"}
                 )
                 assert response.status_code == 202, response.text
+                assert response.headers["x-request-id"] == f"trace-{n}"
                 ids.append(response.json()["data"]["notification_id"])
             for nid in ids:
                 for _ in range(300):
@@ -88,8 +94,35 @@ class TestDistributed:
                 assert found["status"] == "delivered", found
             await smtp_server.wait_for(30)
             assert {m["X-Herald-Notification-Id"] for m in smtp_server.received} == set(ids)
-            metrics = await httpx.AsyncClient().get(f"{distributed.url('email_worker')}/metrics")
+
+            # The counters moved by exactly the thirty notifications, in both processes.
+            worker = (await client.get(f"{distributed.url('email_worker')}/metrics")).text
             assert (
-                'herald_delivery_attempts_total{channel="email",outcome="delivered"} 30.0'
-                in metrics.text
+                'herald_delivery_attempts_total{channel="email",outcome="delivered"} 30.0' in worker
             )
+            assert 'herald_queue_wait_seconds_count{queue="email.queue"} 30.0' in worker
+            gateway = (await client.get("/metrics")).text
+            assert 'herald_notifications_total{channel="email",status="accepted"} 30.0' in gateway
+            assert 'herald_notifications_total{channel="email",status="delivered"} 30.0' in gateway
+            await asyncio.sleep(5.5)  # the gauges refresh every 5 s
+            gateway = (await client.get("/metrics")).text
+            assert 'herald_queue_depth{queue="email.queue"} 0.0' in gateway
+            assert "herald_outbox_backlog 0.0" in gateway
+
+        # One correlation id, followed through the logs of two processes.
+        gateway_log = distributed["gateway"].log
+        worker_log = distributed["email_worker"].log
+        lifecycle = [
+            *events(gateway_log, "notifications.accepted", "trace-7"),
+            *events(gateway_log, "notifications.queued", "trace-7"),
+            *events(worker_log, "delivery.delivered", "trace-7"),
+            *events(gateway_log, "notifications.status_changed", "trace-7"),
+        ]
+        assert [e["event"] for e in lifecycle] == [
+            "notifications.accepted",
+            "notifications.queued",
+            "delivery.delivered",
+            "notifications.status_changed",
+        ]
+        assert {e["notification_id"] for e in lifecycle} == {ids[7]}
+        assert lifecycle[-1]["status"] == "delivered"

@@ -4,14 +4,13 @@ no more duplicates than the messages it had in flight."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest_asyncio
 
-from tests.e2e.processes import Services, services
+from tests.e2e.processes import Services, notification, on_servers, services
 from tests.servers import REDIS, drop_redis_prefix, need, pg_url, postgres_databases, unique
 from tests.smtp import SmtpServer
 
@@ -25,17 +24,14 @@ async def stack(amqp_url: str, smtp_server: SmtpServer, tmp_path: Path) -> Async
     need("Redis", REDIS)
     name, prefix = unique("herald_e2e"), unique("herald_t")
     async with postgres_databases([name]):
-        values = {
-            "HERALD_DATABASE_URL": pg_url(name),
-            "HERALD_BROKER_URL": amqp_url,
-            "HERALD_REDIS_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
-            "HERALD_KEY_PREFIX": prefix,
-            "HERALD_SMTP_URL": smtp_server.url,
-            "HERALD_JWT_SECRET": "kill-secret-" + "s" * 40,
-            "HERALD_BOOTSTRAP_API_KEY": API_KEY,
-            "HERALD_WORKER_PREFETCH": str(PREFETCH),
-            "HERALD_RATE_LIMIT_PER_RECIPIENT": "100000/minute",
-        }
+        values = on_servers(
+            database_url=pg_url(name),
+            amqp_url=amqp_url,
+            key_prefix=prefix,
+            smtp_url=smtp_server.url,
+            api_key=API_KEY,
+            HERALD_WORKER_PREFETCH=str(PREFETCH),
+        )
         async with services(
             values, tmp_path, ("users", "templates", "gateway", "email_worker")
         ) as running:
@@ -62,13 +58,7 @@ class TestWorkerKill:
             async def accept() -> str:
                 response = await client.post(
                     "/api/v1/notifications/",
-                    json={
-                        "notification_type": "email",
-                        "user_id": user["id"],
-                        "template_code": "welcome",
-                        "request_id": uuid.uuid4().hex,
-                        "variables": {"name": "Ada", "link": "https://example.com"},
-                    },
+                    json=notification(user["id"]),
                 )
                 return str(response.json()["data"]["notification_id"])
 
