@@ -174,13 +174,19 @@ def users_app(infra: Infra) -> FastAPI:
         jwt_ttl=s.jwt_ttl_seconds,
         allow_private_targets=s.private_targets_allowed,
     )
-    return users.build(engine=infra.engine("users"), ctx=ctx, max_body_bytes=s.max_body_bytes)
+    return users.build(
+        engine=infra.engine("users"),
+        database=infra.database_check("users"),
+        ctx=ctx,
+        max_body_bytes=s.max_body_bytes,
+    )
 
 
 def templates_app(infra: Infra) -> FastAPI:
     s = infra.settings
     return templates.build(
         engine=infra.engine("templates"),
+        database=infra.database_check("templates"),
         ctx=TemplatesContext(cache=infra.cache),
         jwt_secret=s.jwt_secret.get_secret_value(),
         max_body_bytes=s.max_body_bytes,
@@ -228,7 +234,9 @@ def gateway_app(
         public_url=s.public_url,
         vapid_public_key=vapid_public_key(s),
     )
-    app = gateway.build(engine=infra.engine("gateway"), ctx=ctx, max_body_bytes=s.max_body_bytes)
+    app = gateway.build(
+        database=infra.database_check("gateway"), ctx=ctx, max_body_bytes=s.max_body_bytes
+    )
     if s.bootstrap_api_key is not None:
         key = s.bootstrap_api_key.get_secret_value()
 

@@ -43,7 +43,6 @@ log = structlog.get_logger(__name__)
 # A message redelivered this many times without being settled is poison: RabbitMQ
 # dead-letters it to failed.queue instead of looping for ever.
 DELIVERY_LIMIT = 20
-_QUEUE_OF = {key: queue for queue, key in ROUTING_KEYS.items()}
 
 
 class RabbitDelivery:

@@ -6,10 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.kit.app import create_app
+from herald.kit.health import Check
 from herald.services.gateway import openapi, proxy, unsubscribe
 from herald.services.gateway.context import GatewayContext
 from herald.services.gateway.gauges import Gauges
@@ -18,12 +17,7 @@ from herald.services.gateway.routes import router
 SERVICE = "gateway"
 
 
-def build(*, engine: AsyncEngine, ctx: GatewayContext, max_body_bytes: int) -> FastAPI:
-    async def database() -> bool:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
-
+def build(*, database: Check, ctx: GatewayContext, max_body_bytes: int) -> FastAPI:
     gauges = Gauges(ctx.broker, ctx.relay)
 
     @asynccontextmanager

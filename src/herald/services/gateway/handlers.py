@@ -38,16 +38,15 @@ def fingerprint(body: schemas.NotificationIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def accepted(n: Notification, reason: str | None = None) -> dict[str, Any]:
+def accepted(n: Notification) -> dict[str, Any]:
+    """The 202 answer; a skipped notification keeps its reason in ``last_error``."""
     return schemas.Accepted(
         notification_id=n.id,
         request_id=n.request_id,
         status=n.initial_status,
         notification_type=n.channel,
         created_at=n.created_at,
-        reason=reason
-        if reason is not None
-        else (n.last_error if n.initial_status == Status.SKIPPED else None),
+        reason=n.last_error if n.initial_status == Status.SKIPPED else None,
     ).model_dump(mode="json")
 
 

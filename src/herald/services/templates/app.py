@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.kit.app import create_app
 from herald.kit.db import sessionmaker, unit_of_work
+from herald.kit.health import Check
 from herald.services.templates.handlers import TemplatesContext
 from herald.services.templates.routes import internal, router
 from herald.services.templates.seeds import seed
@@ -21,14 +21,14 @@ log = structlog.get_logger(__name__)
 
 
 def build(
-    *, engine: AsyncEngine, ctx: TemplatesContext, jwt_secret: str, max_body_bytes: int
+    *,
+    engine: AsyncEngine,
+    database: Check,
+    ctx: TemplatesContext,
+    jwt_secret: str,
+    max_body_bytes: int,
 ) -> FastAPI:
     sessions = sessionmaker(engine)
-
-    async def database() -> bool:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.kit.app import create_app
 from herald.kit.db import sessionmaker
+from herald.kit.health import Check
 from herald.services.users.handlers import UsersContext
 from herald.services.users.routes import internal, router
 
 SERVICE = "users"
 
 
-def build(*, engine: AsyncEngine, ctx: UsersContext, max_body_bytes: int) -> FastAPI:
-    async def database() -> bool:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
-
+def build(
+    *, engine: AsyncEngine, database: Check, ctx: UsersContext, max_body_bytes: int
+) -> FastAPI:
     app = create_app(
         service=SERVICE,
         title="Herald users",

@@ -72,7 +72,7 @@ async def _hash(password: str) -> str:
     return await asyncio.to_thread(_hasher.hash, password)
 
 
-async def _forget(session: AsyncSession, ctx: UsersContext, user_id: uuid.UUID) -> None:
+def _forget(session: AsyncSession, ctx: UsersContext, user_id: uuid.UUID) -> None:
     key = cachekeys.user_contact(str(user_id))
 
     async def drop() -> None:
@@ -140,14 +140,14 @@ async def update_user(
         await add_device(
             session, ctx, user_id, schemas.FcmDeviceIn(kind="fcm", token=body.push_token)
         )
-    await _forget(session, ctx, user_id)
+    _forget(session, ctx, user_id)
     return user
 
 
 async def delete_user(session: AsyncSession, ctx: UsersContext, user_id: uuid.UUID) -> None:
     user = await get_user(session, user_id)
     await UserRepository(session).delete(user)
-    await _forget(session, ctx, user_id)
+    _forget(session, ctx, user_id)
 
 
 async def set_preferences(
@@ -155,7 +155,7 @@ async def set_preferences(
 ) -> User:
     user = await get_user(session, user_id)
     user.email_enabled, user.push_enabled = body.email, body.push
-    await _forget(session, ctx, user_id)
+    _forget(session, ctx, user_id)
     return user
 
 
@@ -190,7 +190,7 @@ async def add_device(
         None,
     )
     await _flush_unique(session, "this device is already registered")
-    await _forget(session, ctx, user_id)
+    _forget(session, ctx, user_id)
     return device
 
 
@@ -201,7 +201,7 @@ async def remove_device(
     if device is None or device.user_id != user_id:
         raise HeraldError.not_found(f"device {device_id}")
     await session.delete(device)
-    await _forget(session, ctx, user_id)
+    _forget(session, ctx, user_id)
 
 
 async def invalidate_device(
@@ -211,7 +211,7 @@ async def invalidate_device(
     if device is None:
         raise HeraldError.not_found(f"device {device_id}")
     device.valid, device.invalid_reason = False, reason
-    await _forget(session, ctx, device.user_id)
+    _forget(session, ctx, device.user_id)
 
 
 async def unsubscribe(
@@ -222,7 +222,7 @@ async def unsubscribe(
         user.email_enabled = False
     else:
         user.push_enabled = False
-    await _forget(session, ctx, user_id)
+    _forget(session, ctx, user_id)
     return user
 
 
@@ -232,7 +232,7 @@ async def record_bounce(
     user = await UserRepository(session).by_email(email.lower())
     if user is not None:
         user.email_bounce = reason
-        await _forget(session, ctx, user.id)
+        _forget(session, ctx, user.id)
     return user
 
 
