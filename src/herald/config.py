@@ -28,8 +28,13 @@ class PushMode(StrEnum):
 
 
 class Settings(BaseSettings):
+    # An empty variable counts as unset: Compose passes ``${HERALD_X:-}`` as "".
     model_config = SettingsConfigDict(
-        env_prefix="HERALD_", env_file=".env", extra="ignore", case_sensitive=False
+        env_prefix="HERALD_",
+        env_file=".env",
+        extra="ignore",
+        case_sensitive=False,
+        env_ignore_empty=True,
     )
 
     mode: Mode = Mode.SERVICE

@@ -1,0 +1,25 @@
+"""The one settings object, read from the environment as the services read it."""
+
+from __future__ import annotations
+
+import pytest
+
+from herald.config import Settings
+
+
+class TestSettings:
+    def test_an_empty_variable_counts_as_unset(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Compose passes optional values as ``${HERALD_VAPID_PRIVATE_KEY:-}``, i.e. "".
+        monkeypatch.setenv("HERALD_JWT_SECRET", "a-real-secret-for-this-test")
+        monkeypatch.setenv("HERALD_VAPID_PRIVATE_KEY", "")
+        monkeypatch.setenv("HERALD_SMTP_URL", "")
+        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        assert settings.vapid_private_key is None
+        assert settings.smtp_url is None
+
+    def test_a_placeholder_signing_key_is_refused_outside_dev(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("HERALD_JWT_SECRET", "changeme")
+        with pytest.raises(ValueError, match="HERALD_JWT_SECRET"):
+            Settings(_env_file=None)  # type: ignore[call-arg]
