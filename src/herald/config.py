@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-only-secret"}
 DEV_JWT_SECRET = "dev-only-secret"
+# Every API key starts with this, which is how a bearer token is told from a JWT.
+API_KEY_PREFIX = "hk_"
 
 
 class Mode(StrEnum):
@@ -116,13 +118,16 @@ class Settings(BaseSettings):
         return url.replace("{service}", service)
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> Self:
+    def _refuse_bad_secrets(self) -> Self:
         # A placeholder signing key outside dev mode would let anyone mint tokens.
         if not self.dev and self.jwt_secret.get_secret_value() in PLACEHOLDER_SECRETS:
             raise ValueError(
                 "HERALD_JWT_SECRET must be set to a real secret outside dev mode "
                 "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
+        bootstrap = self.bootstrap_api_key
+        if bootstrap is not None and not bootstrap.get_secret_value().startswith(API_KEY_PREFIX):
+            raise ValueError(f"HERALD_BOOTSTRAP_API_KEY must start with {API_KEY_PREFIX!r}")
         return self
 
 

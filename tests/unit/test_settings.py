@@ -23,3 +23,11 @@ class TestSettings:
         monkeypatch.setenv("HERALD_JWT_SECRET", "changeme")
         with pytest.raises(ValueError, match="HERALD_JWT_SECRET"):
             Settings(_env_file=None)  # type: ignore[call-arg]
+
+    def test_a_bootstrap_key_without_the_prefix_is_refused(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("HERALD_JWT_SECRET", "a-real-secret-for-this-test")
+        monkeypatch.setenv("HERALD_BOOTSTRAP_API_KEY", "no-prefix-here")
+        with pytest.raises(ValueError, match="must start with 'hk_'"):
+            Settings(_env_file=None)  # type: ignore[call-arg]

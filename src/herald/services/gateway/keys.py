@@ -9,13 +9,12 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from herald.config import API_KEY_PREFIX
 from herald.domain.errors import HeraldError
 from herald.kit.auth import Principal
 from herald.kit.db import unit_of_work, utcnow
 from herald.services.gateway.models import ApiKey
 from herald.services.gateway.repositories import ApiKeyRepository
-
-KEY_PREFIX = "hk_"
 
 
 def digest(key: str) -> str:
@@ -23,7 +22,7 @@ def digest(key: str) -> str:
 
 
 def generate() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
 
 
 async def create(

@@ -9,11 +9,11 @@ from __future__ import annotations
 import httpx
 from fastapi import APIRouter, Request, Response
 
+from herald.config import API_KEY_PREFIX
 from herald.domain.errors import HeraldError
 from herald.kit import tracing
 from herald.kit.app import REQUEST_ID_HEADER
 from herald.kit.clients import ServiceClient
-from herald.services.gateway.keys import KEY_PREFIX
 from herald.services.gateway.security import context
 
 _HOP = {
@@ -36,7 +36,7 @@ def router(users: ServiceClient, templates: ServiceClient) -> APIRouter:
         authorization = request.headers.get("authorization")
         if authorization:
             scheme, _, token = authorization.partition(" ")
-            if scheme.lower() == "bearer" and token.strip().startswith(KEY_PREFIX):
+            if scheme.lower() == "bearer" and token.strip().startswith(API_KEY_PREFIX):
                 who = await context(request).keys.verify(token.strip())
                 authorization = "Bearer " + upstream.token(sorted(who.scopes), subject=who.subject)
             headers["authorization"] = authorization

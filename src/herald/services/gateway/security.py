@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from herald.config import API_KEY_PREFIX
 from herald.domain.errors import HeraldError
 from herald.kit import auth
 from herald.kit.deps import service_context
 from herald.kit.metrics import RATE_LIMITED
 from herald.ports import RateDecision
 from herald.services.gateway.context import GatewayContext
-from herald.services.gateway.keys import KEY_PREFIX
 
 
 def context(request: Request) -> GatewayContext:
@@ -25,7 +25,7 @@ Ctx = Annotated[GatewayContext, Depends(service_context)]
 
 async def caller(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> auth.Principal:
     token = auth.bearer(authorization)
-    if token.startswith(KEY_PREFIX):
+    if token.startswith(API_KEY_PREFIX):
         return await ctx.keys.verify(token)
     return auth.verify(ctx.jwt_secret, token)
 
