@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image for all five services: `herald serve gateway|users|templates`,
 # `herald worker email|push`, `herald migrate`.
 ARG PYTHON_IMAGE=python:3.12-slim
@@ -9,7 +8,13 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip wheel --wheel-dir /wheels .
+# deploy/wheelhouse is empty unless filled for a build without an index
+# (`pip wheel --wheel-dir deploy/wheelhouse . setuptools`): then pip reads only from it.
+COPY deploy/wheelhouse /wheelhouse
+RUN if ls /wheelhouse/*.whl >/dev/null 2>&1; then \
+        export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse; \
+    fi \
+    && pip wheel --wheel-dir /wheels .
 
 # Runtime stage: the wheels only, no compiler, no build tools, not root.
 FROM ${PYTHON_IMAGE} AS runtime
