@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test lint bench clean
+.PHONY: dev test lint bench compose-test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: lint
 # A few minutes on a 2-core machine; needs PostgreSQL, Redis and RabbitMQ like the tests.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run
+
+# Boots compose.yaml for real and sends one email through it (docs/deploy.md). Starts a
+# Docker engine if none runs and builds stand-ins for images no registry serves here.
+compose-test: $(VENV)/.installed
+	$(BIN)/python -m tests.compose.boot
 
 clean:
 	rm -rf $(VENV) .herald .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,264 @@
+"""Boot compose.yaml for real: ``make compose-test`` (``python -m tests.compose.boot``).
+
+Brings the whole stack up with ``docker compose up --build --wait`` under its own
+project name, random secrets and free host ports; checks that every service is healthy,
+that each one started only once what it depends on was healthy (or, for ``migrate``,
+had finished successfully); sends a welcome email through the gateway and finds it in
+Mailpit; then ``docker compose down -v``, whatever happened. Exits non-zero on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.compose import engine
+from tests.compose.engine import log
+from tests.compose.test_compose_files import COMPOSE, ROOT, resolved
+from tests.e2e.processes import notification
+
+PROJECT = "herald-boot"
+UP_TIMEOUT = 600
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def write_env(folder: Path) -> tuple[Path, dict[str, str]]:
+    values = {
+        name: secrets.token_hex(16)
+        for name in (
+            "POSTGRES_PASSWORD",
+            "RABBITMQ_PASSWORD",
+            "REDIS_PASSWORD",
+            "HERALD_JWT_SECRET",
+            "HERALD_BOOTSTRAP_API_KEY",
+        )
+    }
+    values["HERALD_BOOTSTRAP_API_KEY"] = "hk_" + values["HERALD_BOOTSTRAP_API_KEY"]
+    values["HERALD_GATEWAY_PORT"] = str(free_port())
+    values["MAILPIT_UI_PORT"] = str(free_port())
+    path = folder / ".env"
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return path, values
+
+
+class Stack:
+    def __init__(self, env: Path) -> None:
+        self.base = [
+            str(COMPOSE),
+            "--project-directory",
+            str(ROOT),
+            "--env-file",
+            str(env),
+            "-p",
+            PROJECT,
+            "-f",
+            str(ROOT / "compose.yaml"),
+        ]
+
+    def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        # Without buildx, Compose says so and builds with the engine's own builder.
+        env = {**os.environ, "COMPOSE_BAKE": "false"}
+        return subprocess.run(
+            [*self.base, *args], capture_output=True, text=True, timeout=timeout, env=env
+        )
+
+    def up(self) -> None:
+        result = self.compose(
+            "up",
+            "--build",
+            "--wait",
+            "--wait-timeout",
+            str(UP_TIMEOUT),
+            "--quiet-pull",
+            timeout=UP_TIMEOUT + 900,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"compose up failed:\n{result.stderr[-6000:]}")
+
+    def containers(self) -> list[dict[str, Any]]:
+        out = self.compose("ps", "-a", "--format", "json").stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def print_logs(self) -> None:
+        print(self.compose("logs", "--no-color", "--tail", "150", timeout=300).stdout[-60000:])
+
+    def down(self) -> None:
+        result = self.compose("down", "-v", "--remove-orphans", timeout=300)
+        if result.returncode != 0:
+            log(f"compose down failed: {result.stderr[-2000:]}")
+        # Each service's build leaves the previous herald:latest untagged; the stand-ins
+        # and the current image stay as the next run's cache.
+        label = f"label=com.docker.compose.project={PROJECT}"
+        engine.run("docker", "image", "prune", "-f", "--filter", label, check=False)
+
+
+class Events:
+    """The engine's container events for this project, recorded while the stack boots."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self.process = subprocess.Popen(
+            [
+                "docker",
+                "events",
+                "--format",
+                "{{json .}}",
+                "--filter",
+                "type=container",
+                "--filter",
+                f"label=com.docker.compose.project={PROJECT}",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.reader = threading.Thread(target=self.read, daemon=True)
+        self.reader.start()
+
+    def read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.seen.append(json.loads(line))
+
+    def stop(self) -> None:
+        time.sleep(1)  # let the last events arrive
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+    def first(self, service: str, action: str) -> dict[str, Any]:
+        for event in self.seen:
+            attributes = event["Actor"]["Attributes"]
+            if attributes.get("com.docker.compose.service") == service and event[
+                "Action"
+            ].startswith(action):
+                return event
+        raise AssertionError(f"no {action!r} event for {service}")
+
+
+def check_health(stack: Stack, services: dict[str, Any]) -> None:
+    states = {c["Service"]: c for c in stack.containers()}
+    assert set(states) == set(services), f"containers {sorted(states)} vs {sorted(services)}"
+    for name, state in states.items():
+        if name == "migrate":
+            assert state["State"] == "exited" and state["ExitCode"] == 0, state
+        else:
+            assert state["State"] == "running" and state["Health"] == "healthy", state
+    log(f"all {len(states) - 1} long-running services healthy; migrate exited 0")
+
+
+def check_gating(events: Events, services: dict[str, Any]) -> None:
+    """Every service started after what it depends on was healthy or had completed."""
+    checked = 0
+    for name, service in services.items():
+        started = events.first(name, "start")["timeNano"]
+        for dependency, rule in service.get("depends_on", {}).items():
+            condition = rule["condition"]
+            if condition == "service_healthy":
+                ready = events.first(dependency, "health_status: healthy")
+            elif condition == "service_completed_successfully":
+                ready = events.first(dependency, "die")
+                assert ready["Actor"]["Attributes"]["exitCode"] == "0", ready
+            else:
+                continue
+            assert ready["timeNano"] < started, f"{name} started before {dependency} was ready"
+            checked += 1
+    log(f"health gating held for {checked} dependencies")
+
+
+def deliver(values: dict[str, str]) -> None:
+    gateway = f"http://127.0.0.1:{values['HERALD_GATEWAY_PORT']}"
+    mailpit = f"http://127.0.0.1:{values['MAILPIT_UI_PORT']}"
+    address = f"boot-{uuid.uuid4().hex[:8]}@example.com"
+    auth = {"Authorization": f"Bearer {values['HERALD_BOOTSTRAP_API_KEY']}"}
+    with httpx.Client(base_url=gateway, headers=auth, timeout=10) as client:
+        user = client.post(
+            "/api/v1/users/",
+            json={
+                "name": "Ada",
+                "email": address,
+                "password": "correct horse battery",
+                "preferences": {"email": True, "push": False},
+            },
+        )
+        assert user.status_code == 201, user.text
+        sent = client.post("/api/v1/notifications/", json=notification(user.json()["data"]["id"]))
+        assert sent.status_code == 202, sent.text
+        notification_id = sent.json()["data"]["notification_id"]
+        status = poll(lambda: client.get(f"/api/v1/notifications/{notification_id}").json()["data"])
+        assert status["status"] == "delivered", status
+    log(f"notification {notification_id} delivered")
+    with httpx.Client(base_url=mailpit, timeout=10) as client:
+        messages = poll(
+            lambda: [
+                m
+                for m in client.get("/api/v1/messages").json()["messages"]
+                if address in [to["Address"] for to in m["To"]]
+            ]
+        )
+    assert messages, f"nothing for {address} in Mailpit"
+    log(f"Mailpit holds it: {messages[0]['Subject']!r} to {address}")
+
+
+def poll(read: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = read()
+        done = found.get("status") in {"delivered", "failed"} if isinstance(found, dict) else found
+        if done or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def main() -> int:
+    began = time.monotonic()
+    with engine.engine(), tempfile.TemporaryDirectory(prefix="herald-boot-") as tmp:
+        env, values = write_env(Path(tmp))
+        services = resolved("compose.yaml", env=env)["services"]
+        images = {s["image"] for s in services.values() if "build" not in s}
+        images.add(engine.python_image())
+        for image in sorted(images):
+            log(f"{image}: {engine.ensure(image)}")
+        offline = engine.is_standin(engine.python_image())
+        stack = Stack(env)
+        with engine.wheelhouse() if offline else contextlib.nullcontext():
+            events = Events()
+            try:
+                stack.down()  # what an interrupted earlier run may have left
+                log("docker compose up --build --wait")
+                stack.up()
+                events.stop()
+                check_health(stack, services)
+                check_gating(events, services)
+                deliver(values)
+            except BaseException:
+                stack.print_logs()
+                raise
+            finally:
+                if events.process.poll() is None:
+                    events.stop()
+                log("docker compose down -v")
+                stack.down()
+    log(f"passed in {time.monotonic() - began:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
