@@ -165,5 +165,8 @@ async def services(
             await process.wait_healthy()
         yield running
     finally:
-        for process in running.processes.values():
-            process.stop()
+        # Off the event loop: a test's proxies between the services and their servers
+        # run on it, and the services need them to shut down cleanly.
+        await asyncio.gather(
+            *(asyncio.to_thread(process.stop) for process in running.processes.values())
+        )
