@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import uuid
 from enum import StrEnum
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Annotated
 import typer
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
 from rich.console import Console
 
 from herald.config import Settings, dev_settings
@@ -343,6 +345,23 @@ def healthcheck(
     raise typer.Exit(0 if healthy else 1)
 
 
+def _misconfigured(exc: BaseException) -> str | None:
+    """The message of an error in the settings, or None for any other error."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+    if isinstance(exc, ValueError) and str(exc).startswith("HERALD_"):
+        return str(exc)
+    return None
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    try:
+        app()
+    except (ValidationError, ValueError) as exc:
+        # A setting that cannot work is the operator's to fix: one line, not a traceback.
+        message = _misconfigured(exc)
+        if message is None:
+            raise
+        print(f"herald: configuration error: {message}", file=sys.stderr)
+        sys.exit(2)
