@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.faults.harness import RESULTS
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault table, as docs/reliability.md shows it."""
+    if not RESULTS.exists():
+        return
+    write = terminalreporter.write_line
+    write("")
+    write(f"{'scenario':42} {'accepted':>8} {'delivered':>9} {'failed':>6} {'lost':>4} "
+          f"{'dup':>3} {'retried':>7}  refused")  # fmt: skip
+    for row in json.loads(RESULTS.read_text()).values():
+        write(
+            f"{row['scenario']:42} {row['accepted']:>8} {row['delivered']:>9} "
+            f"{row['failed']:>6} {row['lost']:>4} {row['duplicates']:>3} {row['retried']:>7}  "
+            f"{row['refused'] or '-'}"
+        )

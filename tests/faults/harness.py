@@ -1,0 +1,256 @@
+"""The distributed setup under steady load, with its network to PostgreSQL, Redis and
+RabbitMQ running through proxies the test can cut, and an SMTP sink it can stop.
+
+A scenario sends notifications on a fixed schedule (open loop: a request is sent on
+time whether or not earlier ones have answered), applies its fault in the middle,
+waits until every accepted notification is in a final status, and counts accepted,
+delivered, failed, lost and duplicated notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.e2e.processes import Services, notification, on_servers, services
+from tests.servers import (
+    AMQP,
+    PG,
+    REDIS,
+    drop_redis_prefix,
+    need,
+    postgres_databases,
+    rabbit_vhost,
+    unique,
+)
+from tests.smtp import SmtpServer
+from tests.tcpproxy import TcpProxy
+
+API_KEY = "hk_faults_" + "k" * 40
+JWT_SECRET = "faults-jwt-secret-" + "j" * 40
+PG_PASSWORD = "pg-password-never-logged"  # trust auth ignores it; it must not leak either
+USER_PASSWORD = "user-password-never-logged"
+SECRETS = (API_KEY, JWT_SECRET, PG_PASSWORD, USER_PASSWORD)
+FINAL = {"delivered", "failed"}
+NAMES = ("users", "templates", "gateway", "email_worker")
+RESULTS = Path(__file__).resolve().parents[2] / "build" / "faults.json"
+
+
+@dataclass
+class Faulty:
+    """The running services and the handles on what a scenario can break."""
+
+    services: Services
+    smtp: SmtpServer
+    postgres: TcpProxy
+    redis: TcpProxy
+    rabbitmq: TcpProxy
+    logs: Path
+    client: httpx.AsyncClient
+    user_id: str = ""
+
+    def leaked(self) -> list[str]:
+        """Secrets found in any service's log."""
+        found = []
+        logs = list(self.logs.glob("*.log"))
+        assert len(logs) == len(NAMES) and all(log.stat().st_size for log in logs), logs
+        for log in logs:
+            text = log.read_text(errors="replace")
+            found += [f"{log.name}: {secret[:12]}…" for secret in SECRETS if secret in text]
+        return found
+
+
+@asynccontextmanager
+async def faulty(logs: Path, **extra: str) -> AsyncIterator[Faulty]:
+    need("Redis", REDIS)
+    name, prefix = unique("herald_f"), unique("herald_f")
+    proxies = {
+        "postgres": TcpProxy(*PG),
+        "redis": TcpProxy(*REDIS),
+    }
+    smtp = SmtpServer()
+    smtp.start()
+    async with rabbit_vhost() as amqp_url, postgres_databases([name]):
+        proxies["rabbitmq"] = TcpProxy(*AMQP)
+        for proxy in proxies.values():
+            await proxy.start()
+        vhost = amqp_url.rsplit("/", 1)[1]
+        values = on_servers(
+            database_url=(
+                f"postgresql+asyncpg://postgres:{PG_PASSWORD}@127.0.0.1:"
+                f"{proxies['postgres'].port}/{name}"
+            ),
+            amqp_url=f"amqp://guest:guest@127.0.0.1:{proxies['rabbitmq'].port}/{vhost}",
+            key_prefix=prefix,
+            smtp_url=smtp.url,
+            api_key=API_KEY,
+            HERALD_REDIS_URL=f"redis://127.0.0.1:{proxies['redis'].port}/0",
+            HERALD_JWT_SECRET=JWT_SECRET,
+            # Retries fast enough that a 15 s outage fits in a test, and a breaker that
+            # probes again after 2 s.
+            HERALD_RETRY_BASE_DELAY="0.5",
+            HERALD_RETRY_MAX_DELAY="2",
+            HERALD_RETRY_MAX_ATTEMPTS="30",
+            HERALD_BREAKER_RESET_SECONDS="2",
+            **extra,
+        )
+        try:
+            async with (
+                services(values, logs, NAMES) as running,
+                httpx.AsyncClient(
+                    base_url=running.url("gateway"),
+                    headers={"Authorization": f"Bearer {API_KEY}"},
+                    timeout=10,
+                ) as client,
+            ):
+                stack = Faulty(running, smtp, logs=logs, client=client, **proxies)
+                user = await client.post(
+                    "/api/v1/users/",
+                    json={"name": "Ada", "email": "ada@example.com", "password": USER_PASSWORD},
+                )
+                assert user.status_code == 201, user.text
+                stack.user_id = user.json()["data"]["id"]
+                login = await client.post(
+                    "/api/v1/auth/login",
+                    json={"email": "ada@example.com", "password": USER_PASSWORD},
+                )
+                assert login.status_code == 200, login.text
+                wrong = await client.post(
+                    "/api/v1/auth/login",
+                    json={"email": "ada@example.com", "password": "not-" + USER_PASSWORD},
+                )
+                assert wrong.status_code == 401, wrong.text
+                yield stack
+        finally:
+            for proxy in proxies.values():
+                await proxy.stop()
+            smtp.stop()
+            await drop_redis_prefix(prefix)
+
+
+@dataclass
+class Load:
+    """Open-loop POSTs of welcome emails at ``rate`` per second."""
+
+    stack: Faulty
+    rate: float
+    accepted: list[str] = field(default_factory=list)
+    refused: Counter[str] = field(default_factory=Counter)
+    slowest_refusal: float = 0.0
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def run(self, seconds: float) -> None:
+        began = time.monotonic()
+        for n in range(int(seconds * self.rate)):
+            await asyncio.sleep(max(0.0, began + n / self.rate - time.monotonic()))
+            task = asyncio.create_task(self.one())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        await asyncio.gather(*list(self._tasks))
+
+    async def one(self) -> None:
+        began = time.monotonic()
+        try:
+            response = await self.stack.client.post(
+                "/api/v1/notifications/", json=notification(self.stack.user_id)
+            )
+        except httpx.HTTPError as exc:
+            self.refused[type(exc).__name__] += 1
+            return
+        if response.status_code == 202:
+            self.accepted.append(response.json()["data"]["notification_id"])
+        else:
+            self.refused[str(response.status_code)] += 1
+            self.slowest_refusal = max(self.slowest_refusal, time.monotonic() - began)
+
+
+@dataclass
+class Row:
+    scenario: str
+    accepted: int
+    refused: dict[str, int]
+    delivered: int
+    failed: int
+    lost: int
+    duplicates: int
+    not_final: int
+    retried: int
+    seconds_to_drain: float
+
+
+async def statuses(client: httpx.AsyncClient, ids: list[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 25):
+        batch = ids[start : start + 25]
+        replies = await asyncio.gather(
+            *(client.get(f"/api/v1/notifications/{nid}") for nid in batch),
+            return_exceptions=True,
+        )
+        for nid, reply in zip(batch, replies, strict=True):
+            if isinstance(reply, httpx.Response) and reply.status_code == 200:
+                found[nid] = reply.json()["data"]
+    return found
+
+
+async def tally(scenario: str, stack: Faulty, load: Load, timeout: float = 120) -> Row:
+    """Wait until every accepted notification is final, then count."""
+    began = time.monotonic()
+    while True:
+        found = await statuses(stack.client, load.accepted)
+        received = Counter(m["X-Herald-Notification-Id"] for m in stack.smtp.received)
+        status = {nid: body["status"] for nid, body in found.items()}
+        final = [nid for nid in load.accepted if status.get(nid) in FINAL]
+        arrived = all(received[nid] for nid in final if status[nid] == "delivered")
+        if (len(final) == len(load.accepted) and arrived) or time.monotonic() - began > timeout:
+            break
+        await asyncio.sleep(1)
+    accepted = set(load.accepted)
+    failed = {nid for nid in accepted if status.get(nid) == "failed"}
+    delivered = {nid for nid in accepted if received[nid]}
+    row = Row(
+        scenario=scenario,
+        accepted=len(accepted),
+        refused=dict(load.refused),
+        delivered=len(delivered),
+        failed=len(failed),
+        lost=len(accepted - delivered - failed),
+        duplicates=sum(received[nid] - 1 for nid in delivered),
+        not_final=len(accepted) - len(final),
+        retried=sum(1 for body in found.values() if body.get("attempts", 0) > 1),
+        seconds_to_drain=round(time.monotonic() - began, 1),
+    )
+    record(row)
+    return row
+
+
+_started: list[bool] = []
+
+
+def record(row: Row) -> None:
+    """Add ``row`` to this run's results (the first row of a run starts a new file)."""
+    RESULTS.parent.mkdir(exist_ok=True)
+    fresh = not _started
+    _started.append(True)
+    rows: dict[str, Any] = {} if fresh or not RESULTS.exists() else json.loads(RESULTS.read_text())
+    rows[row.scenario] = asdict(row)
+    RESULTS.write_text(json.dumps(rows, indent=2))
+    print(f"\n{row}")
+
+
+async def during(load: Load, seconds: float, fault: Any, *, after: float = 3.0) -> None:
+    """Run the load for ``seconds``; ``fault`` (a coroutine function) starts ``after`` in."""
+
+    async def later() -> None:
+        await asyncio.sleep(after)
+        await fault()
+
+    await asyncio.gather(load.run(seconds), later())

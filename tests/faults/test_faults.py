@@ -1,0 +1,139 @@
+"""Six faults under steady load. Each ends with nothing lost, every accepted
+notification in a final status, and no secret in any log; duplicates are reported
+(build/faults.json, docs/reliability.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.processes import notification
+from tests.faults.harness import Faulty, Load, Row, during, faulty, tally
+
+RATE = 15  # notifications per second, open loop
+OUTAGE = 15.0
+
+
+def settled(row: Row, stack: Faulty) -> None:
+    assert row.accepted > 0
+    assert row.lost == 0, row
+    assert row.not_final == 0, row
+    assert not stack.leaked(), stack.leaked()
+
+
+async def restart(stack: Faulty, name: str) -> None:
+    await asyncio.to_thread(stack.services[name].kill, signal.SIGKILL)
+    stack.services[name].start()
+    await stack.services[name].wait_healthy()
+
+
+class TestFaults:
+    async def test_email_worker_killed(self, tmp_path: Path) -> None:
+        async with faulty(tmp_path) as stack:
+            load = Load(stack, RATE)
+            await during(load, 12, lambda: restart(stack, "email_worker"))
+            row = await tally("email worker SIGKILL, restarted", stack, load)
+        settled(row, stack)
+        assert row.delivered == row.accepted
+
+    async def test_gateway_killed_under_load(self, tmp_path: Path) -> None:
+        async with faulty(tmp_path) as stack:
+            load = Load(stack, RATE)
+            await during(load, 12, lambda: restart(stack, "gateway"))
+            row = await tally("gateway SIGKILL under load, restarted", stack, load)
+        settled(row, stack)
+        # Every request that got a 202 is delivered; the others got no answer at all.
+        assert row.delivered == row.accepted
+        assert set(row.refused) <= {"ConnectError", "RemoteProtocolError", "ReadError"}, row
+
+    async def test_rabbitmq_unreachable(self, tmp_path: Path) -> None:
+        async with faulty(tmp_path) as stack:
+            load = Load(stack, RATE)
+            ready: list[int] = []
+
+            async def outage() -> None:
+                await stack.rabbitmq.disconnect()
+                await asyncio.sleep(2)
+                ready.append((await stack.client.get("/ready")).status_code)
+                await asyncio.sleep(OUTAGE - 2)
+                stack.rabbitmq.restore()
+
+            await during(load, OUTAGE + 8, outage)
+            row = await tally(f"RabbitMQ unreachable {OUTAGE:.0f} s", stack, load)
+        settled(row, stack)
+        # The gateway keeps accepting into its outbox while the broker is away, and
+        # says it is not ready.
+        assert not row.refused, row
+        assert ready == [503], ready
+        assert row.delivered == row.accepted
+
+    async def test_smtp_down(self, tmp_path: Path) -> None:
+        async with faulty(tmp_path) as stack:
+            load = Load(stack, RATE)
+
+            async def outage() -> None:
+                stack.smtp.stop()
+                await asyncio.sleep(OUTAGE)
+                stack.smtp.start()
+
+            await during(load, OUTAGE + 8, outage)
+            row = await tally(f"SMTP server down {OUTAGE:.0f} s", stack, load)
+        settled(row, stack)
+        assert not row.refused, row
+        assert row.retried > 0, row  # the outage was felt, and retried through
+        assert row.delivered == row.accepted
+
+    async def test_redis_unreachable(self, tmp_path: Path) -> None:
+        async with faulty(tmp_path) as stack:
+            load = Load(stack, RATE)
+            during_outage: list[int] = []
+
+            async def outage() -> None:
+                await stack.redis.disconnect()
+                before = len(load.accepted)
+                await asyncio.sleep(OUTAGE)
+                during_outage.append(len(load.accepted) - before)
+                stack.redis.restore()
+
+            await during(load, OUTAGE + 8, outage)
+            row = await tally(f"Redis unreachable {OUTAGE:.0f} s", stack, load)
+        settled(row, stack)
+        # Sending goes on: rate limits fail open and the caches are bypassed.
+        assert not row.refused, row
+        assert during_outage[0] >= OUTAGE * RATE * 0.8, during_outage
+        assert row.delivered == row.accepted
+
+    async def test_postgres_unreachable(self, tmp_path: Path) -> None:
+        async with faulty(tmp_path) as stack:
+            load = Load(stack, RATE)
+            recovered: list[float] = []
+
+            async def outage() -> None:
+                await stack.postgres.disconnect()
+                await asyncio.sleep(10)
+                stack.postgres.restore()
+                restored = time.monotonic()
+                # Recovers by itself: the first 202 after the database is back.
+                async with httpx.AsyncClient(
+                    base_url=stack.services.url("gateway"), headers=stack.client.headers
+                ) as probe:
+                    while (
+                        await probe.post(
+                            "/api/v1/notifications/",
+                            json=notification(stack.user_id),
+                        )
+                    ).status_code != 202:
+                        await asyncio.sleep(0.2)
+                recovered.append(time.monotonic() - restored)
+
+            await during(load, 18, outage)
+            row = await tally("PostgreSQL unreachable 10 s", stack, load)
+        settled(row, stack)
+        # While it is away the gateway says 503, quickly, never 500 or a hang.
+        assert set(row.refused) == {"503"}, row
+        assert load.slowest_refusal < 3.0, load.slowest_refusal
+        assert recovered and recovered[0] < 10, recovered
