@@ -14,11 +14,15 @@ import json
 import statistics
 import tempfile
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 from tests.e2e.processes import Services, notification, on_servers, services
+from tests.integration.helpers import browser_subscription
+from tests.pushserver import PushServer
 from tests.servers import (
     drop_redis_prefix,
     pg_url,
@@ -30,6 +34,7 @@ from tests.smtp import SmtpServer, free_port
 
 from bench import ceilings
 from bench.load import open_loop
+from herald.devmode.secrets import generate_vapid_pem
 
 API_KEY = "hk_bench_" + "k" * 40
 SERVICES = ("gateway", "users", "templates", "email_worker", "push_worker")
@@ -53,36 +58,39 @@ def memory(stack: Services) -> dict[str, float]:
 
 
 async def end_to_end(
-    client: httpx.AsyncClient, user_id: str, sink: SmtpServer, count: int, concurrency: int = 50
+    client: httpx.AsyncClient,
+    count: int,
+    body: Callable[[], dict[str, Any]],
+    key: Callable[[dict[str, Any], httpx.Response], str],
+    arrivals: Callable[[], dict[str, float]],
+    concurrency: int = 50,
 ) -> dict[str, float]:
-    """``count`` notifications from POST to receipt at the sink."""
-    before = len(sink.received)
+    """``count`` notifications from POST to receipt at the local endpoint.
+
+    ``key`` names a notification from its request and response, ``arrivals`` gives the
+    receipt time of each key seen so far at the endpoint.
+    """
     posted: dict[str, float] = {}
     gate = asyncio.Semaphore(concurrency)
 
     async def post() -> None:
         async with gate:
             sent_at = time.monotonic()
-            response = await client.post("/api/v1/notifications/", json=notification(user_id))
+            request = body()
+            response = await client.post("/api/v1/notifications/", json=request)
             if response.status_code == 202:
-                posted[response.json()["data"]["notification_id"]] = sent_at
+                posted[key(request, response)] = sent_at
 
     started = time.monotonic()
     await asyncio.gather(*(post() for _ in range(count)))
     deadline = time.monotonic() + 600
-    seen: set[str] = set()
     while time.monotonic() < deadline:
-        seen.update(str(m["X-Herald-Notification-Id"]) for m in sink.received[before:])
-        if set(posted) <= seen:
+        seen = arrivals()
+        if set(posted) <= set(seen):
             break
         await asyncio.sleep(0.05)
     finished = time.monotonic()
-    latencies = []
-    for mail, at in zip(sink.received[before:], sink.received_at[before:], strict=True):
-        sent = posted.get(str(mail["X-Herald-Notification-Id"]))
-        if sent is not None:
-            latencies.append(at - sent)
-    latencies.sort()
+    latencies = sorted(seen[k] - sent for k, sent in posted.items() if k in seen)
     return {
         "notifications": count,
         "accepted": len(posted),
@@ -93,9 +101,32 @@ async def end_to_end(
     }
 
 
+def mail_arrivals(sink: SmtpServer) -> Callable[[], dict[str, float]]:
+    def seen() -> dict[str, float]:
+        found: dict[str, float] = {}
+        for mail, at in zip(list(sink.received), list(sink.received_at), strict=False):
+            found.setdefault(str(mail["X-Herald-Notification-Id"]), at)
+        return found
+
+    return seen
+
+
+def push_arrivals(push: PushServer) -> Callable[[], dict[str, float]]:
+    # Each push carries its notification's topic (metadata.topic) as the Topic header.
+    def seen() -> dict[str, float]:
+        found: dict[str, float] = {}
+        for got in list(push.received):
+            found.setdefault(got.headers.get("topic", ""), got.at)
+        return found
+
+    return seen
+
+
 async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
     sink = SmtpServer()
     sink.start()
+    push = PushServer()  # a Web Push endpoint on loopback
+    await push.start()
     name, prefix = unique("herald_bench"), unique("herald_t")
     result: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
@@ -108,6 +139,8 @@ async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
                 api_key=API_KEY,
                 HERALD_RATE_LIMIT_PER_KEY="10000000/minute",
                 HERALD_LOG_LEVEL="warning",
+                HERALD_VAPID_PRIVATE_KEY=generate_vapid_pem(),
+                HERALD_ALLOW_PRIVATE_TARGETS="true",
             )
             with tempfile.TemporaryDirectory() as folder:
                 async with services(values, Path(folder)) as stack:
@@ -165,11 +198,35 @@ async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
                             < sum(g["achieved_per_s"] * seconds for g in result["gateway"]) * 0.99
                         ):
                             await asyncio.sleep(0.5)
-                        result["end_to_end_email"] = await end_to_end(client, user["id"], sink, e2e)
+                        result["end_to_end_email"] = await end_to_end(
+                            client,
+                            e2e,
+                            lambda: notification(user["id"]),
+                            lambda _, r: str(r.json()["data"]["notification_id"]),
+                            mail_arrivals(sink),
+                        )
+                        subscription, _, _ = browser_subscription(f"{push.url}/push/bench")
+                        device = await client.post(
+                            f"/api/v1/users/{user['id']}/devices",
+                            json={"kind": "webpush", "subscription": subscription},
+                        )
+                        assert device.status_code == 201, device.text
+                        result["end_to_end_push"] = await end_to_end(
+                            client,
+                            e2e,
+                            lambda: notification(
+                                user["id"],
+                                notification_type="push",
+                                metadata={"topic": uuid.uuid4().hex},
+                            ),
+                            lambda request, _: str(request["metadata"]["topic"]),
+                            push_arrivals(push),
+                        )
                     result["memory_after_mb"] = memory(stack)
             await drop_redis_prefix(prefix)
     finally:
         sink.stop()
+        await push.stop()
     return result
 
 
@@ -177,10 +234,14 @@ def ratios(result: dict[str, Any]) -> dict[str, float]:
     ceiling = result["ceilings"]
     bound = min(ceiling.values())
     e2e = result["end_to_end_email"]["per_s"]
+    push = result["end_to_end_push"]["per_s"]
     top_gateway = max(g["achieved_per_s"] for g in result["gateway"])
     top_bare = max(b["achieved_per_s"] for b in result["bare_asgi"])
     return {
         "end_to_end_vs_slowest_stage": round(e2e / bound, 3),
+        "push_end_to_end_vs_rabbitmq": round(
+            push / ceiling["rabbitmq_confirmed_round_trip_per_s"], 3
+        ),
         "gateway_vs_bare_asgi": round(top_gateway / top_bare, 3),
     }
 
@@ -196,12 +257,13 @@ def table(result: dict[str, Any]) -> str:
                 f"{label:<28} {row['offered_per_s']:>8.0f} {row['achieved_per_s']:>10.1f}"
                 f" {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} {row['errors']:>8}"
             )
-    e2e = result["end_to_end_email"]
-    lines.append(
-        f"{'end to end, email':<28} {'-':>8} {e2e['per_s']:>10.1f} "
-        f"{e2e['p50_ms']:>8.1f} {e2e['p99_ms']:>8.1f} "
-        f"{e2e['accepted'] - e2e['delivered']:>8}"
-    )
+    for channel in ("email", "push"):
+        e2e = result[f"end_to_end_{channel}"]
+        lines.append(
+            f"{'end to end, ' + channel:<28} {'-':>8} {e2e['per_s']:>10.1f} "
+            f"{e2e['p50_ms']:>8.1f} {e2e['p99_ms']:>8.1f} "
+            f"{e2e['notifications'] - e2e['delivered']:>8}"
+        )
     lines.append("")
     for key, value in result["ceilings"].items():
         lines.append(f"ceiling  {key:<40} {value:>10.1f}")
