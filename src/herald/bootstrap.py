@@ -28,7 +28,7 @@ from herald.config import PushMode, Settings
 from herald.domain import targets
 from herald.domain.breaker import BreakerBoard
 from herald.domain.retry import RetryPolicy
-from herald.kit import migrations, tracing
+from herald.kit import tracing
 from herald.kit.clients import ServiceClient
 from herald.kit.db import sessionmaker, unit_of_work
 from herald.kit.ledger import Ledger
@@ -84,6 +84,10 @@ async def open_broker(settings: Settings) -> Broker:
 
 
 async def migrate(settings: Settings, services: Sequence[str] = SERVICES) -> None:
+    # Imported here: Alembic adds tens of MB to every process, and only `herald migrate`
+    # and `herald dev` run migrations.
+    from herald.kit import migrations
+
     for service in services:
         await asyncio.to_thread(
             migrations.upgrade,

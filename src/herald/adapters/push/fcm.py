@@ -12,8 +12,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from google.auth.transport.requests import Request as GoogleRequest
-from google.oauth2 import service_account
 
 from herald.adapters.push.http import network_error, transient
 from herald.domain.errors import DeliveryError, DeviceGone
@@ -26,6 +24,12 @@ _GONE = {"UNREGISTERED", "INVALID_ARGUMENT"}
 
 class FcmTransport:
     def __init__(self, http: httpx.AsyncClient, *, base_url: str, credentials_file: Path) -> None:
+        # Imported here, not with the module: google-auth's token refresh brings
+        # requests, which only a process configured for FCM needs.
+        from google.auth.transport.requests import Request
+        from google.oauth2 import service_account
+
+        self._token_request = Request
         self._http = http
         self._base = base_url.rstrip("/")
         load = service_account.Credentials.from_service_account_file
@@ -44,7 +48,7 @@ class FcmTransport:
             creds = self._credentials
             if not creds.valid or (creds.expiry and creds.expiry.timestamp() - time.time() < 60):
                 # google-auth refreshes synchronously; keep it off the event loop.
-                await asyncio.to_thread(creds.refresh, GoogleRequest())
+                await asyncio.to_thread(creds.refresh, self._token_request())
             return str(creds.token)
 
     def body(self, request: PushRequest) -> dict[str, Any]:
