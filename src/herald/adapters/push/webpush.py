@@ -1,22 +1,39 @@
-"""Web Push: RFC 8030 delivery, RFC 8291 ``aes128gcm`` encryption (pywebpush) and
+"""Web Push: RFC 8030 delivery, RFC 8291 ``aes128gcm`` encryption (http_ece) and
 RFC 8292 VAPID (py-vapid), sent with httpx so every answer can be classified."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
+import http_ece
 import httpx
+from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
-from pywebpush import WebPusher
 
 from herald.adapters.push.http import check_target, network_error, transient
+from herald.domain.encoding import b64url_decode
 from herald.domain.errors import DeliveryError, DeviceGone
 from herald.ports import PushRequest
 
 # 4096 bytes of record minus the aes128gcm header (86), tag (16) and delimiter (1).
 MAX_PLAINTEXT = 3993
+
+
+def encrypt(subscription: Mapping[str, Any], data: bytes) -> bytes:
+    """RFC 8291: encrypt ``data`` for the browser's key with a fresh ephemeral key."""
+    keys = subscription["keys"]
+    encrypted: bytes = http_ece.encrypt(
+        data,
+        private_key=ec.generate_private_key(ec.SECP256R1()),
+        dh=b64url_decode(keys["p256dh"]),
+        auth_secret=b64url_decode(keys["auth"]),
+        version="aes128gcm",
+    )
+    return encrypted
 
 
 def load_vapid(private_key: str) -> Vapid02:
@@ -54,7 +71,7 @@ class WebPushTransport:
                 f"push payload is {len(data)} bytes; Web Push allows {MAX_PLAINTEXT}",
                 permanent=True,
             )
-        body = WebPusher(dict(subscription)).encode(data, "aes128gcm")["body"]
+        body = encrypt(subscription, data)
         parts = urlsplit(endpoint)
         claims = {
             "aud": f"{parts.scheme}://{parts.netloc}",

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import base64
 import binascii
 import uuid
 from datetime import datetime
@@ -9,6 +8,7 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from herald.domain.encoding import b64url_decode
 from herald.domain.locales import Locale
 
 FCM_TOKEN_PATTERN = r"^[A-Za-z0-9_:\-.]{20,4096}$"
@@ -34,7 +34,7 @@ FcmToken = Annotated[str, Field(pattern=FCM_TOKEN_PATTERN)]
 
 def _b64url(value: str, size: int, name: str) -> str:
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        raw = b64url_decode(value)
     except (binascii.Error, ValueError):
         raise ValueError(f"{name} is not base64url")
     if len(raw) != size or (name == "p256dh" and raw[0] != 4):
