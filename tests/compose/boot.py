@@ -239,9 +239,9 @@ def main() -> int:
         offline = engine.is_standin(engine.python_image())
         stack = Stack(env)
         with engine.wheelhouse() if offline else contextlib.nullcontext():
+            stack.down()  # what an interrupted earlier run may have left
             events = Events()
             try:
-                stack.down()  # what an interrupted earlier run may have left
                 log("docker compose up --build --wait")
                 stack.up()
                 events.stop()
