@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.e2e.processes import Services, notification, on_servers, services
+from tests.e2e.processes import (
+    Process,
+    Services,
+    environment,
+    notification,
+    on_servers,
+    services,
+)
 from tests.integration.helpers import browser_subscription
 from tests.pushserver import PushServer
 from tests.servers import (
@@ -229,10 +236,60 @@ async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
                         )
                     result["memory_after_mb"] = memory(stack)
             await drop_redis_prefix(prefix)
+        result["dev"] = await dev_end_to_end(sink, e2e)
     finally:
         sink.stop()
         await push.stop()
     return result
+
+
+async def dev_end_to_end(sink: SmtpServer, count: int) -> dict[str, Any]:
+    """``herald dev``, one process on its embedded defaults, sending to the same sink."""
+    with tempfile.TemporaryDirectory() as folder:
+        home = Path(folder) / ".herald"
+        port = free_port()
+        dev = Process(
+            "dev",
+            ["dev", "--port", str(port), "--home", str(home)],
+            environment(
+                {
+                    "HERALD_SMTP_URL": sink.url,
+                    "HERALD_RATE_LIMIT_PER_KEY": "10000000/minute",
+                    "HERALD_RATE_LIMIT_PER_RECIPIENT": "10000000/minute",
+                    "HERALD_LOG_LEVEL": "warning",
+                }
+            ),
+            Path(folder) / "dev.log",
+            port,
+        )
+        dev.start()
+        try:
+            await dev.wait_healthy(timeout=60)
+            assert dev.popen is not None
+            idle = rss_mb(dev.popen.pid)
+            auth = {"Authorization": f"Bearer {(home / 'api_key').read_text().strip()}"}
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}", headers=auth, timeout=30
+            ) as client:
+                user = await client.post(
+                    "/api/v1/users/",
+                    json={"name": "Ada", "email": "ada@example.com", "password": "correct horse"},
+                )
+                assert user.status_code == 201, user.text
+                e2e = await end_to_end(
+                    client,
+                    count,
+                    lambda: notification(user.json()["data"]["id"]),
+                    lambda _, r: str(r.json()["data"]["notification_id"]),
+                    mail_arrivals(sink),
+                )
+            return {
+                **e2e,
+                "memory_idle_mb": round(idle, 1),
+                "memory_after_mb": round(rss_mb(dev.popen.pid), 1),
+            }
+        finally:
+            dev.stop()
 
 
 def ratios(result: dict[str, Any]) -> dict[str, float]:
@@ -262,10 +319,13 @@ def table(result: dict[str, Any]) -> str:
                 f"{label:<28} {row['offered_per_s']:>8.0f} {row['achieved_per_s']:>10.1f}"
                 f" {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} {row['errors']:>8}"
             )
-    for channel in ("email", "push"):
-        e2e = result[f"end_to_end_{channel}"]
+    for label, e2e in (
+        ("end to end, email", result["end_to_end_email"]),
+        ("end to end, push", result["end_to_end_push"]),
+        ("herald dev, email", result["dev"]),
+    ):
         lines.append(
-            f"{'end to end, ' + channel:<28} {'-':>8} {e2e['per_s']:>10.1f} "
+            f"{label:<28} {'-':>8} {e2e['per_s']:>10.1f} "
             f"{e2e['p50_ms']:>8.1f} {e2e['p99_ms']:>8.1f} "
             f"{e2e['notifications'] - e2e['delivered']:>8}"
         )
@@ -277,6 +337,10 @@ def table(result: dict[str, Any]) -> str:
     lines.append(
         f"memory   idle {result['memory_idle_mb']['total']} MB, after "
         f"{result['memory_after_mb']['total']} MB (five services, RSS)"
+    )
+    lines.append(
+        f"memory   herald dev idle {result['dev']['memory_idle_mb']} MB, after "
+        f"{result['dev']['memory_after_mb']} MB (one process, RSS)"
     )
     return "\n".join(lines)
 
