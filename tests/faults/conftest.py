@@ -1,9 +1,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from tests.faults.harness import RESULTS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fresh_results() -> Iterator[None]:
+    """Each run's table holds only that run's scenarios."""
+    RESULTS.unlink(missing_ok=True)
+    yield
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

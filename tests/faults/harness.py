@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench.load import open_loop
 
 from tests.e2e.processes import Services, notification, on_servers, services
 from tests.servers import (
@@ -146,18 +147,11 @@ class Load:
     accepted: list[str] = field(default_factory=list)
     refused: Counter[str] = field(default_factory=Counter)
     slowest_refusal: float = 0.0
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def run(self, seconds: float) -> None:
-        began = time.monotonic()
-        for n in range(int(seconds * self.rate)):
-            await asyncio.sleep(max(0.0, began + n / self.rate - time.monotonic()))
-            task = asyncio.create_task(self.one())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        await asyncio.gather(*list(self._tasks))
+        await open_loop(self.one, rate=self.rate, seconds=seconds)
 
-    async def one(self) -> None:
+    async def one(self) -> bool:
         began = time.monotonic()
         try:
             response = await self.stack.client.post(
@@ -165,12 +159,13 @@ class Load:
             )
         except httpx.HTTPError as exc:
             self.refused[type(exc).__name__] += 1
-            return
+            return False
         if response.status_code == 202:
             self.accepted.append(response.json()["data"]["notification_id"])
-        else:
-            self.refused[str(response.status_code)] += 1
-            self.slowest_refusal = max(self.slowest_refusal, time.monotonic() - began)
+            return True
+        self.refused[str(response.status_code)] += 1
+        self.slowest_refusal = max(self.slowest_refusal, time.monotonic() - began)
+        return False
 
 
 @dataclass
@@ -232,15 +227,10 @@ async def tally(scenario: str, stack: Faulty, load: Load, timeout: float = 120) 
     return row
 
 
-_started: list[bool] = []
-
-
 def record(row: Row) -> None:
-    """Add ``row`` to this run's results (the first row of a run starts a new file)."""
+    """Add ``row`` to this run's results (tests/faults/conftest.py starts a fresh file)."""
     RESULTS.parent.mkdir(exist_ok=True)
-    fresh = not _started
-    _started.append(True)
-    rows: dict[str, Any] = {} if fresh or not RESULTS.exists() else json.loads(RESULTS.read_text())
+    rows: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     rows[row.scenario] = asdict(row)
     RESULTS.write_text(json.dumps(rows, indent=2))
     print(f"\n{row}")
