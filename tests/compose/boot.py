@@ -20,8 +20,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -31,6 +32,7 @@ from tests.compose.test_compose_files import COMPOSE, ROOT, resolved
 from tests.e2e.processes import notification
 
 PROJECT = "herald-boot"
+T = TypeVar("T")
 UP_TIMEOUT = 600
 
 
@@ -202,7 +204,10 @@ def deliver(values: dict[str, str]) -> None:
         sent = client.post("/api/v1/notifications/", json=notification(user.json()["data"]["id"]))
         assert sent.status_code == 202, sent.text
         notification_id = sent.json()["data"]["notification_id"]
-        status = poll(lambda: client.get(f"/api/v1/notifications/{notification_id}").json()["data"])
+        status = poll(
+            lambda: client.get(f"/api/v1/notifications/{notification_id}").json()["data"],
+            done=lambda found: found["status"] in {"delivered", "failed"},
+        )
         assert status["status"] == "delivered", status
     log(f"notification {notification_id} delivered")
     with httpx.Client(base_url=mailpit, timeout=10) as client:
@@ -211,18 +216,19 @@ def deliver(values: dict[str, str]) -> None:
                 m
                 for m in client.get("/api/v1/messages").json()["messages"]
                 if address in [to["Address"] for to in m["To"]]
-            ]
+            ],
+            done=bool,
         )
     assert messages, f"nothing for {address} in Mailpit"
     log(f"Mailpit holds it: {messages[0]['Subject']!r} to {address}")
 
 
-def poll(read: Any, timeout: float = 60) -> Any:
+def poll(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 60) -> T:
+    """``read()`` every half second until ``done`` says so or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     while True:
         found = read()
-        done = found.get("status") in {"delivered", "failed"} if isinstance(found, dict) else found
-        if done or time.monotonic() > deadline:
+        if done(found) or time.monotonic() > deadline:
             return found
         time.sleep(0.5)
 
