@@ -113,6 +113,10 @@ async def end_to_end(
     }
 
 
+def accepted_id(_: dict[str, Any], response: httpx.Response) -> str:
+    return str(response.json()["data"]["notification_id"])
+
+
 def mail_arrivals(sink: SmtpServer) -> Callable[[], dict[str, float]]:
     def seen() -> dict[str, float]:
         found: dict[str, float] = {}
@@ -214,7 +218,7 @@ async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
                             client,
                             e2e,
                             lambda: notification(user["id"]),
-                            lambda _, r: str(r.json()["data"]["notification_id"]),
+                            accepted_id,
                             mail_arrivals(sink),
                         )
                         subscription, _, _ = browser_subscription(f"{push.url}/push/bench")
@@ -280,7 +284,7 @@ async def dev_end_to_end(sink: SmtpServer, count: int) -> dict[str, Any]:
                     client,
                     count,
                     lambda: notification(user.json()["data"]["id"]),
-                    lambda _, r: str(r.json()["data"]["notification_id"]),
+                    accepted_id,
                     mail_arrivals(sink),
                 )
             return {
