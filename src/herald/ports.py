@@ -89,9 +89,10 @@ class Cache(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RateDecision:
+    """``reset_after`` is measured only for a refusal; an allowed hit costs one call."""
+
     allowed: bool
     limit: int
-    remaining: int
     reset_after: float
 
 

@@ -39,15 +39,16 @@ class LimitsRateLimiter:
     async def hit(self, limit: str, *keys: str) -> RateDecision:
         item = parse(limit)
         try:
-            allowed = await self._limiter.hit(item, *keys)
+            if await self._limiter.hit(item, *keys):
+                # The window's stats cost a second round trip; only a 429 needs them.
+                return RateDecision(True, item.amount, 0.0)
             stats = await self._limiter.get_window_stats(item, *keys)
         except (StorageError, OSError) as exc:
             log.warning("ratelimit.storage_unavailable", error=str(exc))
-            return RateDecision(True, item.amount, item.amount, float(item.get_expiry()))
+            return RateDecision(True, item.amount, 0.0)
         return RateDecision(
-            allowed=allowed,
+            allowed=False,
             limit=item.amount,
-            remaining=max(stats.remaining, 0),
             reset_after=max(stats.reset_time - time.time(), 0.0),
         )
 
