@@ -12,8 +12,11 @@ from herald.kit import auth
 from herald.kit.db import unit_of_work
 
 
-def service_context(request: Request) -> Any:
-    """The service's own context object, set on ``app.state.ctx`` when it was built."""
+async def service_context(request: Request) -> Any:
+    """The service's own context object, set on ``app.state.ctx`` when it was built.
+
+    ``async`` although it awaits nothing: FastAPI runs a plain ``def`` dependency on a
+    worker thread, a thread hand-off on every request."""
     return request.app.state.ctx
 
 

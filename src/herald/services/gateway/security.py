@@ -16,7 +16,7 @@ from herald.services.gateway.context import GatewayContext
 
 
 def context(request: Request) -> GatewayContext:
-    ctx: GatewayContext = service_context(request)
+    ctx: GatewayContext = request.app.state.ctx
     return ctx
 
 

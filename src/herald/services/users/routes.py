@@ -141,7 +141,7 @@ async def login(body: schemas.Login, session: SessionDep, ctx: Ctx) -> dict[str,
     return ok(await handlers.login(session, ctx, body), "logged in")
 
 
-def _service(who: PrincipalDep) -> None:
+async def _service(who: PrincipalDep) -> None:
     if not who.subject.startswith("service:"):
         raise HeraldError.forbidden("internal endpoint")
 
