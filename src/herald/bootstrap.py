@@ -41,6 +41,7 @@ from herald.services.gateway import app as gateway
 from herald.services.gateway import keys
 from herald.services.gateway.clients import Directory
 from herald.services.gateway.context import GatewayContext
+from herald.services.gateway.intake import Intake
 from herald.services.gateway.keys import KeyVerifier
 from herald.services.gateway.relay import OutboxRelay
 from herald.services.gateway.status_events import StatusApplier
@@ -224,13 +225,15 @@ def gateway_app(
     )
     limiter = LimitsRateLimiter(s.redis_url, prefix=f"{s.key_prefix}:limits")
     infra.on_close(limiter.close)
+    relay = OutboxRelay(sessions, infra.broker)
     ctx = GatewayContext(
         sessions=sessions,
         broker=infra.broker,
         directory=directory,
         limiter=limiter,
         keys=KeyVerifier(sessions),
-        relay=OutboxRelay(sessions, infra.broker),
+        relay=relay,
+        intake=Intake(sessions, relay),
         statuses=StatusApplier(sessions, infra.broker),
         jwt_secret=s.jwt_secret.get_secret_value(),
         rate_limit_per_key=s.rate_limit_per_key,
@@ -271,6 +274,7 @@ def _worker(
         breakers=BreakerBoard(s.breaker_failure_threshold, s.breaker_reset_seconds),
         prefetch=s.worker_prefetch,
     )
+    infra.on_close(worker.stop)
     return worker_app(service=service, worker=worker, database=infra.database_check(service))
 
 

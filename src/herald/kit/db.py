@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator, Uuid
+from sqlalchemy import JSON, DateTime, Insert, MetaData, TypeDecorator, Uuid
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
@@ -48,6 +49,14 @@ class HeraldBase(DeclarativeBase):
     __abstract__ = True
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), uuid.UUID: Uuid()}
+
+
+def insert_new(session: AsyncSession, target: Any, *unique: Any) -> Insert:
+    """``INSERT … ON CONFLICT (unique) DO NOTHING`` on PostgreSQL and on SQLite: rows
+    already there are left alone, and RETURNING names only the rows inserted."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(target).on_conflict_do_nothing(index_elements=list(unique))
+    return sqlite.insert(target).on_conflict_do_nothing(index_elements=list(unique))
 
 
 def service_metadata() -> MetaData:

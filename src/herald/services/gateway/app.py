@@ -23,6 +23,7 @@ def build(*, database: Check, ctx: GatewayContext, max_body_bytes: int) -> FastA
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await ctx.relay.start()
+        await ctx.intake.start()
         await ctx.statuses.start()
         await gauges.start()
         try:
@@ -30,6 +31,7 @@ def build(*, database: Check, ctx: GatewayContext, max_body_bytes: int) -> FastA
         finally:
             await gauges.stop()
             await ctx.statuses.stop()
+            await ctx.intake.stop()
             await ctx.relay.stop()
 
     app = create_app(

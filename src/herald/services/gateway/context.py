@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.ports import Broker, RateLimiter
 from herald.services.gateway.clients import Directory
+from herald.services.gateway.intake import Intake
 from herald.services.gateway.keys import KeyVerifier
 from herald.services.gateway.relay import OutboxRelay
 from herald.services.gateway.status_events import StatusApplier
@@ -19,6 +20,7 @@ class GatewayContext:
     limiter: RateLimiter
     keys: KeyVerifier
     relay: OutboxRelay
+    intake: Intake
     statuses: StatusApplier
     jwt_secret: str
     rate_limit_per_key: str

@@ -8,10 +8,10 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.domain import locales
@@ -27,7 +27,7 @@ from herald.kit import tracing
 from herald.kit.metrics import NOTIFICATIONS
 from herald.services.gateway import schemas
 from herald.services.gateway.clients import Directory
-from herald.services.gateway.models import Notification, NotificationEvent, OutboxMessage
+from herald.services.gateway.models import Notification, NotificationEvent
 from herald.services.gateway.repositories import NotificationRepository
 
 log = structlog.get_logger(__name__)
@@ -38,15 +38,23 @@ def fingerprint(body: schemas.NotificationIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def accepted(n: Notification) -> dict[str, Any]:
-    """The 202 answer; a skipped notification keeps its reason in ``last_error``."""
+def accepted_answer(
+    *,
+    notification_id: uuid.UUID,
+    request_id: str,
+    status: str,
+    channel: str,
+    created_at: datetime,
+    reason: str | None,
+) -> dict[str, Any]:
+    """The 202 answer; a skipped notification says why."""
     return schemas.Accepted(
-        notification_id=n.id,
-        request_id=n.request_id,
-        status=n.initial_status,
-        notification_type=n.channel,
-        created_at=n.created_at,
-        reason=n.last_error if n.initial_status == Status.SKIPPED else None,
+        notification_id=notification_id,
+        request_id=request_id,
+        status=status,
+        notification_type=channel,
+        created_at=created_at,
+        reason=reason if status == Status.SKIPPED else None,
     ).model_dump(mode="json")
 
 
@@ -55,7 +63,15 @@ def replay(existing: Notification, request_hash: str) -> dict[str, Any]:
         raise HeraldError.conflict(
             f"request_id '{existing.request_id}' was already used with a different body"
         )
-    return accepted(existing)
+    # A skipped notification keeps its reason in last_error.
+    return accepted_answer(
+        notification_id=existing.id,
+        request_id=existing.request_id,
+        status=existing.initial_status,
+        channel=existing.channel,
+        created_at=existing.created_at,
+        reason=existing.last_error,
+    )
 
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -106,56 +122,49 @@ async def route(directory: Directory, body: schemas.NotificationIn) -> Route:
     return Route(int(heads["locales"][locale]), locale, recipient, skip)
 
 
-async def accept(
-    session: AsyncSession,
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The rows one accepted notification is stored as, by attribute name: the
+    notification, its first history entry and, unless skipped, its outbox message."""
+
+    notification: dict[str, Any]
+    event: dict[str, Any]
+    outbox: dict[str, Any] | None
+
+    @property
+    def answer(self) -> dict[str, Any]:
+        n = self.notification
+        return accepted_answer(
+            notification_id=n["id"],
+            request_id=n["request_id"],
+            status=n["status"],
+            channel=n["channel"],
+            created_at=n["created_at"],
+            reason=n["last_error"],
+        )
+
+
+def admission(
     *,
     api_key_id: uuid.UUID,
     body: schemas.NotificationIn,
     request_hash: str,
     plan: Route,
     correlation_id: str | None,
-) -> tuple[dict[str, Any], bool]:
-    """Store the notification, its first event and its outbox row in one transaction.
-
-    Returns the response and whether this call created it (False: an idempotent replay).
-    """
+) -> Admission:
     status = Status.SKIPPED if plan.skip_reason else Status.PENDING
     now = utcnow()
-    n = Notification(
-        id=uuid.uuid4(),
-        api_key_id=api_key_id,
-        request_id=body.request_id,
-        request_hash=request_hash,
-        channel=body.notification_type,
-        user_id=body.user_id,
-        template_code=body.template_code,
-        template_version=plan.version,
-        locale=plan.locale,
-        variables=body.variables.model_dump(mode="json"),
-        priority=body.priority,
-        extra=body.metadata,
-        recipient={"email": plan.recipient.email},
-        status=status,
-        initial_status=status,
-        last_error=plan.skip_reason,
-        correlation_id=correlation_id,
-        created_at=now,
-        updated_at=now,
-    )
-    entities: list[Notification | NotificationEvent | OutboxMessage] = [
-        n,
-        NotificationEvent(
-            notification_id=n.id, status=status, error=plan.skip_reason, timestamp=now
-        ),
-    ]
+    notification_id = uuid.uuid4()
+    variables = body.variables.model_dump(mode="json")
+    outbox: dict[str, Any] | None = None
     if status is Status.PENDING:
         command = SendNotification(
-            notification_id=n.id,
+            notification_id=notification_id,
             channel=Channel(body.notification_type),
             template_code=body.template_code,
             template_version=plan.version,
             locale=plan.locale,
-            variables=n.variables,
+            variables=variables,
             priority=body.priority,
             recipient=plan.recipient,
             topic=topic_of(body.metadata),
@@ -163,36 +172,59 @@ async def accept(
             correlation_id=correlation_id,
             created_at=now,
         )
-        entities.append(
-            OutboxMessage(
-                routing_key=body.notification_type,
-                body=command.model_dump_json().encode(),
-                priority=body.priority,
-                message_id=str(n.id),
-                correlation_id=correlation_id,
-            )
-        )
-    repo = NotificationRepository(session)
-    try:
-        # A savepoint: if another request with this request_id won the race, the unique
-        # constraint stops us here and the outer transaction can still read its row.
-        async with session.begin_nested():
-            repo.add(*entities)
-    except IntegrityError:
-        existing = await repo.by_request(api_key_id, body.request_id)
-        if existing is None:
-            raise
-        return replay(existing, request_hash), False
-    NOTIFICATIONS.labels(body.notification_type, "accepted").inc()
-    if status is Status.SKIPPED:
-        NOTIFICATIONS.labels(body.notification_type, "skipped").inc()
+        outbox = {
+            "routing_key": body.notification_type,
+            "body": command.model_dump_json().encode(),
+            "priority": body.priority,
+            "message_id": str(notification_id),
+            "correlation_id": correlation_id,
+            "created_at": now,
+        }
+    return Admission(
+        notification={
+            "id": notification_id,
+            "api_key_id": api_key_id,
+            "request_id": body.request_id,
+            "request_hash": request_hash,
+            "channel": body.notification_type,
+            "user_id": body.user_id,
+            "template_code": body.template_code,
+            "template_version": plan.version,
+            "locale": plan.locale,
+            "variables": variables,
+            "priority": body.priority,
+            "extra": body.metadata,
+            "recipient": {"email": plan.recipient.email},
+            "status": status.value,
+            "initial_status": status.value,
+            "attempts": 0,
+            "last_error": plan.skip_reason,
+            "correlation_id": correlation_id,
+            "created_at": now,
+            "updated_at": now,
+        },
+        event={
+            "notification_id": notification_id,
+            "status": status.value,
+            "attempt": 0,
+            "error": plan.skip_reason,
+            "timestamp": now,
+        },
+        outbox=outbox,
+    )
+
+
+def admitted(a: Admission) -> None:
+    channel, status = a.notification["channel"], a.notification["status"]
+    NOTIFICATIONS.labels(channel, "accepted").inc()
+    if status == Status.SKIPPED:
+        NOTIFICATIONS.labels(channel, "skipped").inc()
     log.info(
         "notifications.accepted",
-        notification_id=str(n.id),
-        status=status.value,
-        channel=body.notification_type,
+        notification_id=str(a.notification["id"]),
+        status=status,
+        channel=channel,
     )
-    return accepted(n), True
 
 
 async def record_bounce(directory: Directory, address: str, reason: str) -> None:

@@ -4,9 +4,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Row, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.kit.db import insert_new
 from herald.services.gateway.models import ApiKey, Notification, NotificationEvent, OutboxMessage
 
 
@@ -60,21 +61,35 @@ class NotificationRepository:
     def add(self, *entities: Notification | NotificationEvent | OutboxMessage) -> None:
         self.session.add_all(entities)
 
+    async def insert_new(self, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
+        """Insert notifications whose request_id is new; return the ids inserted."""
+        stmt = insert_new(self.session, Notification, "api_key_id", "request_id").returning(
+            Notification.id
+        )
+        return set((await self.session.scalars(stmt, list(rows))).all())
+
+    async def insert_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(NotificationEvent), list(rows))
+
 
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def claim(self, limit: int) -> list[OutboxMessage]:
+    async def claim(self, limit: int) -> Sequence[Row[Any]]:
         # SKIP LOCKED lets several gateway replicas relay side by side without
         # publishing the same row twice (PostgreSQL; SQLite has one writer anyway).
-        rows = await self.session.scalars(
-            select(OutboxMessage)
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        # Plain rows, not ORM objects: nothing here is modified, and hundreds are read.
+        table = OutboxMessage.__table__
+        result = await self.session.execute(
+            select(table).order_by(table.c.id).limit(limit).with_for_update(skip_locked=True)
         )
-        return list(rows)
+        return result.all()
+
+    async def insert(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(OutboxMessage), list(rows))
 
     async def remove(self, ids: Sequence[int]) -> None:
         await self.session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))

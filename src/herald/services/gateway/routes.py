@@ -14,6 +14,7 @@ from herald.kit.db import unit_of_work
 from herald.kit.deps import SessionDep
 from herald.kit.envelope import ERROR_RESPONSES, Envelope, Page, PaginationMeta, ok
 from herald.services.gateway import handlers, schemas
+from herald.services.gateway.context import GatewayContext
 from herald.services.gateway.repositories import NotificationRepository
 from herald.services.gateway.security import Caller, Ctx, key_id, limit
 
@@ -32,37 +33,45 @@ async def send(
     who.require("send")
     api_key = uuid.UUID(key_id(who))
     request_hash = handlers.fingerprint(body)
-    # No database connection is held while the users and templates services are asked:
-    # a short read for replays, the look-ups, then one write transaction.
-    async with unit_of_work(ctx.sessions) as session:
-        existing = await NotificationRepository(session).by_request(api_key, body.request_id)
-        if existing is not None:
-            return ok(handlers.replay(existing, request_hash), "already accepted")
     try:
         await limit(ctx, api_key=str(api_key), user_id=str(body.user_id))
-    except HeraldError as exc:
-        # A retry of a request accepted meanwhile gets its answer, not a 429.
-        async with unit_of_work(ctx.sessions) as session:
-            existing = await NotificationRepository(session).by_request(api_key, body.request_id)
-        if existing is None:
-            raise exc
-        return ok(handlers.replay(existing, request_hash), "already accepted")
-    plan = await handlers.route(ctx.directory, body)
+        plan = await handlers.route(ctx.directory, body)
+    except HeraldError:
+        # A retry of a request accepted earlier gets its answer, not a 429 or a 404
+        # for a user deleted since. Only failures pay for this read.
+        earlier = await _earlier(ctx, api_key, body.request_id, request_hash)
+        if earlier is None:
+            raise
+        return earlier
+    admission = handlers.admission(
+        api_key_id=api_key,
+        body=body,
+        request_hash=request_hash,
+        plan=plan,
+        correlation_id=getattr(request.state, "request_id", None),
+    )
+    if not await ctx.intake.admit(admission):
+        earlier = await _earlier(ctx, api_key, body.request_id, request_hash)
+        if earlier is None:  # stored a moment ago, and already gone
+            raise HeraldError.conflict(f"request_id '{body.request_id}' is being reused")
+        return earlier
+    handlers.admitted(admission)
+    answer = admission.answer
+    message = "notification accepted"
+    if answer["status"] == Status.SKIPPED:
+        message = f"notification skipped: {answer['reason']}"
+    return ok(answer, message)
+
+
+async def _earlier(
+    ctx: GatewayContext, api_key: uuid.UUID, request_id: str, request_hash: str
+) -> dict[str, Any] | None:
+    """The answer to a request_id already used, or None if it was not."""
     async with unit_of_work(ctx.sessions) as session:
-        data, created = await handlers.accept(
-            session,
-            api_key_id=api_key,
-            body=body,
-            request_hash=request_hash,
-            plan=plan,
-            correlation_id=getattr(request.state, "request_id", None),
-        )
-    if created:
-        ctx.relay.wake()
-    message = "notification accepted" if created else "already accepted"
-    if data["status"] == Status.SKIPPED:
-        message = f"notification skipped: {data['reason']}"
-    return ok(data, message)
+        existing = await NotificationRepository(session).by_request(api_key, request_id)
+    if existing is None:
+        return None
+    return ok(handlers.replay(existing, request_hash), "already accepted")
 
 
 @router.get(
