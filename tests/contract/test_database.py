@@ -76,10 +76,22 @@ class TestLedger:
         settings = Settings(database_url=database_url, jwt_secret="x" * 40)
         await migrate(settings, ["email_worker"])
         engine = create_engine(database_url)
-        ledger = Ledger(sessionmaker(engine), EmailDelivery)
-        nid = uuid.uuid4()
-        assert not await ledger.delivered(nid)
-        await asyncio.gather(*(ledger.record(nid) for _ in range(5)))
-        assert await ledger.delivered(nid)
-        assert not await ledger.delivered(uuid.uuid4())
-        await engine.dispose()
+        # Two workers' ledgers on the same table, each grouping its own calls.
+        ledgers = [Ledger(sessionmaker(engine), EmailDelivery) for _ in range(2)]
+        for ledger in ledgers:
+            await ledger.start()
+        try:
+            nid, other = uuid.uuid4(), uuid.uuid4()
+            assert not await ledgers[0].delivered(nid)
+            await asyncio.gather(
+                *(ledger.record(nid) for ledger in ledgers for _ in range(5)),
+                ledgers[1].record(other),
+            )
+            found = await asyncio.gather(
+                *(ledgers[0].delivered(i) for i in (nid, uuid.uuid4(), other, nid))
+            )
+            assert found == [True, False, True, True]
+        finally:
+            for ledger in ledgers:
+                await ledger.stop()
+            await engine.dispose()

@@ -68,7 +68,12 @@ class DeliveryWorker:
         return WORK_QUEUES[self.sender.channel]
 
     async def start(self) -> None:
+        await self.ledger.start()
         await self.broker.consume(self.queue, self.handle, prefetch=self.prefetch)
+
+    async def stop(self) -> None:
+        """After the broker closed: no delivery is waiting for the ledger any more."""
+        await self.ledger.stop()
 
     def breaker_states(self) -> dict[str, BreakerState]:
         return self.breakers.states()
