@@ -53,7 +53,12 @@ class EmailSender:
         text = MIMEText(content["text_body"], "plain", "utf-8", policy=_POLICY)
         mail: Message = text
         if content.get("html_body"):
-            mail = MIMEMultipart("alternative", policy=_POLICY)
+            # A boundary of our own: finding a random one that no body contains costs
+            # a regular expression compiled per message. Bodies are base64 (utf-8
+            # MIMEText), whose alphabet has no "=" followed by "_", so none contains it.
+            mail = MIMEMultipart(
+                "alternative", boundary=f"=_herald_{message.notification_id.hex}", policy=_POLICY
+            )
             mail.attach(text)
             mail.attach(MIMEText(content["html_body"], "html", "utf-8", policy=_POLICY))
         mail["From"] = self._from
