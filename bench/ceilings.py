@@ -12,8 +12,8 @@ from pathlib import Path
 import aio_pika
 import aiosmtplib
 import asyncpg
-import httpx
 
+from bench.http import LoadClient
 from bench.load import open_loop
 
 
@@ -127,23 +127,20 @@ async def bare_asgi(port: int, folder: str, rate: float, seconds: float) -> dict
         "warning",
         cwd=folder,
     )
+    client = LoadClient("127.0.0.1", port)
     try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}",
-            timeout=30,
-            limits=httpx.Limits(max_connections=200),
-        ) as client:
-            for _ in range(100):
-                try:
-                    await client.post("/", json={})
-                    break
-                except httpx.HTTPError:
-                    await asyncio.sleep(0.1)
+        for _ in range(100):
+            try:
+                await client.post("/", {})
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
 
-            async def call() -> bool:
-                return (await client.post("/", json={"n": 1})).status_code == 202
+        async def call() -> bool:
+            return (await client.post("/", {"n": 1})).status_code == 202
 
-            return (await open_loop(call, rate=rate, seconds=seconds)).summary()
+        return (await open_loop(call, rate=rate, seconds=seconds)).summary()
     finally:
+        await client.close()
         process.terminate()
         await process.wait()

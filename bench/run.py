@@ -37,10 +37,12 @@ from tests.servers import (
     rabbit_vhost,
     unique,
 )
-from tests.smtp import SmtpServer, free_port
+from tests.smtp import free_port
 
 from bench import ceilings
+from bench.http import Answer, LoadClient
 from bench.load import open_loop
+from bench.sink import SinkProcess
 from herald.devmode.secrets import generate_vapid_pem
 
 API_KEY = "hk_bench_" + "k" * 40
@@ -65,10 +67,10 @@ def memory(stack: Services) -> dict[str, float]:
 
 
 async def end_to_end(
-    client: httpx.AsyncClient,
+    client: LoadClient,
     count: int,
     body: Callable[[], dict[str, Any]],
-    key: Callable[[dict[str, Any], httpx.Response], str],
+    key: Callable[[dict[str, Any], Answer], str],
     arrivals: Callable[[], dict[str, float]],
     concurrency: int = 50,
 ) -> dict[str, float]:
@@ -85,11 +87,9 @@ async def end_to_end(
             sent_at = time.monotonic()
             request = body()
             try:
-                response = await client.post("/api/v1/notifications/", json=request)
-            except httpx.HTTPError:
-                # Counted as not delivered; e.g. a kept-alive connection the server closed
-                # as it was reused.
-                return
+                response = await client.post("/api/v1/notifications/", request)
+            except (OSError, asyncio.IncompleteReadError):
+                return  # counted as not delivered
             if response.status_code == 202:
                 posted[key(request, response)] = sent_at
 
@@ -113,18 +113,19 @@ async def end_to_end(
     }
 
 
-def accepted_id(_: dict[str, Any], response: httpx.Response) -> str:
+async def drained(sink: SinkProcess, expected: int) -> None:
+    deadline = time.monotonic() + 600
+    while sink.count < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1)  # the status events of the last deliveries
+
+
+def accepted_id(_: dict[str, Any], response: Answer) -> str:
     return str(response.json()["data"]["notification_id"])
 
 
-def mail_arrivals(sink: SmtpServer) -> Callable[[], dict[str, float]]:
-    def seen() -> dict[str, float]:
-        found: dict[str, float] = {}
-        for mail, at in zip(list(sink.received), list(sink.received_at), strict=False):
-            found.setdefault(str(mail["X-Herald-Notification-Id"]), at)
-        return found
-
-    return seen
+def mail_arrivals(sink: SinkProcess) -> Callable[[], dict[str, float]]:
+    return lambda: sink.arrivals
 
 
 def push_arrivals(push: PushServer) -> Callable[[], dict[str, float]]:
@@ -139,8 +140,8 @@ def push_arrivals(push: PushServer) -> Callable[[], dict[str, float]]:
 
 
 async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
-    sink = SmtpServer()
-    sink.start()
+    sink = SinkProcess(free_port())
+    await sink.start()
     push = PushServer()  # a Web Push endpoint on loopback
     await push.start()
     name, prefix = unique("herald_bench"), unique("herald_t")
@@ -174,8 +175,7 @@ async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
                         ),
                         "smtp_messages_per_s": round(await ceilings.smtp_messages(sink.port), 1),
                     }
-                    sink.received.clear()
-                    sink.received_at.clear()
+                    sink.clear()
                     result["bare_asgi"] = [
                         await ceilings.bare_asgi(free_port(), folder, rate, seconds)
                         for rate in rates
@@ -198,24 +198,23 @@ async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
                             )
                         ).json()["data"]
 
+                        load = LoadClient.for_url(stack.url("gateway"), headers=auth)
+
                         async def accept() -> bool:
-                            response = await client.post(
-                                "/api/v1/notifications/", json=notification(user["id"])
+                            response = await load.post(
+                                "/api/v1/notifications/", notification(user["id"])
                             )
                             return response.status_code == 202
 
-                        result["gateway"] = [
-                            (await open_loop(accept, rate=rate, seconds=seconds)).summary()
-                            for rate in rates
+                        outcomes = [
+                            await open_loop(accept, rate=rate, seconds=seconds) for rate in rates
                         ]
-                        # Let the backlog drain before the end-to-end run starts.
-                        while (
-                            len(sink.received)
-                            < sum(g["achieved_per_s"] * seconds for g in result["gateway"]) * 0.99
-                        ):
-                            await asyncio.sleep(0.5)
+                        result["gateway"] = [o.summary() for o in outcomes]
+                        # Every accepted notification arrives before the end-to-end run
+                        # starts, so that it does not queue behind this backlog.
+                        await drained(sink, sum(len(o.latencies) for o in outcomes))
                         result["end_to_end_email"] = await end_to_end(
-                            client,
+                            load,
                             e2e,
                             lambda: notification(user["id"]),
                             accepted_id,
@@ -228,7 +227,7 @@ async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
                         )
                         assert device.status_code == 201, device.text
                         result["end_to_end_push"] = await end_to_end(
-                            client,
+                            load,
                             e2e,
                             lambda: notification(
                                 user["id"],
@@ -238,16 +237,17 @@ async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
                             lambda request, _: str(request["metadata"]["topic"]),
                             push_arrivals(push),
                         )
+                        await load.close()
                     result["memory_after_mb"] = memory(stack)
             await drop_redis_prefix(prefix)
         result["dev"] = await dev_end_to_end(sink, e2e)
     finally:
-        sink.stop()
+        await sink.stop()
         await push.stop()
     return result
 
 
-async def dev_end_to_end(sink: SmtpServer, count: int) -> dict[str, Any]:
+async def dev_end_to_end(sink: SinkProcess, count: int) -> dict[str, Any]:
     """``herald dev``, one process on its embedded defaults, sending to the same sink."""
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder) / ".herald"
@@ -280,13 +280,15 @@ async def dev_end_to_end(sink: SmtpServer, count: int) -> dict[str, Any]:
                     json={"name": "Ada", "email": "ada@example.com", "password": "correct horse"},
                 )
                 assert user.status_code == 201, user.text
+                load = LoadClient("127.0.0.1", port, headers=auth)
                 e2e = await end_to_end(
-                    client,
+                    load,
                     count,
                     lambda: notification(user.json()["data"]["id"]),
                     accepted_id,
                     mail_arrivals(sink),
                 )
+                await load.close()
             return {
                 **e2e,
                 "memory_idle_mb": round(idle, 1),
