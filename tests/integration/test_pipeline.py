@@ -112,6 +112,27 @@ class TestIdempotency:
         await asyncio.sleep(0.5)
         assert len(smtp_server.received) == 1
 
+    async def test_a_burst_of_new_requests_replays_and_a_changed_body(
+        self, stack: Stack, smtp_server: SmtpServer
+    ) -> None:
+        # Sent together, these share group commits: each is still answered on its own.
+        user = await stack.user()
+        bodies = [stack.notification(user["id"]) for _ in range(10)]
+        first = (await stack.send(bodies[0])).json()["data"]
+        changed = {**bodies[0], "priority": 9}
+        burst = [*bodies, bodies[0], changed, bodies[1], bodies[2]]
+        responses = await asyncio.gather(*(stack.send(b) for b in burst))
+        assert [r.status_code for r in responses] == [202] * 11 + [409] + [202] * 2
+        assert str(changed["request_id"]) in responses[11].json()["error"]
+        ids = [r.json()["data"]["notification_id"] for r in responses if r.status_code == 202]
+        assert len(set(ids[:10])) == 10
+        assert responses[0].json()["data"] == responses[10].json()["data"] == first
+        assert ids[11:] == ids[1:3]
+        for notification_id in ids[:10]:
+            await stack.until(notification_id, "delivered")
+        await asyncio.sleep(0.5)
+        assert len(smtp_server.received) == 10
+
 
 class TestRouting:
     async def test_opted_out_or_unreachable_users_are_skipped(self, stack: Stack) -> None:
