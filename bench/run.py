@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -54,6 +55,48 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_SERVERS = {"postgres": "postgres", "beam.smp": "rabbitmq", "redis-server": "redis"}
+
+
+def cpu_by_process(stack: Services, sink: SinkProcess) -> dict[tuple[str, int], float]:
+    """CPU seconds used so far by each service, the sink and the servers' processes."""
+    named = {p.popen.pid: name for name, p in stack.processes.items() if p.popen}
+    if sink.pid is not None:
+        named[sink.pid] = "smtp sink"
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                comm = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            server = next((v for k, v in _SERVERS.items() if comm.startswith(k)), None)
+            if server is not None:
+                named[int(entry.name)] = server
+    found: dict[tuple[str, int], float] = {}
+    for pid, name in named.items():
+        try:
+            found[(name, pid)] = cpu_seconds(pid)
+        except OSError:
+            continue  # a process that ended meanwhile
+    return found
+
+
+def cpu_spent(
+    before: dict[tuple[str, int], float], after: dict[tuple[str, int], float], count: int
+) -> dict[str, float]:
+    """Milliseconds of CPU per notification by process kind; only processes alive at
+    both ends count (a server process that ended took its counters with it)."""
+    spent: dict[str, float] = {}
+    for key in before.keys() & after.keys():
+        spent[key[0]] = spent.get(key[0], 0.0) + after[key] - before[key]
+    return {name: round(seconds * 1000 / count, 2) for name, seconds in spent.items()}
 
 
 def memory(stack: Services) -> dict[str, float]:
@@ -213,6 +256,7 @@ async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
                         # Every accepted notification arrives before the end-to-end run
                         # starts, so that it does not queue behind this backlog.
                         await drained(sink, sum(len(o.latencies) for o in outcomes))
+                        before = cpu_by_process(stack, sink)
                         result["end_to_end_email"] = await end_to_end(
                             load,
                             e2e,
@@ -220,6 +264,9 @@ async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
                             accepted_id,
                             mail_arrivals(sink),
                         )
+                        after = cpu_by_process(stack, sink)
+                        # Where the machine's CPU went, per notification delivered.
+                        result["cpu_ms_per_email"] = cpu_spent(before, after, e2e)
                         subscription, _, _ = browser_subscription(f"{push.url}/push/bench")
                         device = await client.post(
                             f"/api/v1/users/{user['id']}/devices",
@@ -347,6 +394,11 @@ def table(result: dict[str, Any]) -> str:
     lines.append(
         f"memory   herald dev idle {result['dev']['memory_idle_mb']} MB, after "
         f"{result['dev']['memory_after_mb']} MB (one process, RSS)"
+    )
+    spent = result["cpu_ms_per_email"]
+    lines.append(
+        f"cpu      {sum(spent.values()):.2f} ms per email end to end: "
+        + ", ".join(f"{name} {ms:.2f}" for name, ms in sorted(spent.items(), key=lambda i: -i[1]))
     )
     return "\n".join(lines)
 

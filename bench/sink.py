@@ -91,6 +91,10 @@ class SinkProcess:
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def clear(self) -> None:
         self.arrivals.clear()
         self.count = 0
