@@ -46,11 +46,12 @@ class LimitsRateLimiter:
         except (StorageError, OSError) as exc:
             log.warning("ratelimit.storage_unavailable", error=str(exc))
             return RateDecision(True, item.amount, 0.0)
-        return RateDecision(
-            allowed=False,
-            limit=item.amount,
-            reset_after=max(stats.reset_time - time.time(), 0.0),
-        )
+        # Read just as a window turns over, the stats can name a reset already past:
+        # then a whole window is the safe answer, never "retry now".
+        reset_after = stats.reset_time - time.time()
+        if reset_after <= 0:
+            reset_after = float(item.get_expiry())
+        return RateDecision(allowed=False, limit=item.amount, reset_after=reset_after)
 
     async def close(self) -> None:
         close = getattr(self._storage, "reset", None)
