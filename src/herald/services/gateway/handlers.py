@@ -6,9 +6,8 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -38,23 +37,20 @@ def fingerprint(body: schemas.NotificationIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def accepted_answer(
-    *,
-    notification_id: uuid.UUID,
-    request_id: str,
-    status: str,
-    channel: str,
-    created_at: datetime,
-    reason: str | None,
-) -> dict[str, Any]:
-    """The 202 answer; a skipped notification says why."""
+# The stored fields a 202 is built from, by attribute name: a notification row and an
+# Admission's notification dict both carry them.
+_ANSWERED = ("id", "request_id", "initial_status", "channel", "created_at", "last_error")
+
+
+def accepted(n: Mapping[str, Any]) -> dict[str, Any]:
+    """The 202 answer; a skipped notification keeps its reason in ``last_error``."""
     return schemas.Accepted(
-        notification_id=notification_id,
-        request_id=request_id,
-        status=status,
-        notification_type=channel,
-        created_at=created_at,
-        reason=reason if status == Status.SKIPPED else None,
+        notification_id=n["id"],
+        request_id=n["request_id"],
+        status=n["initial_status"],
+        notification_type=n["channel"],
+        created_at=n["created_at"],
+        reason=n["last_error"] if n["initial_status"] == Status.SKIPPED else None,
     ).model_dump(mode="json")
 
 
@@ -63,15 +59,7 @@ def replay(existing: Notification, request_hash: str) -> dict[str, Any]:
         raise HeraldError.conflict(
             f"request_id '{existing.request_id}' was already used with a different body"
         )
-    # A skipped notification keeps its reason in last_error.
-    return accepted_answer(
-        notification_id=existing.id,
-        request_id=existing.request_id,
-        status=existing.initial_status,
-        channel=existing.channel,
-        created_at=existing.created_at,
-        reason=existing.last_error,
-    )
+    return accepted({name: getattr(existing, name) for name in _ANSWERED})
 
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -133,15 +121,7 @@ class Admission:
 
     @property
     def answer(self) -> dict[str, Any]:
-        n = self.notification
-        return accepted_answer(
-            notification_id=n["id"],
-            request_id=n["request_id"],
-            status=n["status"],
-            channel=n["channel"],
-            created_at=n["created_at"],
-            reason=n["last_error"],
-        )
+        return accepted(self.notification)
 
 
 def admission(

@@ -48,7 +48,8 @@ class Intake:
             inserted = await repo.insert_new([a.notification for a in batch])
             stored = [a for a in batch if a.notification["id"] in inserted]
             await repo.insert_events([a.event for a in stored])
-            await OutboxRepository(session).insert([a.outbox for a in stored if a.outbox])
-        if any(a.outbox for a in stored):
+            outbox = [a.outbox for a in stored if a.outbox is not None]
+            await OutboxRepository(session).insert(outbox)
+        if outbox:
             self._relay.wake()
         return [a.notification["id"] in inserted for a in batch]
