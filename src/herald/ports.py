@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.message import Message
 from typing import Any, Protocol
 
 ATTEMPTS_HEADER = "x-herald-attempts"
@@ -103,12 +102,21 @@ class RateLimiter(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class OutgoingEmail:
+    """A finished message: the SMTP envelope and the bytes of the mail itself."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+
+
 class EmailTransport(Protocol):
     """Hands a finished message to an SMTP server; raises DeliveryError."""
 
     target: str
 
-    async def send(self, message: Message) -> None: ...
+    async def send(self, mail: OutgoingEmail) -> None: ...
 
     async def close(self) -> None: ...
 

@@ -13,18 +13,19 @@ import pytest
 from herald.adapters.email.smtp import SmtpTransport
 from herald.domain.errors import DeliveryError
 from herald.kit import auth
+from herald.ports import OutgoingEmail
 from tests.integration.pipeline import Stack, herald_stack, on_servers
 from tests.smtp import SmtpServer
 
 
-def mail(to: str = "ada@example.com") -> EmailMessage:
+def mail(to: str = "ada@example.com") -> OutgoingEmail:
     message = EmailMessage()
     message["From"] = "herald@localhost"
     message["To"] = to
     message["Subject"] = "hello"
     message["Message-ID"] = f"<{uuid.uuid4()}@localhost>"
     message.set_content("hi")
-    return message
+    return OutgoingEmail("herald@localhost", (to,), message.as_bytes())
 
 
 class TestSmtpTransport:

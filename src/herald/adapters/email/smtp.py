@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from email.message import Message
-from email.utils import getaddresses, parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
 from herald.domain.errors import DeliveryError
+from herald.ports import OutgoingEmail
 
 
 class SmtpTransport:
@@ -63,13 +62,12 @@ class SmtpTransport:
                 return client
         return await self._open()
 
-    async def send(self, message: Message) -> None:
+    async def send(self, mail: OutgoingEmail) -> None:
         async with self._slots:
             client: aiosmtplib.SMTP | None = None
             try:
                 client = await self._checkout()
-                sender, recipients, raw = _envelope(message)
-                await client.sendmail(sender, recipients, raw)
+                await client.sendmail(mail.sender, list(mail.recipients), mail.data)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 codes = [r.code for r in exc.recipients]
                 await self._discard_on_error(client, keep=True)
@@ -104,17 +102,3 @@ class SmtpTransport:
             client = self._idle.get_nowait()
             with contextlib.suppress(Exception):
                 await client.quit()
-
-
-def _envelope(message: Message) -> tuple[str, list[str], bytes]:
-    """Flatten with the message's own policy (aiosmtplib would re-fold its headers at
-    78 characters), and take the envelope from its headers."""
-    sender = parseaddr(str(message["From"]))[1]
-    recipients = [
-        address
-        for _, address in getaddresses(
-            [str(v) for v in message.get_all("To", []) + message.get_all("Cc", [])]
-        )
-    ]
-    raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
-    return sender, recipients, raw
