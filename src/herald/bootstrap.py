@@ -106,11 +106,19 @@ class Infra:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.broker = make_broker(settings)
+        self._broker: Broker | None = None
         self.cache = make_cache(settings)
         self._engines: dict[str, AsyncEngine] = {}
         self._clients: list[httpx.AsyncClient] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    @property
+    def broker(self) -> Broker:
+        """Made when a service first asks for it: the users and templates services
+        never publish, so their processes hold no broker connection (nor its code)."""
+        if self._broker is None:
+            self._broker = make_broker(self.settings)
+        return self._broker
 
     def engine(self, service: str) -> AsyncEngine:
         url = self.settings.database_url_for(service)
@@ -144,11 +152,13 @@ class Infra:
         return check
 
     async def start(self) -> None:
-        await self.broker.start()
+        if self._broker is not None:
+            await self._broker.start()
 
     async def close(self) -> None:
         # The broker first: no message may arrive once the clients it needs are closed.
-        await self.broker.close()
+        if self._broker is not None:
+            await self._broker.close()
         for closer in reversed(self._closers):
             await closer()
         for client in self._clients:

@@ -25,11 +25,18 @@ bootstrap.service_app(sys.argv[1], settings)
 print(json.dumps(sorted(sys.modules)))
 """
 
-# What a service must not load: the others' code and the adapters only they use.
+# What a service must not load: the others' code and the adapters only they use (the
+# users and templates services publish nothing, so they need no broker client).
 _FOREIGN = {
     "gateway": ["herald.kit.worker", "herald.services.users", "aiosmtplib", "argon2", "jinja2"],
-    "users": ["herald.services.gateway", "herald.kit.worker", "limits", "jinja2"],
-    "templates": ["herald.services.gateway", "herald.services.users", "aiosmtplib", "argon2"],
+    "users": ["herald.services.gateway", "herald.kit.worker", "limits", "jinja2", "aio_pika"],
+    "templates": [
+        "herald.services.gateway",
+        "herald.services.users",
+        "aiosmtplib",
+        "argon2",
+        "aio_pika",
+    ],
     "email_worker": ["herald.services.gateway", "herald.services.users", "http_ece", "limits"],
     "push_worker": ["herald.services.gateway", "aiosmtplib", "aiosmtpd", "argon2", "limits"],
 }
