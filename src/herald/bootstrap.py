@@ -282,7 +282,6 @@ def _worker(
 ) -> FastAPI:
     from herald.domain.breaker import BreakerBoard
     from herald.domain.retry import RetryPolicy
-    from herald.kit.db import sessionmaker
     from herald.kit.ledger import Ledger
     from herald.kit.templates_source import TemplateSource
     from herald.kit.worker import DeliveryWorker, worker_app
@@ -294,7 +293,7 @@ def _worker(
         templates=TemplateSource(
             infra.service(templates_http, "templates", f"service:{service}"), infra.cache
         ),
-        ledger=Ledger(sessionmaker(infra.engine(service)), ledger_model),
+        ledger=Ledger(infra.engine(service), ledger_model),
         policy=RetryPolicy(s.retry_max_attempts, s.retry_base_delay, s.retry_max_delay),
         breakers=BreakerBoard(s.breaker_failure_threshold, s.breaker_reset_seconds),
         prefetch=s.worker_prefetch,

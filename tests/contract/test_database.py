@@ -14,7 +14,6 @@ from sqlalchemy import inspect
 from herald.adapters.db.engine import create_engine
 from herald.bootstrap import SERVICES, migrate
 from herald.config import Settings
-from herald.kit.db import sessionmaker
 from herald.kit.ledger import Ledger
 from herald.services.email_worker.models import EmailDelivery
 from tests.servers import pg_url, postgres_databases, unique
@@ -77,7 +76,7 @@ class TestLedger:
         await migrate(settings, ["email_worker"])
         engine = create_engine(database_url)
         # Two workers' ledgers on the same table, each grouping its own calls.
-        ledgers = [Ledger(sessionmaker(engine), EmailDelivery) for _ in range(2)]
+        ledgers = [Ledger(engine, EmailDelivery) for _ in range(2)]
         for ledger in ledgers:
             await ledger.start()
         try:

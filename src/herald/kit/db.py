@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Insert, MetaData, TypeDecorator, Uuid
+from sqlalchemy import (
+    JSON,
+    BindParameter,
+    ColumnElement,
+    DateTime,
+    Insert,
+    MetaData,
+    TypeDecorator,
+    Uuid,
+    any_,
+    bindparam,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names make migrations portable between SQLite and PostgreSQL
@@ -51,12 +62,27 @@ class HeraldBase(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), uuid.UUID: Uuid()}
 
 
-def insert_new(session: AsyncSession, target: Any, *unique: Any) -> Insert:
+def insert_new(bind: AsyncSession | AsyncConnection, target: Any, *unique: Any) -> Insert:
     """``INSERT … ON CONFLICT (unique) DO NOTHING`` on PostgreSQL and on SQLite: rows
     already there are left alone, and RETURNING names only the rows inserted."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = bind.dialect if isinstance(bind, AsyncConnection) else bind.get_bind().dialect
+    if dialect.name == "postgresql":
         return postgresql.insert(target).on_conflict_do_nothing(index_elements=list(unique))
     return sqlite.insert(target).on_conflict_do_nothing(index_elements=list(unique))
+
+
+def array_of(column: ColumnElement[Any], values: Sequence[Any]) -> BindParameter[Any]:
+    """``values`` as one PostgreSQL array parameter of ``column``'s type."""
+    return bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+
+
+def one_of(bind: AsyncConnection, column: ColumnElement[Any], values: Sequence[Any]) -> Any:
+    """``column IN values`` with one statement text for any number of values: on
+    PostgreSQL ``= ANY(array)``. A list of IN parameters would be a new statement for
+    each count, prepared again on every pooled connection that meets it."""
+    if bind.dialect.name == "postgresql":
+        return column == any_(array_of(column, values))
+    return column.in_(values)
 
 
 def service_metadata() -> MetaData:
@@ -78,6 +104,19 @@ async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
         async with session.begin():
             yield session
         await run_after_commit(session)
+
+
+@asynccontextmanager
+async def single_statements(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for statements that each stand alone (a look-up, one idempotent
+    insert): on PostgreSQL each commits by itself, one round trip instead of BEGIN, the
+    statement and COMMIT. SQLite keeps its transaction, so that writers still queue on
+    BEGIN IMMEDIATE."""
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+        await conn.commit()
 
 
 AfterCommit = Callable[[], Awaitable[None]]
