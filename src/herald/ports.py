@@ -77,6 +77,9 @@ class Broker(Protocol):
 class Cache(Protocol):
     async def get(self, key: str) -> bytes | None: ...
 
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """One value (or None) per key, in order, in one round trip."""
+
     async def set(self, key: str, value: bytes, *, ttl: float) -> None: ...
 
     async def delete(self, *keys: str) -> None: ...

@@ -51,6 +51,11 @@ class TestCacheContract:
         assert await cache.get("a") is None
         assert await cache.get("b") is None
 
+    async def test_get_many_answers_each_key_in_order(self, cache: Cache) -> None:
+        await cache.set("x", b"1", ttl=10)
+        await cache.set("z", b"3", ttl=10)
+        assert await cache.get_many(["z", "missing", "x"]) == [b"3", None, b"1"]
+
     async def test_entries_expire(self, cache: Cache) -> None:
         await cache.set("short", b"x", ttl=0.2)
         assert await cache.get("short") == b"x"
@@ -67,6 +72,7 @@ class TestRedisCacheWhenRedisIsDown:
         down = RedisCache("redis://127.0.0.1:1/0")
         await down.set("k", b"v", ttl=1)
         assert await down.get("k") is None
+        assert await down.get_many(["k", "j"]) == [None, None]
         await down.delete("k")
         assert await down.ready() is False
         await down.close()

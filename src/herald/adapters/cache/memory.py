@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 
 class MemoryCache:
@@ -19,6 +20,9 @@ class MemoryCache:
             self._data.pop(key, None)
             return None
         return value
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [await self.get(k) for k in keys]
 
     async def set(self, key: str, value: bytes, *, ttl: float) -> None:
         if len(self._data) >= self._max:

@@ -3,6 +3,8 @@ unreachable Herald keeps sending and reads through to the owning service."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
@@ -24,6 +26,14 @@ class RedisCache:
             log.warning("cache.redis.unavailable", op="get", error=str(exc))
             return None
         return value if isinstance(value, bytes) else None
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        try:
+            values = await self._client.mget([self._prefix + k for k in keys])
+        except (RedisError, OSError) as exc:
+            log.warning("cache.redis.unavailable", op="mget", error=str(exc))
+            return [None] * len(keys)
+        return [v if isinstance(v, bytes) else None for v in values]
 
     async def set(self, key: str, value: bytes, *, ttl: float) -> None:
         try:

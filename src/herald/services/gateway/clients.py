@@ -26,10 +26,9 @@ class Directory:
         self.cache = cache
         self.ttl = ttl
 
-    async def _cached(
-        self, key: str, client: ServiceClient, path: str, **params: str
+    async def _fill(
+        self, key: str, hit: bytes | None, client: ServiceClient, path: str, **params: str
     ) -> dict[str, Any] | None:
-        hit = await self.cache.get(key)
         if hit is not None:
             value: dict[str, Any] | None = json.loads(hit)
             return value
@@ -38,15 +37,19 @@ class Directory:
             await self.cache.set(key, json.dumps(value).encode(), ttl=self.ttl)
         return value
 
-    async def contact(self, user_id: str) -> dict[str, Any] | None:
-        return await self._cached(
-            cachekeys.user_contact(user_id), self.users, f"/internal/users/{user_id}/contact"
+    async def contact_and_heads(
+        self, user_id: str, code: str, channel: str
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The user's contact and the template's heads, both from one cache read; a
+        miss reads through to the owning service."""
+        keys = (cachekeys.user_contact(user_id), cachekeys.template_head(code, channel))
+        contact_hit, heads_hit = await self.cache.get_many(keys)
+        contact = await self._fill(
+            keys[0], contact_hit, self.users, f"/internal/users/{user_id}/contact"
         )
-
-    async def template_heads(self, code: str, channel: str) -> dict[str, Any] | None:
-        return await self._cached(
-            cachekeys.template_head(code, channel),
-            self.templates,
-            f"/internal/templates/{code}/heads",
-            channel=channel,
+        if contact is None:  # the user is unknown: the template is not worth a call
+            return None, None
+        heads = await self._fill(
+            keys[1], heads_hit, self.templates, f"/internal/templates/{code}/heads", channel=channel
         )
+        return contact, heads

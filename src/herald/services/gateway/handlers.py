@@ -85,10 +85,11 @@ class Route:
 async def route(directory: Directory, body: schemas.NotificationIn) -> Route:
     """Look the user and template up (cached) and decide: send, or skip and why."""
     channel = Channel(body.notification_type)
-    contact = await directory.contact(str(body.user_id))
+    contact, heads = await directory.contact_and_heads(
+        str(body.user_id), body.template_code, channel
+    )
     if contact is None:
         raise HeraldError.not_found(f"user {body.user_id}")
-    heads = await directory.template_heads(body.template_code, channel)
     if heads is None:
         raise HeraldError.not_found(f"template '{body.template_code}' for channel {channel}")
     chain = locales.fallback_chain(contact.get("locale"), heads["default_locale"])
