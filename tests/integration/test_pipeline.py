@@ -4,12 +4,15 @@ a real SMTP server: accepted, queued, rendered, sent, tracked."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
 from herald.adapters.broker.rabbitmq import RabbitBroker
-from herald.domain.messages import FAILED_QUEUE
+from herald.domain.messages import FAILED_QUEUE, DeliveryStatusChanged, status_message
+from herald.domain.statuses import Channel, Status
+from herald.ports import Outgoing
 from tests.integration.pipeline import Stack, herald_stack, on_servers
 from tests.smtp import SmtpServer
 
@@ -275,6 +278,42 @@ class TestStatusReports:
             json={"notification_id": "x", "status": "delivered"},
         )
         assert not_uuid.status_code == 422
+
+    async def test_a_status_message_carries_many_events_or_one(self, stack: Stack) -> None:
+        user = await stack.user()
+        ids = []
+        for n in range(3):
+            sent = await stack.send(stack.notification(user["id"], metadata={"n": n}))
+            ids.append(sent.json()["data"]["notification_id"])
+        for nid in ids:
+            await stack.until(nid, "delivered")
+
+        def bounce(nid: str) -> DeliveryStatusChanged:
+            return DeliveryStatusChanged(
+                notification_id=uuid.UUID(nid),
+                channel=Channel.EMAIL,
+                status=Status.FAILED,
+                error=f"550 {nid}",
+            )
+
+        broker = RabbitBroker(stack.settings.broker_url)
+        await broker.start()
+        await asyncio.wait_for(broker.wait_connected(), 10)
+        try:
+            await broker.publish(
+                [
+                    Outgoing("status", status_message([bounce(ids[0]), bounce(ids[1])])),
+                    Outgoing("status", bounce(ids[2]).model_dump_json().encode()),
+                    Outgoing("status", b'[{"notification_id": "not an id"}]'),
+                ]
+            )
+        finally:
+            await broker.close()
+        for nid in ids:
+            found = await stack.until(nid, "failed")
+            assert found["last_error"] == f"550 {nid}"
+        # The malformed message is set aside in the dead letter queue, not retried forever.
+        assert await failed_depth(stack.settings.broker_url) == 1
 
 
 class TestFailures:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from herald.domain.statuses import Channel, Status
 
@@ -73,3 +74,20 @@ class DeliveryStatusChanged(BaseModel):
     error: str | None = None
     timestamp: datetime = Field(default_factory=utcnow)
     correlation_id: str | None = None
+
+
+_STATUS_BATCH = TypeAdapter(list[DeliveryStatusChanged])
+
+
+def status_message(events: Sequence[DeliveryStatusChanged]) -> bytes:
+    """The body of one ``status.queue`` message: a JSON array of events. A worker sends
+    the events of concurrent deliveries together, one queue message for many."""
+    return _STATUS_BATCH.dump_json(list(events))
+
+
+def status_events(body: bytes) -> list[DeliveryStatusChanged]:
+    """The events in a ``status.queue`` message: an array of them, or one event alone
+    (as a provider's webhook relay may publish it). Raises pydantic's ValidationError."""
+    if body.lstrip()[:1] == b"[":
+        return _STATUS_BATCH.validate_json(body)
+    return [DeliveryStatusChanged.model_validate_json(body)]

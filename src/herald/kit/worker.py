@@ -25,12 +25,18 @@ from pydantic import ValidationError
 
 from herald.domain.breaker import BreakerBoard, BreakerState
 from herald.domain.errors import DeliveryError, HeraldError
-from herald.domain.messages import WORK_QUEUES, DeliveryStatusChanged, SendNotification
+from herald.domain.messages import (
+    WORK_QUEUES,
+    DeliveryStatusChanged,
+    SendNotification,
+    status_message,
+)
 from herald.domain.retry import RetryPolicy
 from herald.domain.statuses import Channel, Status
 from herald.domain.templating import render_channel
 from herald.kit import tracing
 from herald.kit.app import create_app
+from herald.kit.batch import Batcher
 from herald.kit.health import Check
 from herald.kit.ledger import Ledger
 from herald.kit.metrics import BREAKER_OPEN, DELIVERY_ATTEMPTS, DELIVERY_SECONDS, QUEUE_WAIT
@@ -62,6 +68,11 @@ class DeliveryWorker:
     breakers: BreakerBoard
     prefetch: int = 32
     in_flight: int = field(default=0)
+    # Status events of concurrent deliveries leave as one queue message.
+    _events: Batcher[DeliveryStatusChanged, None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._events = Batcher("status events", self._publish_events)
 
     @property
     def queue(self) -> str:
@@ -69,10 +80,13 @@ class DeliveryWorker:
 
     async def start(self) -> None:
         await self.ledger.start()
+        await self._events.start()
         await self.broker.consume(self.queue, self.handle, prefetch=self.prefetch)
 
     async def stop(self) -> None:
-        """After the broker closed: no delivery is waiting for the ledger any more."""
+        """After the broker closed: no delivery is waiting for the ledger or for its
+        status event any more (one that was is redelivered, never acked)."""
+        await self._events.stop()
         await self.ledger.stop()
 
     def breaker_states(self) -> dict[str, BreakerState]:
@@ -89,10 +103,15 @@ class DeliveryWorker:
             error=error,
             correlation_id=message.correlation_id,
         )
-        headers = {CORRELATION_HEADER: message.correlation_id} if message.correlation_id else {}
-        await self.broker.publish(
-            [Outgoing("status", event.model_dump_json().encode(), headers=headers)]
-        )
+        # Published (and confirmed) before the delivery is settled.
+        await self._events.submit(event)
+
+    async def _publish_events(self, events: list[DeliveryStatusChanged]) -> list[None]:
+        ids = {e.correlation_id for e in events}
+        correlation = ids.pop() if len(ids) == 1 else None  # one request's events only
+        headers = {CORRELATION_HEADER: correlation} if correlation else {}
+        await self.broker.publish([Outgoing("status", status_message(events), headers=headers)])
+        return [None] * len(events)
 
     async def _content(self, message: SendNotification) -> dict[str, Any]:
         version = await self.templates.version(

@@ -6,12 +6,13 @@ is never acknowledged before it is recorded.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from herald.domain.messages import STATUS_QUEUE, DeliveryStatusChanged
+from herald.domain.messages import STATUS_QUEUE, DeliveryStatusChanged, status_events
 from herald.kit.batch import Batcher
 from herald.kit.db import unit_of_work
 from herald.ports import Broker, Delivery
@@ -48,11 +49,14 @@ class StatusApplier:
 
     async def handle(self, delivery: Delivery) -> None:
         try:
-            event = DeliveryStatusChanged.model_validate_json(delivery.body)
+            events = status_events(delivery.body)
         except ValidationError as exc:
             await delivery.dead_letter(attempts=delivery.attempts, error=f"invalid event: {exc}")
             return
-        await self._batcher.submit(event)  # raises when the batch failed: redelivered
+        # Raises when a batch failed: the message is redelivered with all its events.
+        # Those already applied change nothing the second time, except that a retry
+        # ("pending") may then show twice in the history.
+        await asyncio.gather(*(self._batcher.submit(event) for event in events))
         await delivery.ack()
 
     async def _apply(self, events: Sequence[DeliveryStatusChanged]) -> list[None]:
