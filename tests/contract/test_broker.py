@@ -192,3 +192,19 @@ class TestBrokerContract:
                 break
             await asyncio.sleep(0.1)
         assert await broker.depth(FAILED_QUEUE) == 1
+
+
+class TestEmbeddedBroker:
+    async def test_a_backlog_drains_without_waiting_for_the_poll(self, tmp_path: Path) -> None:
+        # The poll is only a fallback: a consumer whose slots free up takes the next
+        # messages at once, however long the poll.
+        broker = EmbeddedBroker(tmp_path / "queue.db", poll_seconds=60)
+        await broker.start()
+        try:
+            await broker.publish([_msg(n) for n in range(40)])
+            seen = Recorder()
+            await broker.consume("email.queue", seen, prefetch=4)
+            await seen.wait(40, timeout=20)
+            assert sorted(json.loads(b)["n"] for _, b, _ in seen.got) == list(range(40))
+        finally:
+            await broker.close()

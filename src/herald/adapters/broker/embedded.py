@@ -192,26 +192,32 @@ class EmbeddedBroker:
         slots = asyncio.Semaphore(prefetch)
         event = self._event(queue)
         running: set[asyncio.Task[None]] = set()
+        # Counted where a slot is freed, not when its task is discarded (a callback
+        # later): a count that lags would find no room, and wait out a whole poll.
+        busy = 0
 
         async def run(delivery: EmbeddedDelivery) -> None:
+            nonlocal busy
             try:
                 await handler(delivery)
             except Exception:
                 log.exception("broker.embedded.handler_failed", queue=queue)
                 await delivery.release()
             finally:
+                busy -= 1
                 slots.release()
 
         while not self._closing:
             event.clear()
-            free = prefetch - len(running)
+            free = prefetch - busy
             batch = await self._lease(queue, free) if free > 0 else []
             for delivery in batch:
                 await slots.acquire()
+                busy += 1
                 task = asyncio.create_task(run(delivery))
                 running.add(task)
                 task.add_done_callback(running.discard)
-            if batch and len(batch) == free:
+            if free <= 0 or len(batch) == free:
                 await slots.acquire()  # wait for a free slot, then look again
                 slots.release()
                 continue
