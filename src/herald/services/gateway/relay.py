@@ -78,6 +78,9 @@ class OutboxRelay:
     async def _run(self) -> None:
         failures = 0
         while True:
+            # Cleared before the claim, not after: rows committed while this batch is
+            # being published wake the next round instead of waiting out the idle poll.
+            self._wake.clear()
             try:
                 sent = await self.relay_once()
                 failures = 0
@@ -94,7 +97,6 @@ class OutboxRelay:
                 continue
             if sent == self._batch:
                 continue  # more is waiting: no pause under load
-            self._wake.clear()
             await within(self._idle, self._wake.wait())
 
     async def backlog(self) -> int:
