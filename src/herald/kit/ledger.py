@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.batch import Batcher
-from herald.kit.db import HeraldBase, array_of, insert_new, one_of, single_statements, utcnow
+from herald.kit.db import HeraldBase, insert_new, postgres_driver, utcnow
 
 
 class LedgerColumns:
@@ -31,6 +31,15 @@ class Ledger:
         self._engine = engine
         assert isinstance(model.__table__, Table)
         self._table = model.__table__
+        # On PostgreSQL: one statement text whatever the batch size (prepared once per
+        # connection), with the ids as one array. ``ON CONFLICT``: recorded already by
+        # an earlier delivery of the same message, left alone.
+        name = self._table.name
+        self._find_sql = f"SELECT notification_id FROM {name} WHERE notification_id = ANY($1)"
+        self._record_sql = (
+            f"INSERT INTO {name} (notification_id, delivered_at) "
+            "SELECT unnest($1::uuid[]), now() ON CONFLICT (notification_id) DO NOTHING"
+        )
         self._lookups: Batcher[uuid.UUID, bool] = Batcher("ledger look-ups", self._find)
         self._records: Batcher[uuid.UUID, None] = Batcher("ledger records", self._record)
 
@@ -49,25 +58,30 @@ class Ledger:
         await self._records.submit(notification_id)
 
     async def _find(self, ids: Sequence[uuid.UUID]) -> list[bool]:
-        column = self._table.c.notification_id
-        # Core on a bare connection: the ORM's session costs more CPU than the query.
-        async with single_statements(self._engine) as conn:
-            found = set(await conn.scalars(select(column).where(one_of(conn, column, ids))))
+        unique = list(dict.fromkeys(ids))
+        async with self._engine.connect() as conn:
+            driver = await postgres_driver(conn)
+            if driver is not None:
+                rows = await driver.fetch(self._find_sql, unique)
+                found = {uuid.UUID(bytes=r[0].bytes) for r in rows}
+            else:
+                column = self._table.c.notification_id
+                found = set(await conn.scalars(select(column).where(column.in_(unique))))
+                await conn.commit()
         return [i in found for i in ids]
 
     async def _record(self, ids: Sequence[uuid.UUID]) -> list[None]:
         unique = list(dict.fromkeys(ids))
-        async with single_statements(self._engine) as conn:
-            # Recorded already by an earlier delivery of the same message: left alone.
-            insert = insert_new(conn, self._table, "notification_id")
-            if conn.dialect.name == "postgresql":
-                # One statement text for any number of rows (see one_of).
-                column = self._table.c.notification_id
-                rows = select(func.unnest(array_of(column, unique)), func.now())
-                await conn.execute(insert.from_select(["notification_id", "delivered_at"], rows))
+        async with self._engine.connect() as conn:
+            driver = await postgres_driver(conn)
+            if driver is not None:
+                await driver.execute(self._record_sql, unique)  # commits by itself
             else:
+                # Recorded already by an earlier delivery of the same message: left alone.
                 now = utcnow()
                 await conn.execute(
-                    insert, [{"notification_id": i, "delivered_at": now} for i in unique]
+                    insert_new(conn, self._table, "notification_id"),
+                    [{"notification_id": i, "delivered_at": now} for i in unique],
                 )
+                await conn.commit()
         return [None] * len(ids)
