@@ -257,7 +257,10 @@ def gateway_app(
         vapid_public_key=vapid_public_key(s),
     )
     app = gateway.build(
-        database=infra.database_check("gateway"), ctx=ctx, max_body_bytes=s.max_body_bytes
+        database=infra.database_check("gateway"),
+        ctx=ctx,
+        max_body_bytes=s.max_body_bytes,
+        max_in_flight=s.max_in_flight,
     )
     if s.bootstrap_api_key is not None:
         key = s.bootstrap_api_key.get_secret_value()

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     rate_limit_per_key: str = "1000/second"
     rate_limit_per_recipient: str = "20/minute"
     max_body_bytes: int = 256 * 1024
+    # Past this many requests in progress the gateway answers 503 at once: a backlog
+    # that only grows costs memory and makes every caller wait (docs/operations.md).
+    max_in_flight: int = Field(default=512, ge=1)
     cache_ttl_seconds: int = 60
 
     email_from: str = "Herald <herald@localhost>"

@@ -20,16 +20,23 @@ from herald.kit.metrics import HTTP_REQUESTS
 REQUEST_ID_HEADER = b"x-request-id"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _FORM_PATHS = ("/api/v1/unsubscribe",)
+# Probes and scrapes are answered even when the service is at its limit.
+_ALWAYS_PATHS = ("/health", "/ready", "/metrics")
 
 
 class RequestGuard:
-    """Refuses bodies that are too large (413) or not JSON (415) before any route runs,
-    tags every request with a correlation id and records its latency."""
+    """Refuses bodies that are too large (413) or not JSON (415), and any request beyond
+    ``max_in_flight`` in progress (503), before any route runs; tags every request with
+    a correlation id and records its latency."""
 
-    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, service: str, max_body_bytes: int, max_in_flight: int
+    ) -> None:
         self.app = app
         self.service = service
         self.max_body = max_body_bytes
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,7 +72,11 @@ class RequestGuard:
                 if refusal is not None:
                     await refusal(scope, receive, send_with_id)
                     return
-                await self.app(scope, self._limited(receive), send_with_id)
+                self.in_flight += 1
+                try:
+                    await self.app(scope, self._limited(receive), send_with_id)
+                finally:
+                    self.in_flight -= 1
             finally:
                 route = getattr(scope.get("route"), "path", "unmatched")
                 span.update_name(f"{scope['method']} {route}")
@@ -77,6 +88,15 @@ class RequestGuard:
                 structlog.contextvars.unbind_contextvars("request_id")
 
     def _refuse(self, scope: Scope, headers: Mapping[bytes, bytes]) -> ASGIApp | None:
+        if self.in_flight >= self.max_in_flight and not scope["path"].startswith(_ALWAYS_PATHS):
+            return JSONResponse(
+                failure(
+                    f"{self.service} has {self.in_flight} requests in progress, its limit; "
+                    "retry in a moment"
+                ),
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             return JSONResponse(
@@ -125,6 +145,7 @@ def create_app(
     title: str,
     checks: Mapping[str, health.Check],
     max_body_bytes: int,
+    max_in_flight: int = 512,
     details: Callable[[], dict[str, Any]] | None = None,
     **kwargs: Any,
 ) -> FastAPI:
@@ -138,5 +159,10 @@ def create_app(
         )
 
     app.include_router(health.router(service, checks, details))
-    app.add_middleware(RequestGuard, service=service, max_body_bytes=max_body_bytes)
+    app.add_middleware(
+        RequestGuard,
+        service=service,
+        max_body_bytes=max_body_bytes,
+        max_in_flight=max_in_flight,
+    )
     return app

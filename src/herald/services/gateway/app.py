@@ -17,7 +17,9 @@ from herald.services.gateway.routes import router
 SERVICE = "gateway"
 
 
-def build(*, database: Check, ctx: GatewayContext, max_body_bytes: int) -> FastAPI:
+def build(
+    *, database: Check, ctx: GatewayContext, max_body_bytes: int, max_in_flight: int = 512
+) -> FastAPI:
     gauges = Gauges(ctx.broker, ctx.relay)
 
     @asynccontextmanager
@@ -38,6 +40,7 @@ def build(*, database: Check, ctx: GatewayContext, max_body_bytes: int) -> FastA
         service=SERVICE,
         title="Herald",
         max_body_bytes=max_body_bytes,
+        max_in_flight=max_in_flight,
         lifespan=lifespan,
         checks={
             "database": database,
