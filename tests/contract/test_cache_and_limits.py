@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+import redis.asyncio as aioredis
 
 from herald.adapters.cache.memory import MemoryCache
 from herald.adapters.cache.redis import RedisCache
@@ -76,6 +77,28 @@ class TestRedisCacheWhenRedisIsDown:
         await down.delete("k")
         assert await down.ready() is False
         await down.close()
+
+
+class TestRedisConnections:
+    async def test_concurrent_callers_share_a_few_connections(self) -> None:
+        need("Redis", REDIS)
+        url = f"redis://{REDIS[0]}:{REDIS[1]}/0"
+        prefix = unique("herald_t")
+        probe = aioredis.Redis.from_url(url)
+        cache = RedisCache(url, prefix=prefix + ":")
+        limiter = LimitsRateLimiter(url, prefix=prefix + ":limits")
+        try:
+            before = len(await probe.client_list())
+            await asyncio.gather(*(cache.get_many([f"k{n}"]) for n in range(300)))
+            await asyncio.gather(*(limiter.hit("1000/minute", "key", f"{n}") for n in range(300)))
+            opened = len(await probe.client_list()) - before
+            # Each adapter keeps at most 16, however many callers come at once.
+            assert 0 < opened <= 32, f"{opened} connections for 600 concurrent calls"
+        finally:
+            await cache.close()
+            await limiter.close()
+            await probe.aclose()
+            await drop_redis_prefix(prefix)
 
 
 class TestRateLimiterContract:

@@ -7,13 +7,16 @@ sending because its rate-limit store is down would lose more than it protects.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import structlog
 from limits import parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
+from redis.asyncio import BlockingConnectionPool
 
+from herald.adapters.cache.redis import bounded_pool
 from herald.ports import RateDecision
 
 log = structlog.get_logger(__name__)
@@ -22,16 +25,19 @@ log = structlog.get_logger(__name__)
 class LimitsRateLimiter:
     def __init__(self, url: str, *, prefix: str = "herald") -> None:
         storage: Storage
+        self._pool: BlockingConnectionPool | None = None
         if url.startswith("memory://"):
             storage = MemoryStorage()
         else:
+            self._pool = bounded_pool(url)
+            # A documented option that the signature types as a scalar.
+            pool: dict[str, Any] = {"connection_pool": self._pool}
             storage = RedisStorage(
                 "async+" + url,
                 implementation="redispy",
                 key_prefix=prefix,
                 wrap_exceptions=True,
-                socket_timeout=0.5,
-                socket_connect_timeout=0.5,
+                **pool,
             )
         self._storage = storage
         self._limiter = SlidingWindowCounterRateLimiter(storage)
@@ -57,3 +63,5 @@ class LimitsRateLimiter:
         close = getattr(self._storage, "reset", None)
         if isinstance(self._storage, MemoryStorage) and close is not None:
             await close()
+        if self._pool is not None:
+            await self._pool.disconnect()
