@@ -63,7 +63,7 @@ class Ledger:
             driver = await postgres_driver(conn)
             if driver is not None:
                 rows = await driver.fetch(self._find_sql, unique)
-                found = {uuid.UUID(bytes=r[0].bytes) for r in rows}
+                found = {r[0] for r in rows}  # asyncpg's UUID is a uuid.UUID
             else:
                 column = self._table.c.notification_id
                 found = set(await conn.scalars(select(column).where(column.in_(unique))))
