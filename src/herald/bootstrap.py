@@ -240,7 +240,7 @@ def gateway_app(
     )
     limiter = LimitsRateLimiter(s.redis_url, prefix=f"{s.key_prefix}:limits")
     infra.on_close(limiter.close)
-    relay = OutboxRelay(sessions, infra.broker)
+    relay = OutboxRelay(infra.engine("gateway"), infra.broker)
     ctx = GatewayContext(
         sessions=sessions,
         broker=infra.broker,
@@ -248,7 +248,7 @@ def gateway_app(
         limiter=limiter,
         keys=KeyVerifier(sessions),
         relay=relay,
-        intake=Intake(sessions, relay),
+        intake=Intake(infra.engine("gateway"), relay),
         statuses=StatusApplier(sessions, infra.broker),
         jwt_secret=s.jwt_secret.get_secret_value(),
         rate_limit_per_key=s.rate_limit_per_key,

@@ -1,4 +1,5 @@
-"""Migrations and the ledger on both databases: SQLite (dev) and PostgreSQL."""
+"""Migrations, the ledger, and the gateway's intake and outbox relay on both databases:
+SQLite (dev) and PostgreSQL (where they run their own statements on the driver)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,22 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from herald.adapters.broker.embedded import EmbeddedBroker
 from herald.adapters.db.engine import create_engine
 from herald.bootstrap import SERVICES, migrate
 from herald.config import Settings
+from herald.domain.messages import WORK_QUEUES, Recipient, SendNotification
+from herald.domain.statuses import Channel
 from herald.kit.ledger import Ledger
 from herald.services.email_worker.models import EmailDelivery
+from herald.services.gateway import schemas
+from herald.services.gateway.handlers import Admission, Route, admission
+from herald.services.gateway.intake import Intake
+from herald.services.gateway.models import ApiKey, Notification, NotificationEvent, OutboxMessage
+from herald.services.gateway.relay import OutboxRelay
 from tests.servers import pg_url, postgres_databases, unique
 
 EXPECTED = {
@@ -93,4 +103,92 @@ class TestLedger:
         finally:
             for ledger in ledgers:
                 await ledger.stop()
+            await engine.dispose()
+
+
+async def _admission(engine: AsyncEngine, request_id: str, *, skip: str | None = None) -> Admission:
+    key_id = uuid.uuid4()
+    async with AsyncSession(engine) as session, session.begin():
+        session.add(ApiKey(id=key_id, name="k", prefix="hk_t", key_hash=key_id.hex, scopes=[]))
+    user = uuid.uuid4()
+    body = schemas.NotificationIn(
+        notification_type="email",
+        user_id=user,
+        template_code="welcome",
+        variables=schemas.Variables(name="Ada", link="https://example.com/a"),  # type: ignore[arg-type]
+        request_id=request_id,
+        metadata={"topic": "news"},
+    )
+    recipient = Recipient(user_id=user, name="Ada", email="ada@example.com")
+    return admission(
+        api_key_id=key_id,
+        body=body,
+        request_hash="h" * 64,
+        plan=Route(3, "en", recipient, skip),
+        correlation_id="req-1",
+    )
+
+
+async def _count(engine: AsyncEngine, model: type) -> int:
+    async with AsyncSession(engine) as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+class TestIntakeAndRelay:
+    async def test_a_batch_stores_new_requests_and_relays_only_after_the_publish(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        settings = Settings(database_url=database_url, jwt_secret="x" * 40)
+        await migrate(settings, ["gateway"])
+        engine = create_engine(database_url)
+        broker = EmbeddedBroker(tmp_path / "queue.db")
+        relay = OutboxRelay(engine, broker)
+        intake = Intake(engine, relay)
+        try:
+            sent = await _admission(engine, "r-1")
+            skipped = await _admission(engine, "r-2", skip="user turned email notifications off")
+            # The same api key and request_id as ``sent``, in the same batch: a replay.
+            again = await _admission(engine, "r-1")
+            again.notification["api_key_id"] = sent.notification["api_key_id"]
+            assert await intake._store([sent, skipped, again]) == [True, True, False]
+
+            async with AsyncSession(engine) as session:
+                stored = {n.id: n for n in await session.scalars(select(Notification))}
+                events = list(await session.scalars(select(NotificationEvent)))
+                outbox = list(await session.scalars(select(OutboxMessage)))
+            assert set(stored) == {sent.notification["id"], skipped.notification["id"]}
+            first = stored[sent.notification["id"]]
+            assert (first.status, first.template_version, first.locale) == ("pending", 3, "en")
+            assert first.variables == {"name": "Ada", "link": "https://example.com/a", "meta": None}
+            assert first.extra == {"topic": "news"}
+            assert first.recipient == {"email": "ada@example.com"}
+            assert stored[skipped.notification["id"]].last_error == skipped.event["error"]
+            assert sorted(
+                (e.notification_id, e.status, e.attempt, e.error) for e in events
+            ) == sorted(
+                (a.notification["id"], a.event["status"], 0, a.event["error"])
+                for a in (sent, skipped)
+            )
+            assert [(o.routing_key, o.message_id, o.correlation_id, o.body) for o in outbox] == [
+                (
+                    "email",
+                    str(sent.notification["id"]),
+                    "req-1",
+                    sent.outbox and sent.outbox["body"],
+                )
+            ]
+
+            # Publishing fails (the broker is not running): the rows stay for later.
+            with pytest.raises(AssertionError, match="broker not started"):
+                await relay.relay_once()
+            assert await _count(engine, OutboxMessage) == 1
+            await broker.start()
+            assert await relay.relay_once() == 1
+            assert await _count(engine, OutboxMessage) == 0
+            [queued] = await broker.take(WORK_QUEUES[Channel.EMAIL], 10)
+            command = SendNotification.model_validate_json(queued.body)
+            assert command.notification_id == sent.notification["id"]
+            assert await relay.relay_once() == 0
+        finally:
+            await broker.close()
             await engine.dispose()

@@ -8,15 +8,17 @@ broker is unreachable rows wait in the table and the gateway keeps accepting.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from herald.kit.aio import Background, within
-from herald.kit.db import unit_of_work
+from herald.kit.db import postgres_driver
 from herald.kit.metrics import OUTBOX_BACKLOG
 from herald.ports import CORRELATION_HEADER, Broker, BrokerUnavailable, Outgoing
-from herald.services.gateway.repositories import OutboxRepository
+from herald.services.gateway.repositories import CLAIM_SQL, OutboxRepository
 
 log = structlog.get_logger(__name__)
 
@@ -24,13 +26,13 @@ log = structlog.get_logger(__name__)
 class OutboxRelay:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         broker: Broker,
         *,
         batch_size: int = 500,
         idle_seconds: float = 0.5,
     ) -> None:
-        self._sessions = sessions
+        self._engine = engine
         self._broker = broker
         self._batch = batch_size
         self._idle = idle_seconds
@@ -48,32 +50,47 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch; return how many rows went out."""
-        async with unit_of_work(self._sessions) as session:
-            repo = OutboxRepository(session)
-            rows = await repo.claim(self._batch)
-            if not rows:
-                return 0
-            await self._broker.publish(
-                [
-                    Outgoing(
-                        routing_key=r.routing_key,
-                        body=r.body,
-                        priority=r.priority,
-                        message_id=r.message_id,
-                        headers={CORRELATION_HEADER: r.correlation_id} if r.correlation_id else {},
-                    )
-                    for r in rows
-                ]
-            )
-            await repo.remove([r.id for r in rows])
+        async with self._engine.connect() as conn:
+            driver = await postgres_driver(conn)
+            if driver is not None:
+                async with driver.transaction():
+                    # Claimed and deleted in one statement; the publish failing rolls
+                    # the delete back.
+                    rows = sorted(await driver.fetch(CLAIM_SQL, self._batch), key=_id)
+                    await self._publish(rows)
+            else:
+                async with AsyncSession(conn) as session, session.begin():
+                    repo = OutboxRepository(session)
+                    rows = [r._mapping for r in await repo.claim(self._batch)]
+                    await self._publish(rows)
+                    await repo.remove([r["id"] for r in rows])
         for r in rows:
             log.info(
                 "notifications.queued",
-                notification_id=r.message_id,
-                routing_key=r.routing_key,
-                request_id=r.correlation_id,
+                notification_id=r["message_id"],
+                routing_key=r["routing_key"],
+                request_id=r["correlation_id"],
             )
         return len(rows)
+
+    async def _publish(self, rows: Sequence[Any]) -> None:
+        """Rows by column name: asyncpg's records or SQLAlchemy's row mappings."""
+        if not rows:
+            return
+        await self._broker.publish(
+            [
+                Outgoing(
+                    routing_key=r["routing_key"],
+                    body=r["body"],
+                    priority=r["priority"],
+                    message_id=r["message_id"],
+                    headers={CORRELATION_HEADER: r["correlation_id"]}
+                    if r["correlation_id"]
+                    else {},
+                )
+                for r in rows
+            ]
+        )
 
     async def _run(self) -> None:
         failures = 0
@@ -100,7 +117,11 @@ class OutboxRelay:
             await within(self._idle, self._wake.wait())
 
     async def backlog(self) -> int:
-        async with unit_of_work(self._sessions) as session:
+        async with AsyncSession(self._engine) as session:
             count = await OutboxRepository(session).backlog()
         OUTBOX_BACKLOG.set(count)
         return count
+
+
+def _id(row: Any) -> int:
+    return int(row["id"])
