@@ -6,11 +6,12 @@ sending because its rate-limit store is down would lose more than it protects.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 import structlog
-from limits import parse
+from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
@@ -43,7 +44,7 @@ class LimitsRateLimiter:
         self._limiter = SlidingWindowCounterRateLimiter(storage)
 
     async def hit(self, limit: str, *keys: str) -> RateDecision:
-        item = parse(limit)
+        item = _parsed(limit)
         try:
             if await self._limiter.hit(item, *keys):
                 # The window's stats cost a second round trip; only a 429 needs them.
@@ -65,3 +66,10 @@ class LimitsRateLimiter:
             await close()
         if self._pool is not None:
             await self._pool.disconnect()
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(limit: str) -> RateLimitItem:
+    """A limit's string is parsed once: ``parse`` runs two regular expressions per call,
+    and every request checks two limits."""
+    return parse(limit)
