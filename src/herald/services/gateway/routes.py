@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import JSONResponse
 
 from herald.domain.errors import HeraldError
 from herald.domain.messages import DeliveryStatusChanged, utcnow
@@ -29,7 +30,7 @@ router = APIRouter(prefix="/api/v1", tags=["notifications"], responses=ERROR_RES
 )
 async def send(
     body: schemas.NotificationIn, request: Request, who: Caller, ctx: Ctx
-) -> dict[str, Any]:
+) -> dict[str, Any] | JSONResponse:
     who.require("send")
     api_key = uuid.UUID(key_id(who))
     request_hash = handlers.fingerprint(body)
@@ -60,7 +61,9 @@ async def send(
     message = "notification accepted"
     if answer["status"] == Status.SKIPPED:
         message = f"notification skipped: {answer['reason']}"
-    return ok(answer, message)
+    # The answer was built from the response model already: returned as a response, it
+    # is not validated and serialized a second time on the busiest route.
+    return JSONResponse(ok(answer, message), status_code=status.HTTP_202_ACCEPTED)
 
 
 async def _earlier(
