@@ -249,7 +249,7 @@ def gateway_app(
         keys=KeyVerifier(sessions),
         relay=relay,
         intake=Intake(infra.engine("gateway"), relay),
-        statuses=StatusApplier(sessions, infra.broker),
+        statuses=StatusApplier(infra.engine("gateway"), infra.broker),
         jwt_secret=s.jwt_secret.get_secret_value(),
         rate_limit_per_key=s.rate_limit_per_key,
         rate_limit_per_recipient=s.rate_limit_per_recipient,

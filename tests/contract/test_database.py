@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,14 @@ from herald.adapters.broker.embedded import EmbeddedBroker
 from herald.adapters.db.engine import create_engine
 from herald.bootstrap import SERVICES, migrate
 from herald.config import Settings
-from herald.domain.messages import WORK_QUEUES, Recipient, SendNotification
-from herald.domain.statuses import Channel
+from herald.domain.messages import (
+    WORK_QUEUES,
+    DeliveryStatusChanged,
+    Recipient,
+    SendNotification,
+    utcnow,
+)
+from herald.domain.statuses import Channel, Status
 from herald.kit.ledger import Ledger
 from herald.services.email_worker.models import EmailDelivery
 from herald.services.gateway import schemas
@@ -26,6 +33,7 @@ from herald.services.gateway.handlers import Admission, Route, admission
 from herald.services.gateway.intake import Intake
 from herald.services.gateway.models import ApiKey, Notification, NotificationEvent, OutboxMessage
 from herald.services.gateway.relay import OutboxRelay
+from herald.services.gateway.status_events import StatusApplier
 from tests.servers import pg_url, postgres_databases, unique
 
 EXPECTED = {
@@ -191,4 +199,63 @@ class TestIntakeAndRelay:
             assert await relay.relay_once() == 0
         finally:
             await broker.close()
+            await engine.dispose()
+
+    async def test_status_events_move_notifications_in_time_order(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        settings = Settings(database_url=database_url, jwt_secret="x" * 40)
+        await migrate(settings, ["gateway"])
+        engine = create_engine(database_url)
+        broker = EmbeddedBroker(tmp_path / "queue.db")
+        statuses = StatusApplier(engine, broker)
+        try:
+            sent = await _admission(engine, "r-1")
+            skipped = await _admission(engine, "r-2", skip="user has no email address")
+            await Intake(engine, OutboxRelay(engine, broker))._store([sent, skipped])
+            at = utcnow()
+
+            def event(a: Admission, status: Status, attempts: int, error: str | None, s: int):
+                return DeliveryStatusChanged(
+                    notification_id=a.notification["id"],
+                    channel=Channel.EMAIL,
+                    status=status,
+                    attempts=attempts,
+                    error=error,
+                    timestamp=at.replace(microsecond=0) + timedelta(seconds=s),
+                )
+
+            # Out of order in the batch: applied by their timestamps.
+            await statuses._apply(
+                [
+                    event(sent, Status.DELIVERED, 2, None, 2),
+                    event(sent, Status.PENDING, 1, "451 try later", 1),
+                    event(skipped, Status.DELIVERED, 1, None, 1),  # skipped stays skipped
+                    event(sent, Status.PENDING, 3, "late retry", 3),  # never back to pending
+                    DeliveryStatusChanged(
+                        notification_id=uuid.uuid4(),
+                        channel=Channel.EMAIL,
+                        status=Status.DELIVERED,
+                        attempts=1,
+                        timestamp=at,
+                    ),
+                ]
+            )
+            async with AsyncSession(engine) as session:
+                found = {n.id: n for n in await session.scalars(select(Notification))}
+                history = list(
+                    await session.scalars(
+                        select(NotificationEvent).order_by(NotificationEvent.timestamp)
+                    )
+                )
+            moved = found[sent.notification["id"]]
+            assert (moved.status, moved.attempts, moved.last_error) == ("delivered", 2, None)
+            assert moved.updated_at > at
+            assert found[skipped.notification["id"]].status == "skipped"
+            assert [
+                (e.status, e.attempt, e.error)
+                for e in history
+                if e.notification_id == sent.notification["id"]
+            ] == [("pending", 0, None), ("pending", 1, "451 try later"), ("delivered", 2, None)]
+        finally:
             await engine.dispose()

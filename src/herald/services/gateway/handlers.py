@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.domain import locales
 from herald.domain.errors import HeraldError
@@ -27,7 +26,6 @@ from herald.kit.metrics import NOTIFICATIONS
 from herald.services.gateway import schemas
 from herald.services.gateway.clients import Directory
 from herald.services.gateway.models import Notification, NotificationEvent
-from herald.services.gateway.repositories import NotificationRepository
 
 log = structlog.get_logger(__name__)
 
@@ -278,11 +276,13 @@ def apply(n: Notification, event: DeliveryStatusChanged) -> NotificationEvent | 
     )
 
 
-async def apply_events(session: AsyncSession, events: Sequence[DeliveryStatusChanged]) -> int:
-    """Apply a batch of status events in one transaction; return how many changed anything."""
-    repo = NotificationRepository(session)
-    found = await repo.many(sorted({e.notification_id for e in events}))
-    changed = 0
+def apply_events(
+    found: Mapping[uuid.UUID, Notification], events: Sequence[DeliveryStatusChanged]
+) -> tuple[list[Notification], list[NotificationEvent]]:
+    """Apply a batch of status events, in time order, to the notifications they name;
+    return the notifications changed (each once) and the history entries to add."""
+    changed: dict[uuid.UUID, Notification] = {}
+    entries: list[NotificationEvent] = []
     for event in sorted(events, key=lambda e: e.timestamp):
         n = found.get(event.notification_id)
         if n is None:
@@ -292,6 +292,6 @@ async def apply_events(session: AsyncSession, events: Sequence[DeliveryStatusCha
             continue
         entry = apply(n, event)
         if entry is not None:
-            repo.add(entry)
-            changed += 1
-    return changed
+            changed[n.id] = n
+            entries.append(entry)
+    return list(changed.values()), entries

@@ -195,3 +195,42 @@ def admit_arguments(
     columns.append(list(bodies))
     columns.append(list(bodies.values()))
     return columns
+
+
+# Status events: the notifications they name are locked (in id order, as every batch
+# locks them), moved in Python, then written back and their history added.
+LOCK_SQL = """
+SELECT id, channel, status, attempts, last_error FROM notifications
+WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+"""
+MOVE_SQL = """
+UPDATE notifications AS n
+SET status = u.status, attempts = u.attempts, last_error = u.last_error, updated_at = u.at
+FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::timestamptz[])
+    AS u (id, status, attempts, last_error, at)
+WHERE n.id = u.id
+"""
+HISTORY_SQL = """
+INSERT INTO notification_events (notification_id, status, attempt, error, "timestamp")
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::timestamptz[])
+"""
+
+
+def move_arguments(changed: Sequence[Notification]) -> list[list[Any]]:
+    return [
+        [n.id for n in changed],
+        [n.status for n in changed],
+        [n.attempts for n in changed],
+        [n.last_error for n in changed],
+        [n.updated_at for n in changed],
+    ]
+
+
+def history_arguments(entries: Sequence[NotificationEvent]) -> list[list[Any]]:
+    return [
+        [e.notification_id for e in entries],
+        [e.status for e in entries],
+        [e.attempt for e in entries],
+        [e.error for e in entries],
+        [e.timestamp for e in entries],
+    ]
