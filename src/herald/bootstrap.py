@@ -4,6 +4,7 @@ and wires the services together, for one service per process or all of them in o
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -418,10 +419,23 @@ def own(app: FastAPI, infra: Infra, *, children: Sequence[FastAPI] = ()) -> Fast
             for child in children:
                 await stack.enter_async_context(child.router.lifespan_context(child))
             await stack.enter_async_context(inner(a))
+            settle_heap()
             yield
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def settle_heap() -> None:
+    """Set what start-up built aside from the garbage collector for good.
+
+    Every full collection walks every tracked object, and start-up leaves well over a
+    hundred thousand (modules, models, routes) that live as long as the process: on a
+    busy two-core machine each walk stalled the event loop for 60-130 ms every few
+    seconds, which was the gateway's p99. Frozen, they are never walked again.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def all_in_one(
