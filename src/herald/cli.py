@@ -62,6 +62,9 @@ def _serve(asgi: FastAPI, host: str, port: int, settings: Settings) -> None:
         access_log=False,
         log_level=settings.log_level.lower(),
         loop="auto",
+        # No endpoint speaks WebSocket: without this uvicorn loads a WebSocket library
+        # into every process.
+        ws="none",
         timeout_graceful_shutdown=10,
     )
     uvicorn.Server(config).run()
