@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -63,6 +64,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(DBAPIError)
+    # The hot path's statements run on the asyncpg connection itself (kit/db.py
+    # ``postgres_driver``): its errors are not wrapped in SQLAlchemy's.
+    @app.exception_handler(asyncpg.PostgresError)
+    @app.exception_handler(asyncpg.InterfaceError)
     @app.exception_handler(OSError)
     async def _database(_: Request, exc: Exception) -> JSONResponse:
         # The database (or another dependency) is unreachable: say so quickly, 503.
