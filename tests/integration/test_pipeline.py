@@ -173,6 +173,31 @@ class TestRouting:
 
 
 class TestBadInput:
+    async def test_a_nul_character_is_refused_alone_not_with_its_batch(
+        self, stack: Stack, smtp_server: SmtpServer
+    ) -> None:
+        # PostgreSQL cannot store U+0000 in text: accepted, it would fail the group
+        # commit of every request sent with it.
+        user = await stack.user()
+        good = [stack.notification(user["id"]) for _ in range(6)]
+        bad_id = {**stack.notification(user["id"]), "request_id": "a\u0000b"}
+        bad_name = stack.notification(user["id"])
+        bad_name["variables"] = {**bad_name["variables"], "name": "Ada\u0000"}
+        bad_key = {**stack.notification(user["id"]), "metadata": {"k\u0000": 1}}
+        burst = [*good[:3], bad_id, bad_name, bad_key, *good[3:]]
+        responses = await asyncio.gather(*(stack.send(b) for b in burst))
+        assert [r.status_code for r in responses] == [202] * 3 + [422] * 3 + [202] * 3
+        for refused in responses[3:6]:
+            assert "NUL" in refused.json()["error"]
+        for accepted in responses[:3] + responses[6:]:
+            await stack.until(accepted.json()["data"]["notification_id"], "delivered")
+        named = await stack.client.post(
+            "/api/v1/users/",
+            json={"name": "A\u0000", "email": "nul@example.com", "password": "correct horse"},
+            headers=stack.auth,
+        )
+        assert named.status_code == 422 and "NUL" in named.json()["error"]
+
     async def test_malformed_requests_get_clear_4xx(self, stack: Stack) -> None:
         user = await stack.user()
         good = stack.notification(user["id"])

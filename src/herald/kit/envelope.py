@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 T = TypeVar("T")
 
@@ -37,6 +37,32 @@ class Envelope(BaseModel, Generic[T]):
     error: str | None = None
     message: str = "ok"
     meta: PaginationMeta | None = None
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class Input(BaseModel):
+    """Base of every request body: unknown fields are refused, and so is a NUL
+    character anywhere in it, which PostgreSQL cannot store in text. Refused here, it
+    is the one request's 422 instead of a failed group commit for every request
+    sharing it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("text may not contain the NUL character (\u0000)")
+        return data
 
 
 class Page(BaseModel):

@@ -2,18 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from herald.domain.locales import Locale
 from herald.domain.templating import CHANNEL_FIELDS
+from herald.kit.envelope import Input as Strict
 
 Channel = Literal["email", "push"]
 CODE_PATTERN = r"^[a-z0-9][a-z0-9_.\-]{0,99}$"
 Source = Annotated[str, Field(max_length=64 * 1024)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class _TemplateBase(Strict):

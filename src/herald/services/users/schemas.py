@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, fie
 
 from herald.domain.encoding import b64url_decode
 from herald.domain.locales import Locale
+from herald.kit.envelope import Input
 
 FCM_TOKEN_PATTERN = r"^[A-Za-z0-9_:\-.]{20,4096}$"
 _ZONES = sorted(available_timezones())
@@ -22,7 +23,7 @@ def _zone(value: str) -> str:
     return value
 
 
-class Strict(BaseModel):
+class Strict(Input):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
