@@ -4,9 +4,12 @@ a real SMTP server: accepted, queued, rendered, sent, tracked."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
+import httpx
 import pytest_asyncio
 
 from herald.adapters.broker.rabbitmq import RabbitBroker
@@ -173,23 +176,36 @@ class TestRouting:
 
 
 class TestBadInput:
-    async def test_a_nul_character_is_refused_alone_not_with_its_batch(
+    async def test_what_postgres_cannot_store_is_refused_alone_not_with_its_batch(
         self, stack: Stack, smtp_server: SmtpServer
     ) -> None:
-        # PostgreSQL cannot store U+0000 in text: accepted, it would fail the group
-        # commit of every request sent with it.
+        # U+0000 in text, NaN or Infinity in JSON: accepted, any of them would fail the
+        # group commit of every request sent with it.
         user = await stack.user()
         good = [stack.notification(user["id"]) for _ in range(6)]
         bad_id = {**stack.notification(user["id"]), "request_id": "a\u0000b"}
         bad_name = stack.notification(user["id"])
         bad_name["variables"] = {**bad_name["variables"], "name": "Ada\u0000"}
         bad_key = {**stack.notification(user["id"]), "metadata": {"k\u0000": 1}}
-        burst = [*good[:3], bad_id, bad_name, bad_key, *good[3:]]
-        responses = await asyncio.gather(*(stack.send(b) for b in burst))
-        assert [r.status_code for r in responses] == [202] * 3 + [422] * 3 + [202] * 3
-        for refused in responses[3:6]:
-            assert "NUL" in refused.json()["error"]
-        for accepted in responses[:3] + responses[6:]:
+        nan = {**stack.notification(user["id"]), "metadata": {"x": float("nan")}}
+        infinite = stack.notification(user["id"])
+        infinite["variables"] = {**infinite["variables"], "meta": {"y": [float("-inf")]}}
+        bad = [bad_id, bad_name, bad_key, nan, infinite]
+
+        async def send(body: dict[str, Any]) -> httpx.Response:
+            # Python's encoder writes NaN and Infinity (httpx's refuses to).
+            return await stack.client.post(
+                "/api/v1/notifications/",
+                content=json.dumps(body).encode(),
+                headers={**stack.auth, "Content-Type": "application/json"},
+            )
+
+        responses = await asyncio.gather(*(send(b) for b in [*good[:3], *bad, *good[3:]]))
+        assert [r.status_code for r in responses] == [202] * 3 + [422] * 5 + [202] * 3
+        errors = [r.json()["error"] for r in responses[3:8]]
+        assert all("NUL" in e for e in errors[:3]), errors
+        assert all("NaN and Infinity" in e for e in errors[3:]), errors
+        for accepted in responses[:3] + responses[8:]:
             await stack.until(accepted.json()["data"]["notification_id"], "delivered")
         named = await stack.client.post(
             "/api/v1/users/",

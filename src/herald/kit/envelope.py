@@ -39,29 +39,43 @@ class Envelope(BaseModel, Generic[T]):
     meta: PaginationMeta | None = None
 
 
-def _has_nul(value: Any) -> bool:
+_NUL = "text may not contain the NUL character (\\u0000)"
+_NOT_FINITE = "numbers must be finite: NaN and Infinity are not JSON"
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why ``value`` cannot be stored as given, or None."""
     if isinstance(value, str):
-        return "\x00" in value
+        return _NUL if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else _NOT_FINITE
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
+        for key, item in value.items():
+            problem = _unstorable(key) or _unstorable(item)
+            if problem:
+                return problem
+    elif isinstance(value, list | tuple):
+        for item in value:
+            problem = _unstorable(item)
+            if problem:
+                return problem
+    return None
 
 
 class Input(BaseModel):
-    """Base of every request body: unknown fields are refused, and so is a NUL
-    character anywhere in it, which PostgreSQL cannot store in text. Refused here, it
-    is the one request's 422 instead of a failed group commit for every request
-    sharing it."""
+    """Base of every request body: unknown fields are refused, and so is what
+    PostgreSQL cannot store: a NUL character in text, NaN or Infinity in JSON (which
+    Python's JSON parser accepts). Refused here, it is the one request's 422 instead
+    of a failed group commit for every request sharing it."""
 
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        if _has_nul(data):
-            raise ValueError("text may not contain the NUL character (\u0000)")
+    def _storable(cls, data: Any) -> Any:
+        problem = _unstorable(data)
+        if problem:
+            raise ValueError(problem)
         return data
 
 
