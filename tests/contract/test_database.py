@@ -18,6 +18,7 @@ from herald.adapters.broker.embedded import EmbeddedBroker
 from herald.adapters.db.engine import create_engine
 from herald.bootstrap import SERVICES, migrate
 from herald.config import Settings
+from herald.domain.errors import HeraldError
 from herald.domain.messages import (
     WORK_QUEUES,
     DeliveryStatusChanged,
@@ -259,3 +260,30 @@ class TestIntakeAndRelay:
             ] == [("pending", 0, None), ("pending", 1, "451 try later"), ("delivered", 2, None)]
         finally:
             await engine.dispose()
+
+    async def test_a_row_postgres_refuses_fails_alone(self, tmp_path: Path) -> None:
+        # Validation refuses what PostgreSQL cannot store; should anything get past it,
+        # the requests sharing its group commit are stored all the same.
+        name = unique("herald_t")
+        async with postgres_databases([name]):
+            await migrate(Settings(database_url=pg_url(name), jwt_secret="x" * 40), ["gateway"])
+            engine = create_engine(pg_url(name))
+            broker = EmbeddedBroker(tmp_path / "queue.db")
+            intake = Intake(engine, OutboxRelay(engine, broker))
+            try:
+                good = [await _admission(engine, f"r-{i}") for i in range(3)]
+                poisoned = await _admission(engine, "r-poisoned")
+                poisoned.notification["request_id"] = "r-\x00"  # past validation
+                results = await intake._store([good[0], poisoned, good[1], good[2]])
+                assert results[0] is True and results[2] is True and results[3] is True
+                refused = results[1]
+                assert isinstance(refused, HeraldError) and refused.status_code == 422
+                assert "cannot be stored" in refused.error
+                assert await _count(engine, Notification) == 3
+                assert await _count(engine, OutboxMessage) == 3
+                await intake.start()
+                with pytest.raises(HeraldError, match="cannot be stored"):
+                    await intake.admit(poisoned)  # alone, and through the batcher
+                await intake.stop()
+            finally:
+                await engine.dispose()

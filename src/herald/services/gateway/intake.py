@@ -4,14 +4,22 @@ Each notification is three rows (the notification, its first history entry, its 
 message) that must commit together; requests arriving together share one transaction
 instead of paying for one each. A request_id already stored is left alone and its
 request is answered as a replay. On PostgreSQL the whole batch is one statement.
+
+A row the database refuses (what validation let through and PostgreSQL cannot store)
+must not fail the requests that happened to share its transaction: the batch is then
+stored one notification at a time, and only the refused one gets a 422.
 """
 
 from __future__ import annotations
 
 import uuid
 
+import asyncpg
+import structlog
+from sqlalchemy import exc as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from herald.domain.errors import HeraldError
 from herald.kit.batch import Batcher
 from herald.kit.db import postgres_driver
 from herald.services.gateway.handlers import Admission
@@ -21,6 +29,16 @@ from herald.services.gateway.repositories import (
     NotificationRepository,
     OutboxRepository,
     admit_arguments,
+)
+
+log = structlog.get_logger(__name__)
+
+# The database refusing one row's data, as opposed to the database failing.
+_REFUSED = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    sa.DataError,
+    sa.IntegrityError,
 )
 
 
@@ -34,7 +52,7 @@ class Intake:
     ) -> None:
         self._engine = engine
         self._relay = relay
-        self._batcher: Batcher[Admission, bool] = Batcher(
+        self._batcher: Batcher[Admission, bool | HeraldError] = Batcher(
             "accepted notifications", self._store, max_size=batch_size
         )
 
@@ -46,9 +64,26 @@ class Intake:
 
     async def admit(self, admission: Admission) -> bool:
         """Store it; False when its request_id was already used (a replay)."""
-        return await self._batcher.submit(admission)
+        stored = await self._batcher.submit(admission)
+        if isinstance(stored, HeraldError):
+            raise stored
+        return stored
 
-    async def _store(self, batch: list[Admission]) -> list[bool]:
+    async def _store(self, batch: list[Admission]) -> list[bool | HeraldError]:
+        try:
+            return list(await self._store_all(batch))
+        except _REFUSED as exc:
+            if len(batch) == 1:
+                return [_refused(exc)]
+        results: list[bool | HeraldError] = []
+        for admission in batch:
+            try:
+                results += await self._store_all([admission])
+            except _REFUSED as exc:
+                results.append(_refused(exc))
+        return results
+
+    async def _store_all(self, batch: list[Admission]) -> list[bool]:
         async with self._engine.connect() as conn:
             driver = await postgres_driver(conn)
             if driver is not None:
@@ -72,3 +107,9 @@ class Intake:
         await repo.insert_events([a.event for a in stored])
         await OutboxRepository(session).insert([a.outbox for a in stored if a.outbox])
         return inserted
+
+
+def _refused(exc: Exception) -> HeraldError:
+    reason = str(exc).splitlines()[0][:300]
+    log.warning("notifications.refused_by_database", error=reason)
+    return HeraldError.invalid(f"the notification cannot be stored: {reason}")
