@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from herald.domain.statuses import Channel, Status
 
@@ -74,6 +74,14 @@ class DeliveryStatusChanged(BaseModel):
     error: str | None = None
     timestamp: datetime = Field(default_factory=utcnow)
     correlation_id: str | None = None
+
+    @field_validator("error")
+    @classmethod
+    def _storable(cls, error: str | None) -> str | None:
+        # Errors quote what a remote server said, which may hold a NUL character: one
+        # that PostgreSQL refuses would fail every status event in its batch, again on
+        # each redelivery.
+        return error.replace("\x00", "\ufffd") if error else error
 
 
 _STATUS_BATCH = TypeAdapter(list[DeliveryStatusChanged])
