@@ -14,7 +14,15 @@ import pytest_asyncio
 from herald.adapters.broker.embedded import EmbeddedBroker
 from herald.adapters.broker.rabbitmq import RabbitBroker
 from herald.domain.messages import FAILED_QUEUE
-from herald.ports import ATTEMPTS_HEADER, ERROR_HEADER, ORIGIN_HEADER, Broker, Delivery, Outgoing
+from herald.ports import (
+    ATTEMPTS_HEADER,
+    ERROR_HEADER,
+    ORIGIN_HEADER,
+    Broker,
+    BrokerUnavailable,
+    Delivery,
+    Outgoing,
+)
 from tests.servers import rabbit_vhost
 
 
@@ -208,3 +216,26 @@ class TestEmbeddedBroker:
             assert sorted(json.loads(b)["n"] for _, b, _ in seen.got) == list(range(40))
         finally:
             await broker.close()
+
+
+class TestRabbitBroker:
+    async def test_a_large_batch_is_confirmed_and_delivered_whole(self) -> None:
+        async with rabbit_vhost() as url:
+            broker = await _open("rabbitmq", Path("."), url)
+            try:
+                await broker.publish([_msg(n) for n in range(500)])
+                seen = Recorder()
+                await broker.consume("email.queue", seen, prefetch=100)
+                await seen.wait(500, timeout=30)
+                assert sorted(json.loads(b)["n"] for _, b, _ in seen.got) == list(range(500))
+            finally:
+                await broker.close()
+
+    async def test_a_message_no_queue_takes_is_refused_not_dropped(self) -> None:
+        async with rabbit_vhost() as url:
+            broker = await _open("rabbitmq", Path("."), url)
+            try:
+                with pytest.raises(BrokerUnavailable, match="could not route"):
+                    await broker.publish([_msg(1, key="nowhere")])
+            finally:
+                await broker.close()
