@@ -41,7 +41,11 @@ class Ledger:
             "SELECT unnest($1::uuid[]), now() ON CONFLICT (notification_id) DO NOTHING"
         )
         self._lookups: Batcher[uuid.UUID, bool] = Batcher("ledger look-ups", self._find)
-        self._records: Batcher[uuid.UUID, None] = Batcher("ledger records", self._record)
+        # A record is a commit: waiting 5 ms for company saves most of them at a few
+        # hundred deliveries a second (the status event it runs beside waits longer).
+        self._records: Batcher[uuid.UUID, None] = Batcher(
+            "ledger records", self._record, linger=0.005
+        )
 
     async def start(self) -> None:
         await self._lookups.start()
