@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.adapters.db.engine import create_engine
 from herald.config import PushMode, Settings
+from herald.domain.ratelimits import Rule
 from herald.kit import tracing
 from herald.kit.clients import ServiceClient
-from herald.ports import Broker, Cache, EmailTransport, PushTransport
+from herald.ports import Broker, Cache, EmailTransport, PushTransport, RateLimiter
 
 if TYPE_CHECKING:
     from herald.adapters.capture import CaptureStore
@@ -58,6 +59,17 @@ def make_cache(settings: Settings) -> Cache:
 
         return RedisCache(url, prefix=f"{settings.key_prefix}:")
     raise ValueError("HERALD_REDIS_URL must be memory:// or redis://…")
+
+
+def make_rate_limiter(settings: Settings) -> RateLimiter:
+    # The same URL as the cache: make_cache has already refused any other scheme.
+    if settings.redis_url.startswith("memory://"):
+        from herald.adapters.ratelimit.memory import MemoryRateLimiter
+
+        return MemoryRateLimiter()
+    from herald.adapters.ratelimit.redis import RedisRateLimiter
+
+    return RedisRateLimiter(settings.redis_url, prefix=f"{settings.key_prefix}:limits")
 
 
 async def open_broker(settings: Settings) -> Broker:
@@ -221,7 +233,6 @@ def vapid_public_key(settings: Settings) -> str | None:
 def gateway_app(
     infra: Infra, users_http: httpx.AsyncClient, templates_http: httpx.AsyncClient
 ) -> FastAPI:
-    from herald.adapters.ratelimit import LimitsRateLimiter
     from herald.kit.db import sessionmaker
     from herald.services.gateway import app as gateway
     from herald.services.gateway.clients import Directory
@@ -239,7 +250,7 @@ def gateway_app(
         infra.cache,
         ttl=s.cache_ttl_seconds,
     )
-    limiter = LimitsRateLimiter(s.redis_url, prefix=f"{s.key_prefix}:limits")
+    limiter = make_rate_limiter(s)
     infra.on_close(limiter.close)
     relay = OutboxRelay(infra.engine("gateway"), infra.broker)
     ctx = GatewayContext(
@@ -252,8 +263,8 @@ def gateway_app(
         intake=Intake(infra.engine("gateway"), relay),
         statuses=StatusApplier(infra.engine("gateway"), infra.broker),
         jwt_secret=s.jwt_secret.get_secret_value(),
-        rate_limit_per_key=s.rate_limit_per_key,
-        rate_limit_per_recipient=s.rate_limit_per_recipient,
+        rate_limit_per_key=Rule.parse(s.rate_limit_per_key),
+        rate_limit_per_recipient=Rule.parse(s.rate_limit_per_recipient),
         public_url=s.public_url,
         vapid_public_key=vapid_public_key(s),
     )

@@ -10,8 +10,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from herald.domain.ratelimits import Rule
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-only-secret"}
 DEV_JWT_SECRET = "dev-only-secret"
@@ -119,6 +121,12 @@ class Settings(BaseSettings):
     def database_url_for(self, service: str) -> str:
         url = self.database_url or f"sqlite+aiosqlite:///{self.home}/herald.db"
         return url.replace("{service}", service)
+
+    @field_validator("rate_limit_per_key", "rate_limit_per_recipient")
+    @classmethod
+    def _readable_rule(cls, value: str) -> str:
+        Rule.parse(value)  # refused at start, not on the first request
+        return value
 
     @model_validator(mode="after")
     def _refuse_bad_secrets(self) -> Self:

@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from herald.domain.ratelimits import Rule
+
 ATTEMPTS_HEADER = "x-herald-attempts"
 ERROR_HEADER = "x-herald-error"
 ORIGIN_HEADER = "x-herald-origin"
@@ -90,8 +92,17 @@ class Cache(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """One limit a request counts against: ``rule`` for the subject ``key`` names
+    (``"key:<api key id>"``, ``"recipient:<user id>"``)."""
+
+    rule: Rule
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class RateDecision:
-    """``reset_after`` is measured only for a refusal; an allowed hit costs one call."""
+    """``reset_after``: seconds until one more request fits, 0.0 when it is allowed."""
 
     allowed: bool
     limit: int
@@ -99,8 +110,9 @@ class RateDecision:
 
 
 class RateLimiter(Protocol):
-    async def hit(self, limit: str, *keys: str) -> RateDecision:
-        """Count one request against ``limit`` (e.g. ``"100/minute"``) for ``keys``."""
+    async def hit(self, *limits: RateLimit) -> list[RateDecision]:
+        """Count one request against every limit, or, when any of them refuses it,
+        against none; one decision per limit, in order, in one round trip."""
 
     async def close(self) -> None: ...
 

@@ -11,8 +11,10 @@ import redis.asyncio as aioredis
 
 from herald.adapters.cache.memory import MemoryCache
 from herald.adapters.cache.redis import RedisCache
-from herald.adapters.ratelimit import LimitsRateLimiter
-from herald.ports import Cache, RateLimiter
+from herald.adapters.ratelimit.memory import MemoryRateLimiter
+from herald.adapters.ratelimit.redis import RedisRateLimiter
+from herald.domain.ratelimits import Rule
+from herald.ports import Cache, RateLimit, RateLimiter
 from tests.servers import REDIS, drop_redis_prefix, need, unique
 
 
@@ -29,17 +31,36 @@ async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
     await drop_redis_prefix(prefix)
 
 
+class Clock:
+    """A clock the test moves by hand, so that windows turn over when it says."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest_asyncio.fixture
+def clock() -> Clock:
+    return Clock()
+
+
 @pytest_asyncio.fixture(params=["memory", "redis"])
-async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
+async def limiter(request: pytest.FixtureRequest, clock: Clock) -> AsyncIterator[RateLimiter]:
     if request.param == "memory":
-        yield LimitsRateLimiter("memory://")
+        yield MemoryRateLimiter(clock=clock)
         return
     need("Redis", REDIS)
     prefix = unique("herald_t")
-    redis_limiter = LimitsRateLimiter(f"redis://{REDIS[0]}:{REDIS[1]}/0", prefix=prefix)
+    redis_limiter = RedisRateLimiter(f"redis://{REDIS[0]}:{REDIS[1]}/0", prefix=prefix, clock=clock)
     yield redis_limiter
     await redis_limiter.close()
     await drop_redis_prefix(prefix)
+
+
+def per(text: str, key: str) -> RateLimit:
+    return RateLimit(Rule.parse(text), key)
 
 
 class TestCacheContract:
@@ -86,11 +107,11 @@ class TestRedisConnections:
         prefix = unique("herald_t")
         probe = aioredis.Redis.from_url(url)
         cache = RedisCache(url, prefix=prefix + ":")
-        limiter = LimitsRateLimiter(url, prefix=prefix + ":limits")
+        limiter = RedisRateLimiter(url, prefix=prefix + ":limits")
         try:
             before = len(await probe.client_list())
             await asyncio.gather(*(cache.get_many([f"k{n}"]) for n in range(300)))
-            await asyncio.gather(*(limiter.hit("1000/minute", "key", f"{n}") for n in range(300)))
+            await asyncio.gather(*(limiter.hit(per("1000/minute", f"key:{n}")) for n in range(300)))
             opened = len(await probe.client_list()) - before
             # Each adapter keeps at most 16, however many callers come at once.
             assert 0 < opened <= 32, f"{opened} connections for 600 concurrent calls"
@@ -103,20 +124,86 @@ class TestRedisConnections:
 
 class TestRateLimiterContract:
     async def test_allows_up_to_the_limit_then_refuses(self, limiter: RateLimiter) -> None:
-        decisions = [await limiter.hit("3/minute", "key", "a") for _ in range(4)]
+        decisions = [(await limiter.hit(per("3/minute", "key:a")))[0] for _ in range(4)]
         assert [d.allowed for d in decisions] == [True, True, True, False]
         assert decisions[-1].limit == 3
-        assert 0 < decisions[-1].reset_after <= 60
+        assert decisions[-1].reset_after > 0
 
     async def test_keys_are_counted_separately(self, limiter: RateLimiter) -> None:
-        assert (await limiter.hit("1/minute", "key", "a")).allowed
-        assert (await limiter.hit("1/minute", "key", "b")).allowed
-        assert not (await limiter.hit("1/minute", "key", "a")).allowed
+        assert (await limiter.hit(per("1/minute", "key:a")))[0].allowed
+        assert (await limiter.hit(per("1/minute", "key:b")))[0].allowed
+        assert not (await limiter.hit(per("1/minute", "key:a")))[0].allowed
+
+    async def test_a_refused_request_counts_against_no_limit(self, limiter: RateLimiter) -> None:
+        # Given a recipient whose limit is spent
+        await limiter.hit(per("1/minute", "recipient:r"))
+        # When the same API key is refused for that recipient twice
+        for _ in range(2):
+            by_key, by_recipient = await limiter.hit(
+                per("2/minute", "key:k"), per("1/minute", "recipient:r")
+            )
+            assert by_key.allowed and not by_recipient.allowed
+        # Then the key's two requests are still unspent
+        assert (await limiter.hit(per("2/minute", "key:k")))[0].allowed
+        assert (await limiter.hit(per("2/minute", "key:k")))[0].allowed
+        assert not (await limiter.hit(per("2/minute", "key:k")))[0].allowed
+
+    async def test_the_previous_window_weighs_by_its_overlap(
+        self, limiter: RateLimiter, clock: Clock
+    ) -> None:
+        # Given 10 requests late in one minute window
+        clock.now = 60 * 30_000_000 + 50
+        for _ in range(10):
+            assert (await limiter.hit(per("10/minute", "key:w")))[0].allowed
+        # When a quarter of the next window has passed, the previous one still weighs
+        # 7.5: two more fit, not three
+        clock.now += 25
+        decisions = [(await limiter.hit(per("10/minute", "key:w")))[0] for _ in range(3)]
+        assert [d.allowed for d in decisions] == [True, True, False]
+        # Then the wait is until 10 - 1 - 2 = 7 of the 10 remain: at 18 s into the window
+        assert decisions[-1].reset_after == pytest.approx(18 - 15, abs=0.001)
+        clock.now += 3.001
+        assert (await limiter.hit(per("10/minute", "key:w")))[0].allowed
+
+    async def test_a_full_window_waits_for_the_next_one_to_let_it_slide(
+        self, limiter: RateLimiter, clock: Clock
+    ) -> None:
+        clock.now = 60 * 30_000_000 + 20
+        for _ in range(3):
+            await limiter.hit(per("3/minute", "key:f"))
+        refused = (await limiter.hit(per("3/minute", "key:f")))[0]
+        # 40 s to the next window, then 20 s until the full one weighs 2 of 3.
+        assert refused.reset_after == pytest.approx(60, abs=0.001)
+        clock.now += 59.9
+        assert not (await limiter.hit(per("3/minute", "key:f")))[0].allowed
+        clock.now += 0.2
+        assert (await limiter.hit(per("3/minute", "key:f")))[0].allowed
 
 
 class TestRateLimiterWhenRedisIsDown:
     async def test_fails_open(self) -> None:
-        down = LimitsRateLimiter("redis://127.0.0.1:1/0")
-        decision = await down.hit("1/minute", "key", "a")
-        assert decision.allowed
-        assert (await down.hit("1/minute", "key", "a")).allowed
+        down = RedisRateLimiter("redis://127.0.0.1:1/0")
+        decisions = await down.hit(per("1/minute", "key:a"), per("1/minute", "recipient:b"))
+        assert all(d.allowed for d in decisions)
+        assert (await down.hit(per("1/minute", "key:a")))[0].allowed
+        await down.close()
+
+
+class TestRules:
+    @pytest.mark.parametrize(
+        ("text", "amount", "seconds"),
+        [
+            ("100/minute", 100, 60),
+            ("10 per second", 10, 1),
+            ("1000 per 10 seconds", 1000, 10),
+            ("5/2 hours", 5, 7200),
+            ("20/Minute", 20, 60),
+        ],
+    )
+    def test_reads_the_notation(self, text: str, amount: int, seconds: int) -> None:
+        assert Rule.parse(text) == Rule(amount, seconds)
+
+    @pytest.mark.parametrize("text", ["banana", "0/minute", "10/fortnight", "5 per 0 seconds"])
+    def test_refuses_what_it_cannot_read(self, text: str) -> None:
+        with pytest.raises(ValueError, match="rate limit"):
+            Rule.parse(text)

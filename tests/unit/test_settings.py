@@ -31,3 +31,12 @@ class TestSettings:
         monkeypatch.setenv("HERALD_BOOTSTRAP_API_KEY", "no-prefix-here")
         with pytest.raises(ValueError, match="must start with 'hk_'"):
             Settings(_env_file=None)  # type: ignore[call-arg]
+
+    def test_a_rate_limit_it_cannot_read_is_refused_at_start(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("HERALD_JWT_SECRET", "a-real-secret-for-this-test")
+        monkeypatch.setenv("HERALD_RATE_LIMIT_PER_RECIPIENT", "20 a minute")
+        with pytest.raises(ValueError, match="rate_limit_per_recipient") as refused:
+            Settings(_env_file=None)  # type: ignore[call-arg]
+        assert "'20 a minute' is not of the form" in str(refused.value)

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from herald.domain.ratelimits import Rule
 from herald.ports import Broker, RateLimiter
 from herald.services.gateway.clients import Directory
 from herald.services.gateway.intake import Intake
@@ -23,7 +24,7 @@ class GatewayContext:
     intake: Intake
     statuses: StatusApplier
     jwt_secret: str
-    rate_limit_per_key: str
-    rate_limit_per_recipient: str
+    rate_limit_per_key: Rule
+    rate_limit_per_recipient: Rule
     public_url: str
     vapid_public_key: str | None = None

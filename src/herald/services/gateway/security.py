@@ -11,7 +11,7 @@ from herald.domain.errors import HeraldError
 from herald.kit import auth
 from herald.kit.deps import service_context
 from herald.kit.metrics import RATE_LIMITED
-from herald.ports import RateDecision
+from herald.ports import RateDecision, RateLimit
 from herald.services.gateway.context import GatewayContext
 
 
@@ -55,9 +55,11 @@ def too_many(scope: str, decision: RateDecision) -> HeraldError:
 
 
 async def limit(ctx: GatewayContext, *, api_key: str, user_id: str) -> None:
-    decision = await ctx.limiter.hit(ctx.rate_limit_per_key, "key", api_key)
-    if not decision.allowed:
-        raise too_many("API key", decision)
-    decision = await ctx.limiter.hit(ctx.rate_limit_per_recipient, "recipient", user_id)
-    if not decision.allowed:
-        raise too_many("recipient", decision)
+    by_key, by_recipient = await ctx.limiter.hit(
+        RateLimit(ctx.rate_limit_per_key, f"key:{api_key}"),
+        RateLimit(ctx.rate_limit_per_recipient, f"recipient:{user_id}"),
+    )
+    if not by_key.allowed:
+        raise too_many("API key", by_key)
+    if not by_recipient.allowed:
+        raise too_many("recipient", by_recipient)
