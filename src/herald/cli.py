@@ -351,7 +351,13 @@ def healthcheck(
 def _misconfigured(exc: BaseException) -> str | None:
     """The message of an error in the settings, or None for any other error."""
     if isinstance(exc, ValidationError):
-        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        # A field's error is named by its variable; the settings' own checks name theirs.
+        return "; ".join(
+            f"HERALD_{str(e['loc'][0]).upper()}: {str(e['msg']).removeprefix('Value error, ')}"
+            if e["loc"]
+            else str(e["msg"]).removeprefix("Value error, ")
+            for e in exc.errors()
+        )
     if isinstance(exc, ValueError) and str(exc).startswith("HERALD_"):
         return str(exc)
     return None

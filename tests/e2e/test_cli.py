@@ -92,3 +92,15 @@ class TestOperatorCommands:
         assert herald("healthcheck", "--port", str(dev.port), env=env).returncode == 0
         dev.process.stop()
         assert herald("healthcheck", "--port", str(dev.port), env=env).returncode == 1
+
+    def test_a_setting_it_cannot_use_stops_it_with_the_variable_named(self) -> None:
+        env = environment(
+            {
+                "HERALD_JWT_SECRET": "cli-secret-" + "s" * 40,
+                "HERALD_RATE_LIMIT_PER_KEY": "1000 a second",
+            }
+        )
+        started = herald("serve", "gateway", "--port", "1", env=env)
+        assert started.returncode == 2
+        assert started.stderr.startswith("herald: configuration error: HERALD_RATE_LIMIT_PER_KEY:")
+        assert "Traceback" not in started.stderr
