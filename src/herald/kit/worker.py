@@ -163,7 +163,6 @@ class DeliveryWorker:
         breaker = self.breakers.for_target(target)
         wait = breaker.wait_seconds()
         channel = message.channel.value
-        BREAKER_OPEN.labels(channel, target).set(1 if wait > 0 else 0)
         if wait > 0:
             # The target is down: wait without spending an attempt.
             log.info("delivery.breaker_open", target=target, wait=round(wait, 2))
@@ -213,7 +212,12 @@ class DeliveryWorker:
     ) -> None:
         channel = message.channel.value
         if not error.permanent:
-            self.breakers.for_target(target).record_failure()
+            breaker = self.breakers.for_target(target)
+            breaker.record_failure()
+            if breaker.state is not BreakerState.CLOSED:
+                # Shown as open from the failure that opened it, not from the next
+                # message that finds it so.
+                BREAKER_OPEN.labels(channel, target).set(1)
         final = error.permanent or self.policy.exhausted(made)
         outcome = "failed" if final else "retried"
         DELIVERY_ATTEMPTS.labels(channel, outcome).inc()
