@@ -23,7 +23,7 @@ lint: $(VENV)/.installed
 test: lint
 	$(BIN)/pytest
 
-# A few minutes on a 2-core machine; needs PostgreSQL, Redis and RabbitMQ like the tests.
+# About six minutes on a 2-core machine; needs PostgreSQL, Redis and RabbitMQ like the tests.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run
 

@@ -1,7 +1,7 @@
 """``make bench``: Herald's distributed setup on the real PostgreSQL, Redis and RabbitMQ
 with a local SMTP sink, beside the raw speed of the same infrastructure in the same run.
 
-    python -m bench.run [--rates 100,250,500] [--seconds 10] [--e2e 2000]
+    python -m bench.run [--rates 250,500,1000,2000] [--seconds 20] [--e2e 20000]
 
 Prints a table and writes ``bench/results/bench-<time>.json``.
 """
@@ -405,9 +405,9 @@ def table(result: dict[str, Any]) -> str:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rates", default="100,250,500")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--e2e", type=int, default=2000)
+    parser.add_argument("--rates", default="250,500,1000,2000")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--e2e", type=int, default=20000)
     args = parser.parse_args()
     outcome = asyncio.run(main([float(r) for r in args.rates.split(",")], args.seconds, args.e2e))
     outcome["ratios"] = ratios(outcome)
