@@ -107,7 +107,19 @@ def _msg(n: int, key: str = "email", priority: int = 5) -> Outgoing:
     )
 
 
+async def delivered_whole(broker: Broker, count: int, *, prefetch: int) -> None:
+    """Publish ``count`` messages in one batch and see each of them consumed once."""
+    await broker.publish([_msg(n) for n in range(count)])
+    seen = Recorder()
+    await broker.consume("email.queue", seen, prefetch=prefetch)
+    await seen.wait(count, timeout=30)
+    assert sorted(json.loads(b)["n"] for _, b, _ in seen.got) == list(range(count))
+
+
 class TestBrokerContract:
+    async def test_a_batch_of_500_is_confirmed_and_delivered_whole(self, broker_factory) -> None:
+        await delivered_whole(await broker_factory(), 500, prefetch=100)
+
     async def test_published_messages_reach_the_consumer_with_their_headers(
         self, broker_factory
     ) -> None:
@@ -209,28 +221,12 @@ class TestEmbeddedBroker:
         broker = EmbeddedBroker(tmp_path / "queue.db", poll_seconds=60)
         await broker.start()
         try:
-            await broker.publish([_msg(n) for n in range(40)])
-            seen = Recorder()
-            await broker.consume("email.queue", seen, prefetch=4)
-            await seen.wait(40, timeout=20)
-            assert sorted(json.loads(b)["n"] for _, b, _ in seen.got) == list(range(40))
+            await delivered_whole(broker, 40, prefetch=4)
         finally:
             await broker.close()
 
 
 class TestRabbitBroker:
-    async def test_a_large_batch_is_confirmed_and_delivered_whole(self) -> None:
-        async with rabbit_vhost() as url:
-            broker = await _open("rabbitmq", Path("."), url)
-            try:
-                await broker.publish([_msg(n) for n in range(500)])
-                seen = Recorder()
-                await broker.consume("email.queue", seen, prefetch=100)
-                await seen.wait(500, timeout=30)
-                assert sorted(json.loads(b)["n"] for _, b, _ in seen.got) == list(range(500))
-            finally:
-                await broker.close()
-
     async def test_a_message_no_queue_takes_is_refused_not_dropped(self) -> None:
         async with rabbit_vhost() as url:
             broker = await _open("rabbitmq", Path("."), url)
