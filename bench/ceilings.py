@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from email.message import EmailMessage
 from pathlib import Path
 
 import aio_pika
-import aiosmtplib
 import asyncpg
 
 from bench.http import LoadClient
 from bench.load import open_loop
+from herald.adapters.email.smtp import SmtpTransport
+from herald.ports import OutgoingEmail
 
 
 async def postgres_inserts(dsn: str, count: int = 3000, concurrency: int = 10) -> float:
@@ -84,22 +84,15 @@ async def rabbitmq_round_trip(url: str, count: int = 5000) -> float:
 
 
 async def smtp_messages(port: int, count: int = 2000, connections: int = 4) -> float:
-    """Messages per second into the same SMTP sink Herald sends to, over reused connections."""
-    per = count // connections
-
-    async def worker() -> None:
-        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port)
-        await client.connect()
-        for n in range(per):
-            mail = EmailMessage()
-            mail["From"], mail["To"], mail["Subject"] = "b@localhost", f"u{n}@example.com", "b"
-            mail.set_content("bench")
-            await client.send_message(mail)
-        await client.quit()
-
+    """Messages per second into the same SMTP sink Herald sends to, by Herald's own SMTP
+    client (pooled, pipelined) alone: without the queue and the database around it."""
+    transport = SmtpTransport(f"smtp://127.0.0.1:{port}", pool_size=connections)
+    mail = OutgoingEmail("b@localhost", ("u@example.com",), b"Subject: b\r\n\r\nbench\r\n")
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    return per * connections / (time.perf_counter() - started)
+    await asyncio.gather(*(transport.send(mail) for _ in range(count)))
+    elapsed = time.perf_counter() - started
+    await transport.close()
+    return count / elapsed
 
 
 BARE_APP = """

@@ -94,7 +94,16 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        if self.server.pipelining:  # RFC 2920; aiosmtpd reads pipelined commands in order
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.server.peers.add(session.peer)
         reply = self.server.data_reply
         if reply is not None:
             return reply
@@ -106,10 +115,18 @@ class _Handler:
 
 
 class SmtpServer:
-    """``tls``: None (plain), "starttls" or "implicit"; ``login``: required credentials."""
+    """``tls``: None (plain), "starttls" or "implicit"; ``login``: required credentials;
+    ``pipelining``: whether EHLO offers PIPELINING."""
 
-    def __init__(self, *, tls: str | None = None, login: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        tls: str | None = None,
+        login: tuple[str, str] | None = None,
+        pipelining: bool = False,
+    ) -> None:
         self.port = free_port()
+        self.pipelining = pipelining
         self.received: list[EmailMessage] = []
         self.received_at: list[float] = []
         self.data_reply: str | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
@@ -28,6 +29,14 @@ def mail(to: str = "ada@example.com") -> OutgoingEmail:
     return OutgoingEmail("herald@localhost", (to,), message.as_bytes())
 
 
+@pytest.fixture(params=[False, True], ids=["one command at a time", "pipelining"])
+def relay(request: pytest.FixtureRequest) -> Iterator[SmtpServer]:
+    server = SmtpServer(pipelining=request.param)
+    server.start()
+    yield server
+    server.stop()
+
+
 class TestSmtpTransport:
     @pytest.mark.parametrize(
         ("tls", "scheme", "query"),
@@ -37,7 +46,7 @@ class TestSmtpTransport:
         ],
     )
     async def test_tls_and_login(self, tls: str, scheme: str, query: str) -> None:
-        server = SmtpServer(tls=tls, login=("herald", "s3cret pass"))
+        server = SmtpServer(tls=tls, login=("herald", "s3cret pass"), pipelining=True)
         server.start()
         try:
             url = f"{scheme}://herald:s3cret%20pass@127.0.0.1:{server.port}{query}"
@@ -52,27 +61,27 @@ class TestSmtpTransport:
         finally:
             server.stop()
 
-    async def test_connections_are_pooled_and_reused(self, smtp_server: SmtpServer) -> None:
-        transport = SmtpTransport(smtp_server.url, pool_size=2)
+    async def test_connections_are_pooled_and_reused(self, relay: SmtpServer) -> None:
+        transport = SmtpTransport(relay.url, pool_size=2)
         await asyncio.gather(*(transport.send(mail(f"u{n}@example.com")) for n in range(20)))
-        assert len(smtp_server.received) == 20
-        assert len(smtp_server.peers) <= 2  # 20 mails over at most 2 connections
+        assert len(relay.received) == 20
+        assert 1 <= len(relay.peers) <= 2  # 20 mails over at most 2 connections
         await transport.close()
 
-    async def test_replies_are_classified(self, smtp_server: SmtpServer) -> None:
-        transport = SmtpTransport(smtp_server.url, pool_size=1)
-        smtp_server.rcpt_replies["gone@example.com"] = "550 5.1.1 no such user"
-        smtp_server.rcpt_replies["full@example.com"] = "452 4.2.2 mailbox full"
+    async def test_replies_are_classified(self, relay: SmtpServer) -> None:
+        transport = SmtpTransport(relay.url, pool_size=1)
+        relay.rcpt_replies["gone@example.com"] = "550 5.1.1 no such user"
+        relay.rcpt_replies["full@example.com"] = "452 4.2.2 mailbox full"
         with pytest.raises(DeliveryError) as gone:
             await transport.send(mail("gone@example.com"))
         with pytest.raises(DeliveryError) as full:
             await transport.send(mail("full@example.com"))
         assert gone.value.permanent and not full.value.permanent
         await transport.send(mail())  # the connection is still good after refusals
-        assert len(smtp_server.received) == 1
-        smtp_server.stop()
+        assert len(relay.received) == 1
+        relay.stop()
         with pytest.raises(DeliveryError) as down:
-            await SmtpTransport(smtp_server.url, pool_size=1).send(mail())
+            await SmtpTransport(relay.url, pool_size=1).send(mail())
         assert not down.value.permanent
 
 

@@ -27,19 +27,20 @@ print(json.dumps(sorted(sys.modules)))
 
 # What a service must not load: the others' code and the adapters only they use (the
 # users and templates services publish nothing, so they need no broker client).
+_SMTP, _LIMITS = "herald.adapters.email.smtp", "herald.adapters.ratelimit"
 _FOREIGN = {
-    "gateway": ["herald.kit.worker", "herald.services.users", "aiosmtplib", "argon2", "jinja2"],
-    "users": ["herald.services.gateway", "herald.kit.worker", "limits", "jinja2", "aio_pika"],
-    "templates": [
-        "herald.services.gateway",
-        "herald.services.users",
-        "aiosmtplib",
-        "argon2",
-        "aio_pika",
-    ],
-    "email_worker": ["herald.services.gateway", "herald.services.users", "http_ece", "limits"],
-    "push_worker": ["herald.services.gateway", "aiosmtplib", "aiosmtpd", "argon2", "limits"],
+    "gateway": ["herald.kit.worker", "herald.services.users", _SMTP, "argon2", "jinja2"],
+    "users": ["herald.services.gateway", "herald.kit.worker", _LIMITS, "jinja2", "aio_pika"],
+    "templates": ["herald.services.gateway", "herald.services.users", _SMTP, "argon2", "aio_pika"],
+    "email_worker": ["herald.services.gateway", "herald.services.users", "http_ece", _LIMITS],
+    "push_worker": ["herald.services.gateway", _SMTP, "aiosmtpd", "argon2", _LIMITS],
 }
+# No service needs a general JWT library, and only Web Push signs and encrypts with
+# elliptic curves (the gateway derives the VAPID public key it hands out).
+for _service, _foreign in _FOREIGN.items():
+    _foreign.append("jwt")
+    if _service in ("users", "templates", "email_worker"):
+        _foreign.append("cryptography.hazmat")
 
 
 @pytest.mark.parametrize("service", sorted(_FOREIGN))

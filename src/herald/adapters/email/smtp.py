@@ -1,4 +1,4 @@
-"""SMTP delivery over a small pool of reused connections (aiosmtplib).
+"""SMTP delivery over a small pool of reused sessions (``smtp_session``, with PIPELINING).
 
 Replies are classified as RFC 5321 §4.2.1 says: 4yz is transient (try again later),
 5yz is permanent. A refused connection, a timeout or a dropped connection is
@@ -12,10 +12,17 @@ import contextlib
 import ssl
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import aiosmtplib
-
+from herald.adapters.email.smtp_session import (
+    SmtpProtocolError,
+    SmtpReplyError,
+    SmtpSession,
+)
 from herald.domain.errors import DeliveryError
 from herald.ports import OutgoingEmail
+
+# What a session that cannot go on raises: the connection broke, timed out or spoke
+# something other than SMTP.
+_BROKEN = (TimeoutError, SmtpProtocolError, OSError)
 
 
 class SmtpTransport:
@@ -27,8 +34,9 @@ class SmtpTransport:
         self.host = parts.hostname or "localhost"
         self.port = parts.port or (465 if parts.scheme == "smtps" else 25)
         self.target = f"{self.host}:{self.port}"
-        self._user = unquote(parts.username) if parts.username else None
-        self._password = unquote(parts.password) if parts.password else None
+        self._login = (
+            (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
+        )
         self._tls = parts.scheme == "smtps"
         self._starttls = query.get("starttls") in ("true", "1", "yes")
         context = ssl.create_default_context()
@@ -37,68 +45,71 @@ class SmtpTransport:
             context.verify_mode = ssl.CERT_NONE
         self._context = context
         self._timeout = timeout
-        self._size = pool_size
-        self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+        self._idle: list[SmtpSession] = []
         self._slots = asyncio.Semaphore(pool_size)
 
-    async def _open(self) -> aiosmtplib.SMTP:
-        client = aiosmtplib.SMTP(
-            hostname=self.host,
-            port=self.port,
-            use_tls=self._tls,
-            start_tls=self._starttls,
-            tls_context=self._context,
-            timeout=self._timeout,
+    async def _open(self) -> SmtpSession:
+        return await SmtpSession.open(
+            self.host,
+            self.port,
+            seconds=self._timeout,
+            context=self._context,
+            implicit_tls=self._tls,
+            starttls=self._starttls,
+            login=self._login,
         )
-        await client.connect()
-        if self._user is not None:
-            await client.login(self._user, self._password or "")
-        return client
-
-    async def _checkout(self) -> aiosmtplib.SMTP:
-        while not self._idle.empty():
-            client = self._idle.get_nowait()
-            if client.is_connected:
-                return client
-        return await self._open()
 
     async def send(self, mail: OutgoingEmail) -> None:
         async with self._slots:
-            client: aiosmtplib.SMTP | None = None
+            session = self._checkout()
             try:
-                client = await self._checkout()
-                await client.sendmail(mail.sender, list(mail.recipients), mail.data)
-            except aiosmtplib.SMTPRecipientsRefused as exc:
-                codes = [r.code for r in exc.recipients]
-                await self._discard_on_error(client, keep=True)
-                refused = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
-                raise DeliveryError(
-                    f"recipient refused: {refused}", permanent=all(c >= 500 for c in codes)
-                )
-            except aiosmtplib.SMTPResponseException as exc:
-                await self._discard_on_error(client, keep=True)
-                raise DeliveryError(f"SMTP {exc.code} {exc.message}", permanent=exc.code >= 500)
-            except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-                await self._discard_on_error(client, keep=False)
+                if session is not None:
+                    try:
+                        await session.send(mail.sender, mail.recipients, mail.data)
+                    except _BROKEN:
+                        # A reused session the server had closed meanwhile: once more,
+                        # on a new one, before the message counts as failed.
+                        session.abort()
+                        session = None
+                if session is None:
+                    session = await self._open()
+                    await session.send(mail.sender, mail.recipients, mail.data)
+            except SmtpReplyError as exc:
+                if session is not None:  # None: refused while opening (EHLO, AUTH...)
+                    await self._keep_after_refusal(session)
+                raise _refused(exc)
+            except _BROKEN as exc:
+                if session is not None:
+                    session.abort()
                 raise DeliveryError(f"SMTP server unreachable: {exc}", permanent=False)
-            self._idle.put_nowait(client)
+            self._idle.append(session)
 
-    async def _discard_on_error(self, client: aiosmtplib.SMTP | None, *, keep: bool) -> None:
-        """After a refused message the connection may still be usable; reset it or drop it."""
-        if client is None:
+    def _checkout(self) -> SmtpSession | None:
+        while self._idle:
+            session = self._idle.pop()
+            if session.usable:
+                return session
+            session.abort()
+        return None
+
+    async def _keep_after_refusal(self, session: SmtpSession) -> None:
+        """After a refused message the session can still carry the next one, once reset."""
+        try:
+            await session.reset()
+        except (SmtpReplyError, *_BROKEN):
+            session.abort()
             return
-        if keep and client.is_connected:
-            try:
-                await client.rset()
-                self._idle.put_nowait(client)
-                return
-            except (TimeoutError, aiosmtplib.SMTPException, OSError):
-                pass
-        with contextlib.suppress(Exception):
-            client.close()
+        self._idle.append(session)
 
     async def close(self) -> None:
-        while not self._idle.empty():
-            client = self._idle.get_nowait()
+        while self._idle:
+            session = self._idle.pop()
             with contextlib.suppress(Exception):
-                await client.quit()
+                await session.quit()
+
+
+def _refused(exc: SmtpReplyError) -> DeliveryError:
+    code, text = exc.reply.code, exc.reply.text.replace("\n", " ")
+    if exc.refused:
+        return DeliveryError(f"recipient refused: {code} {text}", permanent=code >= 500)
+    return DeliveryError(f"SMTP {code} {text}", permanent=code >= 500)

@@ -1,0 +1,163 @@
+"""The SMTP transport on the wire, against a scripted server on loopback that records
+every read: what pipelining sends together, dot-stuffing, and the replies and breakages
+a relay can throw at it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from herald.adapters.email.smtp import SmtpTransport
+from herald.domain.errors import DeliveryError
+from herald.ports import OutgoingEmail
+
+
+class ScriptedRelay:
+    """Answers 250 to everything, 354 to DATA, unless ``replies`` says otherwise for a
+    command's verb; ``silent`` never answers after the greeting."""
+
+    def __init__(self, *, pipelining: bool) -> None:
+        self.pipelining = pipelining
+        self.replies: dict[bytes, bytes] = {}
+        self.silent = False
+        self.reads: list[bytes] = []
+        self.messages: list[bytes] = []
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self._open: list[asyncio.StreamWriter] = []
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"smtp://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+
+    async def stop(self) -> None:
+        self.drop_connections()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    def drop_connections(self) -> None:
+        for writer in self._open:
+            writer.close()
+        self._open.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._open.append(writer)
+        writer.write(b"220 scripted\r\n")
+        pending = b""
+        while chunk := await reader.read(65536):
+            self.reads.append(chunk)
+            pending += chunk
+            while b"\r\n" in pending and not self.silent:
+                if pending.startswith(b"\x00DATA"):  # inside a message
+                    end = pending.find(b"\r\n.\r\n")
+                    if end < 0:
+                        break
+                    self.messages.append(pending[7:end])
+                    pending = pending[end + 5 :]
+                    writer.write(self.replies.get(b"BODY", b"250 queued\r\n"))
+                    continue
+                line, pending = pending.split(b"\r\n", 1)
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    offer = b"250-PIPELINING\r\n" if self.pipelining else b""
+                    writer.write(b"250-scripted\r\n" + offer + b"250 8BITMIME\r\n")
+                elif verb == b"DATA":
+                    reply = self.replies.get(b"DATA", b"354 go ahead\r\n")
+                    writer.write(reply)
+                    if reply.startswith(b"354"):
+                        pending = b"\x00DATA\r\n" + pending
+                else:
+                    writer.write(self.replies.get(verb, b"250 OK\r\n"))
+        writer.close()
+
+
+@pytest_asyncio.fixture(params=[True, False], ids=["pipelining", "one at a time"])
+async def relay(request: pytest.FixtureRequest) -> AsyncIterator[ScriptedRelay]:
+    server = ScriptedRelay(pipelining=request.param)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def mail(data: bytes = b"Subject: hi\r\n\r\nhello\r\n") -> OutgoingEmail:
+    return OutgoingEmail("herald@example.com", ("ada@example.com",), data)
+
+
+class TestSmtpOnTheWire:
+    async def test_pipelining_sends_the_envelope_in_one_write(self, relay: ScriptedRelay) -> None:
+        transport = SmtpTransport(relay.url, pool_size=1)
+        await transport.send(mail())
+        envelope = next(r for r in relay.reads if r.startswith(b"MAIL"))
+        together = b"RCPT TO:<ada@example.com>\r\nDATA\r\n" in envelope
+        assert together is relay.pipelining
+        assert relay.messages == [b"Subject: hi\r\n\r\nhello"]
+        await transport.close()
+
+    async def test_lines_are_dot_stuffed_and_end_in_crlf(self, relay: ScriptedRelay) -> None:
+        transport = SmtpTransport(relay.url, pool_size=1)
+        await transport.send(mail(b"Subject: x\n\n.hidden\r\n..two\rend"))
+        assert relay.messages == [b"Subject: x\r\n\r\n..hidden\r\n...two\r\nend"]
+        await transport.close()
+
+    async def test_a_refused_recipient_leaves_the_session_usable(
+        self, relay: ScriptedRelay
+    ) -> None:
+        # A server that refuses the recipient and still opens DATA (which RFC 2920 says
+        # it should not): the empty message is ended with a lone dot, then reset.
+        relay.replies = {b"RCPT": b"550 5.1.1 no such user\r\n"}
+        transport = SmtpTransport(relay.url, pool_size=1)
+        with pytest.raises(DeliveryError) as gone:
+            await transport.send(mail())
+        assert gone.value.permanent and "recipient refused: 550" in gone.value.error
+        relay.replies = {}
+        await transport.send(mail())
+        assert relay.connections == 1 and len(relay.messages) == 1 + relay.pipelining
+        await transport.close()
+
+    async def test_a_temporary_refusal_of_the_message_is_transient(
+        self, relay: ScriptedRelay
+    ) -> None:
+        relay.replies = {b"BODY": b"451 4.3.0 try again later\r\n"}
+        with pytest.raises(DeliveryError) as later:
+            await SmtpTransport(relay.url, pool_size=1).send(mail())
+        assert not later.value.permanent and "451" in later.value.error
+
+    async def test_a_connection_the_server_closed_is_replaced_not_failed(
+        self, relay: ScriptedRelay
+    ) -> None:
+        transport = SmtpTransport(relay.url, pool_size=1)
+        await transport.send(mail())
+        relay.drop_connections()  # the relay's idle timeout, say
+        await asyncio.sleep(0.05)
+        await transport.send(mail())
+        assert len(relay.messages) == 2 and relay.connections == 2
+        await transport.close()
+
+    async def test_a_server_that_stops_answering_is_a_transient_failure(
+        self, relay: ScriptedRelay
+    ) -> None:
+        relay.silent = True
+        with pytest.raises(DeliveryError) as stalled:
+            await SmtpTransport(relay.url, pool_size=1, timeout=0.3).send(mail())
+        assert not stalled.value.permanent
+
+    async def test_an_address_that_would_end_the_command_is_refused(
+        self, relay: ScriptedRelay
+    ) -> None:
+        transport = SmtpTransport(relay.url, pool_size=1)
+        with pytest.raises(DeliveryError) as refused:
+            await transport.send(
+                OutgoingEmail("herald@example.com", ("a@example.com>\r\nRCPT TO:<b",), b"x\r\n")
+            )
+        assert refused.value.permanent
+        assert not any(b"RCPT TO:<b" in r for r in relay.reads)
+        await transport.close()
