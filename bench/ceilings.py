@@ -11,6 +11,8 @@ from pathlib import Path
 import aio_pika
 import asyncpg
 
+# Imported for the AMQP client's set-up too: the ceiling uses the client Herald uses.
+import herald.adapters.broker.rabbitmq  # noqa: F401
 from bench.http import LoadClient
 from bench.load import open_loop
 from herald.adapters.email.smtp import SmtpTransport

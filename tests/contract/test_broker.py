@@ -23,6 +23,7 @@ from herald.ports import (
     Delivery,
     Outgoing,
 )
+from herald.services.gateway.relay import OutboxRelay
 from tests.servers import rabbit_vhost
 
 
@@ -233,5 +234,17 @@ class TestRabbitBroker:
             try:
                 with pytest.raises(BrokerUnavailable, match="could not route"):
                     await broker.publish([_msg(1, key="nowhere")])
+            finally:
+                await broker.close()
+
+    async def test_a_relay_batch_fits_the_connections_write_queue(self) -> None:
+        # A publish that finds aiormq's write queue full waits a turn of the event loop
+        # for the writer: a whole relay batch must fit, or a busy gateway relays slowly.
+        async with rabbit_vhost() as url:
+            broker = await _open("rabbitmq", Path("."), url)
+            try:
+                assert broker._connection is not None and broker._connection.transport
+                queue = broker._connection.transport.connection.write_queue
+                assert queue.maxsize >= OutboxRelay.BATCH_SIZE
             finally:
                 await broker.close()

@@ -44,6 +44,13 @@ log = structlog.get_logger(__name__)
 # dead-letters it to failed.queue instead of looping for ever.
 DELIVERY_LIMIT = 20
 
+# aiormq holds at most 10 frames for a connection's writer task, and a publish or an ack
+# past that waits for the writer's next turn of the event loop. On a loop busy with
+# requests that held the gateway's outbox relay to 500-1,000 messages a second, while the
+# outbox grew and the email worker idled (docs/benchmarks.md). Each connection reads the
+# bound when it is made; a frame waiting there is one message or one ack.
+aiormq.Connection.FRAME_BUFFER_SIZE = 4096
+
 
 class RabbitDelivery:
     def __init__(self, broker: RabbitBroker, message: AbstractIncomingMessage, queue: str) -> None:

@@ -24,12 +24,15 @@ log = structlog.get_logger(__name__)
 
 
 class OutboxRelay:
+    # Rows claimed, published and deleted in one transaction, at most.
+    BATCH_SIZE = 500
+
     def __init__(
         self,
         engine: AsyncEngine,
         broker: Broker,
         *,
-        batch_size: int = 500,
+        batch_size: int = BATCH_SIZE,
         idle_seconds: float = 0.5,
         linger_seconds: float = 0.01,
     ) -> None:
