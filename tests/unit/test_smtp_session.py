@@ -17,7 +17,8 @@ from herald.ports import OutgoingEmail
 
 class ScriptedRelay:
     """Answers 250 to everything, 354 to DATA, unless ``replies`` says otherwise for a
-    command's verb; ``silent`` never answers after the greeting."""
+    command's verb (or ``BODY``, the end of a message: empty, it hangs up instead);
+    ``silent`` never answers after the greeting."""
 
     def __init__(self, *, pipelining: bool) -> None:
         self.pipelining = pipelining
@@ -63,7 +64,11 @@ class ScriptedRelay:
                         break
                     self.messages.append(pending[7:end])
                     pending = pending[end + 5 :]
-                    writer.write(self.replies.get(b"BODY", b"250 queued\r\n"))
+                    reply = self.replies.get(b"BODY", b"250 queued\r\n")
+                    if not reply:  # took the message, then went away without a word
+                        writer.close()
+                        return
+                    writer.write(reply)
                     continue
                 line, pending = pending.split(b"\r\n", 1)
                 verb = line[:4].upper()
@@ -161,3 +166,16 @@ class TestSmtpOnTheWire:
         assert refused.value.permanent
         assert not any(b"RCPT TO:<b" in r for r in relay.reads)
         await transport.close()
+
+    async def test_a_connection_lost_after_the_message_is_not_sent_again(
+        self, relay: ScriptedRelay
+    ) -> None:
+        # The relay may have queued it: a second copy on a new connection could be a
+        # duplicate, so the failure goes to the worker's retry (and its ledger) instead.
+        transport = SmtpTransport(relay.url, pool_size=1)
+        await transport.send(mail())
+        relay.replies = {b"BODY": b""}
+        with pytest.raises(DeliveryError) as lost:
+            await transport.send(mail())
+        assert not lost.value.permanent
+        assert len(relay.messages) == 2 and relay.connections == 1

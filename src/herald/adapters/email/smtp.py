@@ -13,6 +13,7 @@ import ssl
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from herald.adapters.email.smtp_session import (
+    SessionLost,
     SmtpProtocolError,
     SmtpReplyError,
     SmtpSession,
@@ -66,9 +67,9 @@ class SmtpTransport:
                 if session is not None:
                     try:
                         await session.send(mail.sender, mail.recipients, mail.data)
-                    except _BROKEN:
-                        # A reused session the server had closed meanwhile: once more,
-                        # on a new one, before the message counts as failed.
+                    except SessionLost:
+                        # A reused session the server had closed meanwhile, before any
+                        # of the message went: once more, on a new one.
                         session.abort()
                         session = None
                 if session is None:

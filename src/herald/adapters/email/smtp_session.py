@@ -44,6 +44,11 @@ class SmtpProtocolError(Exception):
     """The server said something that is not an SMTP reply, or closed the connection."""
 
 
+class SessionLost(SmtpProtocolError):
+    """The session broke before any of the message was sent: sending it again on
+    another connection cannot deliver it twice."""
+
+
 class SmtpSession:
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, seconds: float
@@ -51,7 +56,6 @@ class SmtpSession:
         """``seconds``: how long to wait for each reply."""
         self._reader, self._writer, self._seconds = reader, writer, seconds
         self.extensions: dict[str, str] = {}
-        self.replies_read = 0  # how many replies this connection has had
 
     @classmethod
     async def open(
@@ -102,20 +106,29 @@ class SmtpSession:
             raise SmtpReplyError(Reply(553, "the address needs SMTPUTF8, not offered here"))
         mail = b"MAIL FROM:" + _path(sender) + (b" SMTPUTF8" if utf8 else b"")
         envelope = [mail, *(b"RCPT TO:" + _path(r) for r in recipients), b"DATA"]
-        if "PIPELINING" in self.extensions:
-            self._writer.write(b"".join(line + b"\r\n" for line in envelope))
-            replies = [await self._read() for _ in envelope]
-        else:
-            replies = []
-            for line in envelope:
-                replies.append(await self.command(line))
-                if not replies[-1].ok:
-                    break
+        try:
+            replies = await self._envelope(envelope)
+        except (
+            SmtpProtocolError,
+            OSError,
+        ) as exc:  # a server takes no message without DATA's content
+            raise SessionLost(str(exc)) from exc
         await self._refused_or_data(recipients, replies)
         self._writer.write(_terminated(data))
         reply = await self._read()
         if reply.code != 250:
             raise SmtpReplyError(reply)
+
+    async def _envelope(self, envelope: list[bytes]) -> list[Reply]:
+        if "PIPELINING" in self.extensions:
+            self._writer.write(b"".join(line + b"\r\n" for line in envelope))
+            return [await self._read() for _ in envelope]
+        replies: list[Reply] = []
+        for line in envelope:
+            replies.append(await self.command(line))
+            if not replies[-1].ok:
+                break
+        return replies
 
     async def _refused_or_data(self, recipients: tuple[str, ...], replies: list[Reply]) -> None:
         """Return when the envelope was taken and DATA said 354, else raise. A refusal
@@ -193,7 +206,6 @@ class SmtpSession:
                     raise SmtpProtocolError(f"not an SMTP reply: {line[:80]!r}")
                 lines.append(line[4:])
                 if line[3:4] != "-":
-                    self.replies_read += 1
                     return Reply(int(code), "\n".join(lines))
         raise SmtpProtocolError("the server's reply does not end")
 
