@@ -111,6 +111,5 @@ class SmtpTransport:
 
 def _refused(exc: SmtpReplyError) -> DeliveryError:
     code, text = exc.reply.code, exc.reply.text.replace("\n", " ")
-    if exc.refused:
-        return DeliveryError(f"recipient refused: {code} {text}", permanent=code >= 500)
-    return DeliveryError(f"SMTP {code} {text}", permanent=code >= 500)
+    what = "recipient refused:" if exc.refused else "SMTP"
+    return DeliveryError(f"{what} {code} {text}", permanent=code >= 500)

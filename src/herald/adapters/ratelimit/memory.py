@@ -35,21 +35,21 @@ class MemoryRateLimiter:
 
     async def hit(self, *limits: RateLimit) -> list[RateDecision]:
         now = self._clock()
-        found: list[_Counters] = []
+        found: list[tuple[tuple[str, int], _Counters]] = []
         decisions: list[RateDecision] = []
         for limit in limits:
             index, elapsed = limit.rule.window(now)
             key = (limit.key, limit.rule.seconds)
             counters = self._counters.get(key, _Counters(index)).at(index)
-            found.append(counters)
+            found.append((key, counters))
             after = wait(
                 limit.rule, previous=counters.previous, current=counters.current, elapsed=elapsed
             )
             decisions.append(RateDecision(after == 0.0, limit.rule.amount, after))
         if all(d.allowed for d in decisions):
-            for limit, counters in zip(limits, found, strict=True):
+            for key, counters in found:
                 counters.current += 1
-                self._keep((limit.key, limit.rule.seconds), counters)
+                self._keep(key, counters)
         return decisions
 
     def _keep(self, key: tuple[str, int], counters: _Counters) -> None:
