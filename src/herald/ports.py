@@ -13,6 +13,11 @@ ERROR_HEADER = "x-herald-error"
 ORIGIN_HEADER = "x-herald-origin"
 CORRELATION_HEADER = "x-correlation-id"
 
+# A message whose handler failed this many times without settling it is poison: the
+# broker moves it to failed.queue instead of handing it out again for ever (RabbitMQ
+# by its quorum queues' x-delivery-limit, the embedded broker by counting).
+DELIVERY_LIMIT = 20
+
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:

@@ -150,7 +150,15 @@ class DeliveryWorker:
                 },
             ),
         ):
-            await self._handle(delivery, message)
+            try:
+                await self._handle(delivery, message)
+            except Exception as exc:
+                # Whatever went wrong, the message spends an attempt and ends in
+                # failed.queue after the last one: it can never circle without a count.
+                log.exception("delivery.unexpected_error")
+                await self._failed(
+                    delivery, message, _unexpected(exc), delivery.attempts + 1, None, None
+                )
 
     async def _handle(self, delivery: Delivery, message: SendNotification) -> None:
         attempts = delivery.attempts
@@ -180,16 +188,12 @@ class DeliveryWorker:
                 f"{channel} send", kind=SpanKind.CLIENT, attributes={"herald.target": target}
             ):
                 await self.sender.send(message, content)
-        except (DeliveryError, HeraldError) as exc:
-            error = (
-                exc
-                if isinstance(exc, DeliveryError)
-                else DeliveryError(exc.error, permanent=exc.status_code < 500)
-            )
-            await self._failed(delivery, message, error, made, target, started)
+        except Exception as exc:
+            if not isinstance(exc, DeliveryError | HeraldError):
+                log.exception("delivery.unexpected_error")
+            await self._failed(delivery, message, _unexpected(exc), made, target, started)
             return
-        breaker.record_success()
-        BREAKER_OPEN.labels(channel, target).set(0)
+        self._transport_worked(channel, target)
         DELIVERY_ATTEMPTS.labels(channel, "delivered").inc()
         DELIVERY_SECONDS.labels(channel, "delivered").observe(time.perf_counter() - started)
         log.info("delivery.delivered", attempt=made)
@@ -201,17 +205,26 @@ class DeliveryWorker:
         )
         await delivery.ack()
 
+    def _transport_worked(self, channel: str, target: str) -> None:
+        self.breakers.for_target(target).record_success()
+        BREAKER_OPEN.labels(channel, target).set(0)
+
     async def _failed(
         self,
         delivery: Delivery,
         message: SendNotification,
         error: DeliveryError,
         made: int,
-        target: str,
-        started: float,
+        target: str | None,
+        started: float | None,
     ) -> None:
+        """``target`` is None when the failure came before any delivery was tried."""
         channel = message.channel.value
-        if not error.permanent:
+        if target is not None and error.permanent:
+            # The transport answered, and what it said is about this message: for the
+            # breaker that is a success (a half-open probe that meets a 550 closes it).
+            self._transport_worked(channel, target)
+        elif target is not None:
             breaker = self.breakers.for_target(target)
             breaker.record_failure()
             if breaker.state is not BreakerState.CLOSED:
@@ -221,7 +234,8 @@ class DeliveryWorker:
         final = error.permanent or self.policy.exhausted(made)
         outcome = "failed" if final else "retried"
         DELIVERY_ATTEMPTS.labels(channel, outcome).inc()
-        DELIVERY_SECONDS.labels(channel, outcome).observe(time.perf_counter() - started)
+        if started is not None:
+            DELIVERY_SECONDS.labels(channel, outcome).observe(time.perf_counter() - started)
         if final:
             log.warning(
                 "delivery.failed", attempt=made, error=error.error, permanent=error.permanent
@@ -233,6 +247,16 @@ class DeliveryWorker:
         log.info("delivery.retry_scheduled", attempt=made, error=error.error, delay=round(delay, 2))
         await self._status(message, Status.PENDING, made, error.error)
         await delivery.retry(delay, attempts=made, error=error.error)
+
+
+def _unexpected(exc: Exception) -> DeliveryError:
+    """Any failure as a delivery error: Herald's own as they say, anything else as a
+    transient failure that spends an attempt like every other."""
+    if isinstance(exc, DeliveryError):
+        return exc
+    if isinstance(exc, HeraldError):
+        return DeliveryError(exc.error, permanent=exc.status_code < 500)
+    return DeliveryError(f"unexpected error: {type(exc).__name__}: {exc}"[:500], permanent=False)
 
 
 def worker_app(

@@ -23,6 +23,7 @@ from herald.domain.messages import FAILED_QUEUE, ROUTING_KEYS
 from herald.kit.aio import within
 from herald.ports import (
     ATTEMPTS_HEADER,
+    DELIVERY_LIMIT,
     ERROR_HEADER,
     ORIGIN_HEADER,
     Delivery,
@@ -31,6 +32,12 @@ from herald.ports import (
 )
 
 log = structlog.get_logger(__name__)
+
+# How often a handler failed on a message without settling it.
+_FAILURES_HEADER = "x-herald-handler-failures"
+# A failed handler's message waits this long before it is handed out again, so that a
+# fault that repeats cannot spin the consumer.
+_FAILURE_PAUSE = 1.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue_messages (
@@ -90,6 +97,16 @@ class EmbeddedDelivery:
             (FAILED_QUEUE, json.dumps(headers), time.time(), self._id),
         )
         self._broker._wake(FAILED_QUEUE)
+
+    async def handler_failed(self, error: str) -> None:
+        """The consumer raised without settling the message: count it, hand it out
+        again after a pause, and dead-letter it at the limit."""
+        failures = int(self.headers.get(_FAILURES_HEADER, 0)) + 1
+        if failures >= DELIVERY_LIMIT:
+            await self.dead_letter(attempts=self.attempts, error=f"handler failed: {error}")
+            return
+        self.headers = {**self.headers, _FAILURES_HEADER: failures}
+        await self.retry(_FAILURE_PAUSE, attempts=self.attempts, error=None)
 
     async def release(self) -> None:
         """Give the message back to its queue untouched (a consumer that could not finish)."""
@@ -200,9 +217,9 @@ class EmbeddedBroker:
             nonlocal busy
             try:
                 await handler(delivery)
-            except Exception:
+            except Exception as exc:
                 log.exception("broker.embedded.handler_failed", queue=queue)
-                await delivery.release()
+                await delivery.handler_failed(f"{type(exc).__name__}: {exc}"[:500])
             finally:
                 busy -= 1
                 slots.release()

@@ -30,6 +30,7 @@ from aio_pika.abc import (
 from herald.domain.messages import EXCHANGE, FAILED_QUEUE, ROUTING_KEYS
 from herald.ports import (
     ATTEMPTS_HEADER,
+    DELIVERY_LIMIT,
     ERROR_HEADER,
     ORIGIN_HEADER,
     BrokerUnavailable,
@@ -39,10 +40,6 @@ from herald.ports import (
 )
 
 log = structlog.get_logger(__name__)
-
-# A message redelivered this many times without being settled is poison: RabbitMQ
-# dead-letters it to failed.queue instead of looping for ever.
-DELIVERY_LIMIT = 20
 
 # aiormq holds at most 10 frames for a connection's writer task, and a publish or an ack
 # past that waits for the writer's next turn of the event loop. On a loop busy with
