@@ -209,6 +209,81 @@ class TestFcm:
         ).json()["data"]
         assert devices[0]["valid"] is False
 
+    @pytest.mark.parametrize(
+        ("status", "error"),
+        [
+            (404, {"status": "NOT_FOUND", "message": "Requested entity was not found."}),
+            (
+                400,
+                {
+                    "status": "INVALID_ARGUMENT",
+                    "details": [
+                        {
+                            "@type": "type.googleapis.com/google.rpc.BadRequest",
+                            "fieldViolations": [{"field": "message.android.ttl"}],
+                        }
+                    ],
+                },
+            ),
+        ],
+        ids=["wrong project", "another field"],
+    )
+    async def test_an_error_that_does_not_name_the_token_keeps_the_device(
+        self, stack: Stack, push_server: PushServer, status: int, error: dict[str, Any]
+    ) -> None:
+        # A wrong project id or base URL answers 404 for every device: pruning on it
+        # would forget every device Herald knows.
+        push_server.answers = [(status, {}, {"error": error})] * 3
+        user = await stack.user(push_token=FCM_TOKEN)
+        sent = (await stack.send(push(stack, user))).json()["data"]
+        done = await stack.until(sent["notification_id"], "failed")
+        assert str(status) in done["last_error"]
+        devices = (
+            await stack.client.get(f"/api/v1/users/{user['id']}/devices", headers=stack.auth)
+        ).json()["data"]
+        assert devices[0]["valid"] is True
+
+    async def test_invalid_argument_naming_the_token_invalidates_the_device(
+        self, stack: Stack, push_server: PushServer
+    ) -> None:
+        violation = {"field": "message.token", "description": "Invalid registration token"}
+        push_server.answers = [
+            (
+                400,
+                {},
+                {
+                    "error": {
+                        "status": "INVALID_ARGUMENT",
+                        "details": [
+                            {
+                                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                                "fieldViolations": [violation],
+                            }
+                        ],
+                    }
+                },
+            )
+        ]
+        user = await stack.user(push_token=FCM_TOKEN)
+        sent = (await stack.send(push(stack, user))).json()["data"]
+        await stack.until(sent["notification_id"], "failed")
+        devices = (
+            await stack.client.get(f"/api/v1/users/{user['id']}/devices", headers=stack.auth)
+        ).json()["data"]
+        assert devices[0]["valid"] is False
+
+    async def test_a_webpush_endpoint_that_cannot_be_signed_for_is_refused_at_registration(
+        self, stack: Stack
+    ) -> None:
+        user = await stack.user()
+        sub, _, _ = browser_subscription("https://[::1]:9/push/abc")
+        added = await stack.client.post(
+            f"/api/v1/users/{user['id']}/devices",
+            headers=stack.auth,
+            json={"kind": "webpush", "subscription": sub},
+        )
+        assert added.status_code == 422 and "IPv6" in added.json()["error"]
+
 
 class TestTargets:
     @pytest.mark.parametrize(

@@ -116,6 +116,15 @@ class TestTargets:
         assert targets.check_endpoint("http://push.example.com/x", allow_private=True)
         assert targets.check_endpoint("http://127.0.0.1:9/x", allow_private=True) is None
 
+    @pytest.mark.parametrize(
+        "url",
+        ["https://[::1]:9/push/abc", "https://[2001:db8::1]/p", "https://u:p@push.example.com/p"],
+    )
+    def test_endpoints_vapid_cannot_sign_for_are_refused_even_where_private_is_allowed(
+        self, url: str
+    ) -> None:
+        assert targets.check_endpoint(url, allow_private=True) is not None
+
     def test_public_https_is_fine(self) -> None:
         assert (
             targets.check_endpoint("https://fcm.googleapis.com/fcm/send/abc", allow_private=False)

@@ -35,6 +35,13 @@ def check_endpoint(url: str, *, allow_private: bool) -> str | None:
     host = parts.hostname or ""
     if not host:
         return "endpoint must be an absolute URL"
+    # A VAPID token's audience is the endpoint's origin as "scheme://host[:port]"
+    # (RFC 8292 §2), which Herald's signer takes only for a name or an IPv4 address:
+    # a push to an IPv6 literal or with credentials in the URL could never be signed.
+    if "@" in parts.netloc:
+        return "endpoint may not carry credentials"
+    if ":" in host:
+        return "endpoint must name its host or an IPv4 address, not an IPv6 literal"
     if parts.scheme == "http":
         if not (allow_private and is_loopback(host)):
             return "endpoint must use https"

@@ -19,7 +19,8 @@ from herald.ports import PushRequest
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 MAX_PAYLOAD = 4096  # FCM's limit for notification + data
-_GONE = {"UNREGISTERED", "INVALID_ARGUMENT"}
+# Where FCM names the field at fault in an INVALID_ARGUMENT (google.rpc.BadRequest).
+_TOKEN_FIELD = "message.token"
 
 
 class FcmTransport:
@@ -97,25 +98,51 @@ class FcmTransport:
             raise network_error(exc, "FCM")
         if response.status_code == 200:
             return
-        code = _error_code(response)
-        if response.status_code == 404 or code in _GONE:
-            raise DeviceGone(f"FCM says the token is not usable ({code or response.status_code})")
+        error = _error(response)
+        code = _error_code(error)
+        # Only what names the token says the device is gone. A 404 or INVALID_ARGUMENT
+        # about anything else (a wrong project id or base URL) would otherwise prune
+        # every device Herald knows.
+        if code == "UNREGISTERED" or (code == "INVALID_ARGUMENT" and _names_token(error)):
+            raise DeviceGone(f"FCM says the token is not usable ({code})")
         retry = transient(response, "FCM")
         if retry is not None:
             raise retry
+        # 401, 403 and 404 speak of Herald's credentials, project or URL: a failure of
+        # the transport (the breaker holds the backlog), not of this message.
         raise DeliveryError(
             f"FCM refused the message: {response.status_code} {code}",
-            permanent=response.status_code not in (401, 403),
+            permanent=response.status_code not in (401, 403, 404),
         )
 
 
-def _error_code(response: httpx.Response) -> str | None:
+def _error(response: httpx.Response) -> dict[str, Any]:
     try:
-        error = response.json().get("error", {})
+        body = response.json()
     except ValueError:
-        return None
-    for detail in error.get("details", []):
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _details(error: dict[str, Any]) -> list[dict[str, Any]]:
+    details = error.get("details")
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
+def _error_code(error: dict[str, Any]) -> str | None:
+    for detail in _details(error):
         if detail.get("errorCode"):
             return str(detail["errorCode"])
     status = error.get("status")
     return str(status) if status else None
+
+
+def _names_token(error: dict[str, Any]) -> bool:
+    for detail in _details(error):
+        violations = detail.get("fieldViolations")
+        if isinstance(violations, list) and any(
+            isinstance(v, dict) and v.get("field") == _TOKEN_FIELD for v in violations
+        ):
+            return True
+    return False
