@@ -317,6 +317,19 @@ def _worker(
     return worker_app(service=service, worker=worker, database=infra.database_check(service))
 
 
+def make_email_transport(s: Settings, url: str) -> EmailTransport:
+    """The SMTP transport to ``url`` (the configured relay, or ``herald dev``'s capture)."""
+    from herald.adapters.email.smtp import SmtpTransport
+
+    return SmtpTransport(
+        url,
+        pool_size=s.smtp_pool_size,
+        timeout=s.smtp_timeout,
+        data_timeout=s.smtp_data_timeout,
+        ehlo_name=s.smtp_ehlo_name,
+    )
+
+
 def email_worker_app(
     infra: Infra, templates_http: httpx.AsyncClient, transport: EmailTransport | None = None
 ) -> FastAPI:
@@ -325,11 +338,9 @@ def email_worker_app(
 
     s = infra.settings
     if transport is None:
-        from herald.adapters.email.smtp import SmtpTransport
-
         if s.smtp_url is None:
             raise ValueError("HERALD_SMTP_URL is required for the email worker")
-        transport = SmtpTransport(s.smtp_url, pool_size=s.smtp_pool_size, timeout=s.smtp_timeout)
+        transport = make_email_transport(s, s.smtp_url)
     infra.on_close(transport.close)
     sender = EmailSender(
         transport,

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     email_from: str = "Herald <herald@localhost>"
     smtp_pool_size: int = Field(default=4, ge=1, le=64)
     smtp_timeout: float = Field(default=10.0, gt=0)
+    # RFC 5321 §4.5.3.2.6: the reply to the end of a message may take 10 minutes.
+    smtp_data_timeout: float = Field(default=600.0, gt=0)
+    # What Herald calls itself in EHLO/HELO: a domain name or an address literal.
+    smtp_ehlo_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.\-\[\]:]{1,255}$")
     dev_smtp_port: int = 1025
 
     push_mode: PushMode | None = None

@@ -65,3 +65,32 @@ def test_a_long_non_ascii_subject_is_folded_into_encoded_words() -> None:
     data = mime.write(headers(subject), "hi", None, boundary="=_x")
     assert data.count(b"=?utf-8?") > 1  # folded over several lines, each under 78
     assert parsed(data)["Subject"] == subject
+
+
+class TestHeaderLines:
+    @pytest.mark.parametrize(
+        "subject",
+        ["x" * 1200, "word " * 240, "é" * 700, "Mixed " + "y" * 200 + " words"],
+        ids=["one long word", "many words", "not ascii", "mixed"],
+    )
+    def test_a_long_subject_is_folded_within_78_and_reads_back(self, subject: str) -> None:
+        data = mime.write(headers(subject), "hi", None, boundary="=_x")
+        head = data.split(b"\r\n\r\n", 1)[0]
+        subject_lines = head.split(b"Subject: ", 1)[1].split(b"\r\nList-Unsubscribe")[0]
+        assert all(len(line) <= 78 for line in subject_lines.split(b"\r\n"))
+        assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+        assert parsed(data)["Subject"] == subject.strip()
+
+    def test_control_characters_in_a_subject_become_spaces(self) -> None:
+        data = mime.write(headers("a\x0bb\x0cc\x00d\te"), "hi", None, boundary="=_x")
+        assert parsed(data)["Subject"] == "a b c d e"
+        assert not any(c in data for c in b"\x0b\x0c\x00")
+
+    def test_a_control_character_elsewhere_is_refused(self) -> None:
+        with pytest.raises(DeliveryError) as refused:
+            mime.write([("To", "a\x0c@example.com")], "hi", None, boundary="=_x")
+        assert refused.value.permanent
+
+    def test_a_structured_header_over_998_is_refused_not_sent(self) -> None:
+        with pytest.raises(DeliveryError):
+            mime.write([("List-Unsubscribe", "<" + "u" * 1000 + ">")], "hi", None, boundary="=_x")

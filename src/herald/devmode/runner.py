@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from herald import bootstrap
 from herald.adapters.capture import CaptureStore
 from herald.adapters.email.capture import CaptureSmtpServer
-from herald.adapters.email.smtp import SmtpTransport
 from herald.config import Settings
 from herald.devmode import inbox
 from herald.devmode.secrets import with_dev_secrets
@@ -32,9 +31,7 @@ def build(settings: Settings) -> DevStack:
     if smtp_url is None:
         smtp_capture = CaptureSmtpServer(capture, port=settings.dev_smtp_port)
         smtp_url = smtp_capture.url
-    transport = SmtpTransport(
-        smtp_url, pool_size=settings.smtp_pool_size, timeout=settings.smtp_timeout
-    )
+    transport = bootstrap.make_email_transport(settings, smtp_url)
     app = bootstrap.all_in_one(settings, email=transport, capture=capture)
     app.include_router(inbox.router(capture))
 

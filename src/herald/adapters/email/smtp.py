@@ -13,7 +13,9 @@ import ssl
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from herald.adapters.email.smtp_session import (
+    OutcomeUnknown,
     SessionLost,
+    SessionOptions,
     SmtpProtocolError,
     SmtpReplyError,
     SmtpSession,
@@ -27,7 +29,15 @@ _BROKEN = (TimeoutError, SmtpProtocolError, OSError)
 
 
 class SmtpTransport:
-    def __init__(self, url: str, *, pool_size: int = 4, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 4,
+        timeout: float = 10.0,
+        data_timeout: float = 600.0,
+        ehlo_name: str | None = None,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):
             raise ValueError("HERALD_SMTP_URL must start with smtp:// or smtps://")
@@ -35,30 +45,27 @@ class SmtpTransport:
         self.host = parts.hostname or "localhost"
         self.port = parts.port or (465 if parts.scheme == "smtps" else 25)
         self.target = f"{self.host}:{self.port}"
-        self._login = (
-            (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
-        )
-        self._tls = parts.scheme == "smtps"
-        self._starttls = query.get("starttls") in ("true", "1", "yes")
         context = ssl.create_default_context()
-        if query.get("verify") in ("false", "0", "no"):
+        if not _flag(query, "verify", default=True):
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        self._context = context
-        self._timeout = timeout
+        self._options = SessionOptions(
+            context=context,
+            implicit_tls=parts.scheme == "smtps",
+            starttls=_flag(query, "starttls"),
+            login=(
+                (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
+            ),
+            seconds=timeout,
+            data_seconds=data_timeout,
+            insecure_auth=_flag(query, "insecure_auth"),
+            ehlo_name=ehlo_name,
+        )
         self._idle: list[SmtpSession] = []
         self._slots = asyncio.Semaphore(pool_size)
 
     async def _open(self) -> SmtpSession:
-        return await SmtpSession.open(
-            self.host,
-            self.port,
-            seconds=self._timeout,
-            context=self._context,
-            implicit_tls=self._tls,
-            starttls=self._starttls,
-            login=self._login,
-        )
+        return await SmtpSession.open(self.host, self.port, self._options)
 
     async def send(self, mail: OutgoingEmail) -> None:
         async with self._slots:
@@ -76,13 +83,26 @@ class SmtpTransport:
                     session = await self._open()
                     await session.send(mail.sender, mail.recipients, mail.data)
             except SmtpReplyError as exc:
-                if session is not None:  # None: refused while opening (EHLO, AUTH...)
-                    await self._keep_after_refusal(session)
+                if session is None:
+                    # Refused while opening (greeting, EHLO, STARTTLS, AUTH): the relay
+                    # or Herald's settings are at fault, not this message. A failure of
+                    # the transport, for the breaker, never for the dead letter queue.
+                    raise DeliveryError(
+                        f"SMTP relay refused the session: {_text(exc)}", permanent=False
+                    )
+                await self._keep_after_refusal(session)
                 raise _refused(exc)
+            except OutcomeUnknown as exc:
+                if session is not None:
+                    session.abort()
+                # Retried all the same (a lost notification is worse than a second copy),
+                # and the history says so.
+                raise DeliveryError(f"outcome unknown: {exc}", permanent=False)
             except _BROKEN as exc:
                 if session is not None:
                     session.abort()
-                raise DeliveryError(f"SMTP server unreachable: {exc}", permanent=False)
+                what = "session failed" if isinstance(exc, SmtpProtocolError) else "unreachable"
+                raise DeliveryError(f"SMTP {what}: {exc or type(exc).__name__}", permanent=False)
             self._idle.append(session)
 
     def _checkout(self) -> SmtpSession | None:
@@ -109,7 +129,17 @@ class SmtpTransport:
                 await session.quit()
 
 
+def _flag(query: dict[str, str], name: str, *, default: bool = False) -> bool:
+    value = query.get(name)
+    if value is None:
+        return default
+    return value in ("true", "1", "yes")
+
+
+def _text(exc: SmtpReplyError) -> str:
+    return f"{exc.reply.code} {exc.reply.text.replace(chr(10), ' ')}"
+
+
 def _refused(exc: SmtpReplyError) -> DeliveryError:
-    code, text = exc.reply.code, exc.reply.text.replace("\n", " ")
     what = "recipient refused:" if exc.refused else "SMTP"
-    return DeliveryError(f"{what} {code} {text}", permanent=code >= 500)
+    return DeliveryError(f"{what} {_text(exc)}", permanent=exc.reply.code >= 500)

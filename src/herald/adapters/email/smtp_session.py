@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import re
 import socket
 import ssl
@@ -49,51 +50,75 @@ class SessionLost(SmtpProtocolError):
     another connection cannot deliver it twice."""
 
 
+class OutcomeUnknown(SmtpProtocolError):
+    """The whole message went, and no reply to its final dot came: the relay may have
+    taken it. Another attempt may deliver it twice (RFC 1047)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    """How a session opens: TLS, credentials and what it says in EHLO."""
+
+    context: ssl.SSLContext
+    implicit_tls: bool = False
+    starttls: bool = False
+    login: tuple[str, str] | None = None
+    # RFC 5321 §4.5.3.2: a client waits at least 5 minutes for most replies and 10 for
+    # the one to the final dot; ``seconds`` is the shorter wait Herald allows the rest.
+    seconds: float = 10.0
+    data_seconds: float = 600.0
+    # Credentials go over an encrypted session only, unless the URL says otherwise.
+    insecure_auth: bool = False
+    ehlo_name: str | None = None
+
+
 class SmtpSession:
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, seconds: float
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, options: SessionOptions
     ) -> None:
-        """``seconds``: how long to wait for each reply."""
-        self._reader, self._writer, self._seconds = reader, writer, seconds
+        self._reader, self._writer, self._options = reader, writer, options
+        self._seconds = options.seconds
         self.extensions: dict[str, str] = {}
+        self.encrypted = options.implicit_tls
 
     @classmethod
-    async def open(
-        cls,
-        host: str,
-        port: int,
-        *,
-        seconds: float,
-        context: ssl.SSLContext,
-        implicit_tls: bool,
-        starttls: bool,
-        login: tuple[str, str] | None,
-    ) -> SmtpSession:
-        async with asyncio.timeout(seconds):
+    async def open(cls, host: str, port: int, options: SessionOptions) -> SmtpSession:
+        tls = options.context if options.implicit_tls else None
+        async with asyncio.timeout(options.seconds):
             reader, writer = await asyncio.open_connection(
-                host,
-                port,
-                ssl=context if implicit_tls else None,
-                server_hostname=host if implicit_tls else None,
-                limit=_LINE_LIMIT,
+                host, port, ssl=tls, server_hostname=host if tls else None, limit=_LINE_LIMIT
             )
-        session = cls(reader, writer, seconds=seconds)
+        session = cls(reader, writer, options)
         try:
             _expect(await session._read())
-            await session._ehlo()
-            if starttls:
-                if "STARTTLS" not in session.extensions:
-                    raise SmtpProtocolError("the server does not offer STARTTLS")
-                _expect(await session.command(b"STARTTLS"))
-                async with asyncio.timeout(seconds):
-                    await writer.start_tls(context, server_hostname=host)
-                await session._ehlo()  # RFC 3207 §4.2: forget what was said before TLS
-            if login is not None:
-                await session._login(*login)
+            await session._greet()
+            offered = "STARTTLS" in session.extensions
+            if options.starttls or (options.login and offered and not session.encrypted):
+                await session._starttls(host)
+            if options.login is not None:
+                if not (session.encrypted or options.insecure_auth):
+                    raise SmtpProtocolError(
+                        "refusing to send SMTP credentials without TLS: the relay offers no"
+                        " STARTTLS (use smtps://, or add ?insecure_auth=true to the URL)"
+                    )
+                await session._login(*options.login)
         except BaseException:
             session.abort()
             raise
         return session
+
+    async def _starttls(self, host: str) -> None:
+        if "STARTTLS" not in self.extensions:
+            raise SmtpProtocolError("the server does not offer STARTTLS")
+        _expect(await self.command(b"STARTTLS"))
+        # Whatever came after the 220 was sent in the clear and would be read as if the
+        # TLS server had said it (CVE-2011-0411): a server that does this is not trusted.
+        if getattr(self._reader, "_buffer", b""):
+            raise SmtpProtocolError("the server sent more after its reply to STARTTLS")
+        async with asyncio.timeout(self._seconds):
+            await self._writer.start_tls(self._options.context, server_hostname=host)
+        self.encrypted = True
+        await self._greet()  # RFC 3207 §4.2: forget what was said before TLS
 
     @property
     def usable(self) -> bool:
@@ -115,7 +140,13 @@ class SmtpSession:
             raise SessionLost(str(exc)) from exc
         await self._refused_or_data(recipients, replies)
         self._writer.write(_terminated(data))
-        reply = await self._read()
+        try:
+            reply = await self._read(self._options.data_seconds)
+        except (TimeoutError, SmtpProtocolError, OSError) as exc:
+            raise OutcomeUnknown(
+                f"no reply to the end of the message ({exc or type(exc).__name__});"
+                " the relay may have accepted it"
+            ) from exc
         if reply.code != 250:
             raise SmtpReplyError(reply)
 
@@ -165,10 +196,15 @@ class SmtpSession:
         self._writer.write(line + b"\r\n")
         return await self._read()
 
-    async def _ehlo(self) -> None:
-        reply = await self.command(b"EHLO " + _local_name())
-        _expect(reply)
+    async def _greet(self) -> None:
+        """EHLO, or HELO where the server does not know EHLO (RFC 5321 §3.2)."""
+        name = (self._options.ehlo_name or _local_name()).encode("ascii")
         self.extensions = {}
+        reply = await self.command(b"EHLO " + name)
+        if reply.code in (500, 502, 504, 550):
+            _expect(await self.command(b"HELO " + name))
+            return
+        _expect(reply)
         for line in reply.text.split("\n")[1:]:
             keyword, _, parameters = line.partition(" ")
             self.extensions[keyword.upper()] = parameters
@@ -189,10 +225,10 @@ class SmtpSession:
         if reply.code != 235:
             raise SmtpReplyError(reply)
 
-    async def _read(self) -> Reply:
+    async def _read(self, seconds: float | None = None) -> Reply:
         """One reply, all its lines; its text keeps them apart with newlines."""
         lines: list[str] = []
-        async with asyncio.timeout(self._seconds):
+        async with asyncio.timeout(seconds or self._seconds):
             while len(lines) < _REPLY_LINES:
                 try:
                     raw = await self._reader.readuntil(b"\n")
@@ -239,13 +275,10 @@ def _terminated(data: bytes) -> bytes:
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
-_NAME: bytes | None = None
 
 
-def _local_name() -> bytes:
+@functools.cache
+def _local_name() -> str:
     """What EHLO calls this host: its name, without a DNS look-up per connection."""
-    global _NAME
-    if _NAME is None:
-        name = socket.gethostname()
-        _NAME = name.encode("ascii", "ignore") if name and name.isascii() else b"[127.0.0.1]"
-    return _NAME
+    name = socket.gethostname()
+    return name if name and name.isascii() and " " not in name else "[127.0.0.1]"

@@ -9,6 +9,7 @@ the rest of building it.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from email.header import Header
 
@@ -17,13 +18,41 @@ from herald.domain.errors import DeliveryError
 CRLF = b"\r\n"
 
 
+# RFC 5322 §2.1.1: a line is at most 998 characters and should be at most 78.
+_MAX_LINE = 998
+_FOLD_AT = 78
+# Free text (RFC 5322 §3.6.5): folded, and written as encoded words where it must be.
+_UNSTRUCTURED = {"Subject"}
+# C0 controls and DEL but CR, LF and tab: no header may carry them as they are.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def _line(name: str, value: str) -> bytes:
     # A line break inside a value would start a header of someone else's choosing.
     if "\r" in value or "\n" in value:
         raise DeliveryError(f"the {name} header holds a line break", permanent=True)
+    if name in _UNSTRUCTURED:
+        return f"{name}: {_folded(name, value)}\r\n".encode("ascii")
+    if _CONTROLS.search(value):
+        raise DeliveryError(f"the {name} header holds a control character", permanent=True)
     if not value.isascii():  # RFC 2047 encoded words, folded as RFC 5322 allows
         value = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
-    return f"{name}: {value}\r\n".encode("ascii")
+    line = f"{name}: {value}\r\n"
+    if len(line) > _MAX_LINE + 2:
+        raise DeliveryError(f"the {name} header is longer than a line may be", permanent=True)
+    return line.encode("ascii")
+
+
+def _folded(name: str, value: str) -> str:
+    """Free text as header lines of at most 78 characters: folded between words where
+    the words are short and ASCII, otherwise as RFC 2047 encoded words, which can break
+    anywhere."""
+    value = _CONTROLS.sub(" ", value).replace("\t", " ").strip()
+    plain = value.isascii() and all(len(word) < _FOLD_AT - 10 for word in value.split(" "))
+    if plain and len(name) + 2 + len(value) <= _FOLD_AT:
+        return value
+    header = Header(value, "us-ascii" if plain else "utf-8", header_name=name)
+    return header.encode(linesep="\r\n", maxlinelen=_FOLD_AT)
 
 
 def _text_part(subtype: str, body: str) -> bytes:
