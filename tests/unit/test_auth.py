@@ -88,3 +88,9 @@ class TestTokens:
     )
     def test_malformed_tokens_are_refused_not_crashed_on(self, garbage: str) -> None:
         assert _refused(garbage) == "token is not valid"
+
+    def test_a_header_nested_past_the_recursion_limit_is_refused_unread(self) -> None:
+        # Signature first: a stranger's header is never parsed, however deep it nests.
+        nested = base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).rstrip(b"=")
+        assert _refused(f"{nested.decode()}.e30.AAAA") == "token is not valid"
+

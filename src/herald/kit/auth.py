@@ -123,17 +123,19 @@ def _claims(secret: str, token: str) -> dict[str, Any]:
     if len(parts) != 3:
         raise HeraldError.unauthorized("token is not valid")
     try:
-        header = json.loads(_decode(parts[0]))
+        # The signature first: nothing a stranger wrote is parsed before it is known
+        # to come from Herald (a header of a thousand nested arrays is just bytes).
         signature = _decode(parts[2])
-        # The algorithm is fixed: "alg: none" and every other algorithm are refused
-        # before the signature is looked at (RFC 8725 §3.1).
-        if not isinstance(header, dict) or header.get("alg") != ALGORITHM:
-            raise ValueError("algorithm")
         expected = _sign(secret, f"{parts[0]}.{parts[1]}".encode("ascii"))
         if not hmac.compare_digest(signature, expected):
             raise ValueError("signature")
+        header = json.loads(_decode(parts[0]))
+        # The algorithm is fixed, whatever the header says: "alg: none" and every other
+        # algorithm are refused (RFC 8725 §3.1).
+        if not isinstance(header, dict) or header.get("alg") != ALGORITHM:
+            raise ValueError("algorithm")
         claims = json.loads(_decode(parts[1]))
-    except (ValueError, binascii.Error, UnicodeError) as exc:
+    except (ValueError, binascii.Error, UnicodeError, RecursionError) as exc:
         raise HeraldError.unauthorized("token is not valid") from exc
     if not isinstance(claims, dict):
         raise HeraldError.unauthorized("token is not valid")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -40,13 +41,24 @@ class Envelope(BaseModel, Generic[T]):
 
 
 _NUL = "text may not contain the NUL character (\\u0000)"
+_SURROGATE = "text may not contain a lone UTF-16 surrogate (\\ud800-\\udfff)"
 _NOT_FINITE = "numbers must be finite: NaN and Infinity are not JSON"
+# JSON's \ud83d escapes parse into a str that no UTF-8 encoder, PostgreSQL or SQLite
+# driver, nor JSON response can write back: it would be stored and then never read.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def unstorable_text(value: str) -> str | None:
+    """Why the text ``value`` cannot be stored and read back, or None."""
+    if "\x00" in value:
+        return _NUL
+    return _SURROGATE if _SURROGATES.search(value) else None
 
 
 def _unstorable(value: Any) -> str | None:
     """Why ``value`` cannot be stored as given, or None."""
     if isinstance(value, str):
-        return _NUL if "\x00" in value else None
+        return unstorable_text(value)
     if isinstance(value, float):
         return None if math.isfinite(value) else _NOT_FINITE
     if isinstance(value, dict):
@@ -64,9 +76,10 @@ def _unstorable(value: Any) -> str | None:
 
 class Input(BaseModel):
     """Base of every request body: unknown fields are refused, and so is what
-    PostgreSQL cannot store: a NUL character in text, NaN or Infinity in JSON (which
-    Python's JSON parser accepts). Refused here, it is the one request's 422 instead
-    of a failed group commit for every request sharing it."""
+    PostgreSQL cannot store: a NUL character or a lone surrogate in text, NaN or
+    Infinity in JSON (which Python's JSON parser accepts). Refused here, it is the one
+    request's 422 instead of a failed group commit for every request sharing it, or a
+    row that no page listing it can read back."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -9,7 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
@@ -60,6 +60,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         return JSONResponse(failure("the request conflicts with existing data"), status_code=409)
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(asyncpg.DataError)
+    @app.exception_handler(OverflowError)
+    async def _data(_: Request, exc: Exception) -> JSONResponse:
+        # A value the database cannot hold (a number past its column's range): the
+        # request's fault, never a reason to retry it.
+        log.info("http.value_out_of_range", error=str(exc).splitlines()[0][:300])
+        return JSONResponse(failure("a value in the request is out of range"), status_code=422)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)

@@ -6,6 +6,8 @@ key's scopes; user tokens pass through untouched (the users service checks them)
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import httpx
 from fastapi import APIRouter, Request, Response
 
@@ -28,6 +30,15 @@ _HOP = {
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
+def _has_dot_segment(raw_path: str) -> bool:
+    """True if the path, as sent or once decoded (%2e, %2f), holds a '.' or '..' segment."""
+    return any(
+        segment in (".", "..")
+        for path in (raw_path, unquote(raw_path))
+        for segment in path.replace("\\", "/").split("/")
+    )
+
+
 def router(users: ServiceClient, templates: ServiceClient) -> APIRouter:
     r = APIRouter(include_in_schema=False)
 
@@ -45,6 +56,10 @@ def router(users: ServiceClient, templates: ServiceClient) -> APIRouter:
         # Forward the path and query as the client encoded them: decoding first would
         # turn %07 into a control character no URL may hold.
         target = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+        if _has_dot_segment(target):
+            # The HTTP client resolves "..", so /api/v1/templates/../../internal/...
+            # would reach the service's internal routes (RFC 3986 §5.2.4).
+            raise HeraldError(400, "the request path may not contain '.' or '..' segments")
         if request.url.query:
             target += "?" + request.url.query
         try:

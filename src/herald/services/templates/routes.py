@@ -20,6 +20,7 @@ Code = Annotated[str, Path(pattern=schemas.CODE_PATTERN)]
 ChannelQ = Annotated[schemas.Channel, Query()]
 ChannelFilter = Annotated[schemas.Channel | None, Query()]
 LocaleQ = Annotated[Locale | None, Query()]
+VersionQ = Annotated[int | None, Query(ge=1, le=schemas.MAX_VERSION)]
 
 
 Ctx = Annotated[TemplatesContext, Depends(service_context)]
@@ -73,7 +74,7 @@ async def get_template(
     who: PrincipalDep,
     channel: ChannelQ,
     locale: LocaleQ = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: VersionQ = None,
 ) -> dict[str, Any]:
     who.require("send")
     template = await handlers.find(session, code, channel)
@@ -123,7 +124,7 @@ async def heads(
 @internal.get("/{code}/versions/{version}")
 async def version(
     code: Code,
-    version: int,
+    version: Annotated[int, Path(ge=1, le=schemas.MAX_VERSION)],
     session: SessionDep,
     who: PrincipalDep,
     channel: schemas.Channel,

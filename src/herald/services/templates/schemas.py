@@ -44,11 +44,15 @@ class PushTemplateIn(_TemplateBase):
 TemplateIn = Annotated[EmailTemplateIn | PushTemplateIn, Field(discriminator="channel")]
 
 
+# Versions are stored as a 32-bit integer; a number past it names no version.
+MAX_VERSION = 2**31 - 1
+
+
 class PreviewIn(Strict):
     channel: Channel
     locale: Locale | None = None
     variables: dict[str, Any] = Field(default_factory=dict)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
 
 class _RenderedFields(BaseModel):
