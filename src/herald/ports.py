@@ -119,6 +119,10 @@ class RateLimiter(Protocol):
         """Count one request against every limit, or, when any of them refuses it,
         against none; one decision per limit, in order, in one round trip."""
 
+    async def refund(self, *limits: RateLimit) -> None:
+        """Take back one counted request from each limit's current window: it turned
+        out not to be a new request (an idempotent replay). Never below zero."""
+
     async def close(self) -> None: ...
 
 

@@ -134,6 +134,21 @@ class TestRateLimiterContract:
         assert (await limiter.hit(per("1/minute", "key:b")))[0].allowed
         assert not (await limiter.hit(per("1/minute", "key:a")))[0].allowed
 
+    async def test_a_refund_gives_back_one_request_and_never_goes_below_zero(
+        self, limiter: RateLimiter
+    ) -> None:
+        limits = (per("2/minute", "key:r"), per("2/minute", "recipient:r"))
+        for _ in range(2):
+            assert all(d.allowed for d in await limiter.hit(*limits))
+        await limiter.refund(*limits)
+        assert all(d.allowed for d in await limiter.hit(*limits))
+        assert not any(d.allowed for d in await limiter.hit(*limits))
+        for _ in range(5):
+            await limiter.refund(per("2/minute", "key:fresh"))
+        for _ in range(2):
+            assert (await limiter.hit(per("2/minute", "key:fresh")))[0].allowed
+        assert not (await limiter.hit(per("2/minute", "key:fresh")))[0].allowed
+
     async def test_a_refused_request_counts_against_no_limit(self, limiter: RateLimiter) -> None:
         # Given a recipient whose limit is spent
         await limiter.hit(per("1/minute", "recipient:r"))

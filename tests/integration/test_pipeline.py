@@ -83,6 +83,23 @@ class TestDelivery:
 
 
 class TestIdempotency:
+    async def test_replays_spend_no_rate_limit(
+        self, postgres_url: str, redis_url: tuple[str, str], amqp_url: str
+    ) -> None:
+        async with herald_stack(
+            **on_servers(postgres_url, redis_url, amqp_url),
+            smtp_url="smtp://127.0.0.1:1",
+            rate_limit_per_recipient="2/minute",
+        ) as stack:
+            user = await stack.user()
+            body = stack.notification(user["id"])
+            for _ in range(5):  # one send, then four replays of it
+                assert (await stack.send(body)).status_code == 202
+            second = await stack.send(stack.notification(user["id"]))
+            assert second.status_code == 202, second.text
+            third = await stack.send(stack.notification(user["id"]))
+            assert third.status_code == 429
+
     async def test_a_replay_returns_the_original_and_sends_once(
         self, stack: Stack, smtp_server: SmtpServer
     ) -> None:
@@ -91,8 +108,12 @@ class TestIdempotency:
         first = await stack.send(body)
         again = await stack.send(body)
         assert first.status_code == again.status_code == 202
-        assert again.json()["data"] == first.json()["data"]
+        same = {k: v for k, v in first.json()["data"].items() if k != "status"}
+        assert {k: v for k, v in again.json()["data"].items() if k != "status"} == same
         await stack.until(first.json()["data"]["notification_id"], "delivered")
+        # A replay after delivery answers with where the notification got to.
+        late = await stack.send(body)
+        assert late.status_code == 202 and late.json()["data"]["status"] == "delivered"
         changed = await stack.send({**body, "priority": 9})
         assert changed.status_code == 409
         assert body["request_id"] in changed.json()["error"]

@@ -93,4 +93,3 @@ class TestTokens:
         # Signature first: a stranger's header is never parsed, however deep it nests.
         nested = base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).rstrip(b"=")
         assert _refused(f"{nested.decode()}.e30.AAAA") == "token is not valid"
-

@@ -46,3 +46,16 @@ async def test_requests_beyond_the_limit_get_503_and_the_rest_complete() -> None
         assert [r.status_code for r in await asyncio.gather(*held, probe)] == [200] * 4
         assert guard.in_flight == 0
         assert (await client.get("/api/v1/notifications/")).status_code == 200
+
+
+async def test_oversized_headers_are_refused_before_any_route_reads_them() -> None:
+    gate = Gate()
+    gate.open.set()
+    guard = RequestGuard(gate, service="gateway", max_body_bytes=1024, max_in_flight=3)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=guard), base_url="http://gateway"
+    ) as client:
+        huge = await client.get("/api/v1/", headers={"Authorization": "Bearer " + "a" * 8_000_000})
+        assert huge.status_code == 431 and huge.json()["success"] is False
+        assert gate.waiting == 0
+        assert (await client.get("/api/v1/", headers={"X-Fine": "b" * 8000})).status_code == 200

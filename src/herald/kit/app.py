@@ -22,6 +22,9 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _FORM_PATHS = ("/api/v1/unsubscribe",)
 # Probes and scrapes are answered even when the service is at its limit.
 _ALWAYS_PATHS = ("/health", "/ready", "/metrics")
+# All of a request's header lines together; no credential or client needs more, and a
+# request past it is answered 431 before anything reads a header (RFC 6585 §5).
+MAX_HEADER_BYTES = 16 * 1024
 
 
 class RequestGuard:
@@ -88,6 +91,11 @@ class RequestGuard:
                 structlog.contextvars.unbind_contextvars("request_id")
 
     def _refuse(self, scope: Scope, headers: Mapping[bytes, bytes]) -> ASGIApp | None:
+        if sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > MAX_HEADER_BYTES:
+            return JSONResponse(
+                failure(f"request headers are larger than {MAX_HEADER_BYTES} bytes"),
+                status_code=431,
+            )
         if self.in_flight >= self.max_in_flight and not scope["path"].startswith(_ALWAYS_PATHS):
             return JSONResponse(
                 failure(

@@ -142,6 +142,7 @@ _ERRORS = {
     415: "the request body is not JSON",
     422: "the request is not valid; error names the field",
     429: "a rate limit was reached; see Retry-After",
+    431: "the request headers are too large",
     503: "a dependency is unavailable; try again after Retry-After",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

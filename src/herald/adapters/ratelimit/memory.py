@@ -52,6 +52,14 @@ class MemoryRateLimiter:
                 self._keep(key, counters)
         return decisions
 
+    async def refund(self, *limits: RateLimit) -> None:
+        now = self._clock()
+        for limit in limits:
+            key = (limit.key, limit.rule.seconds)
+            counters = self._counters.get(key)
+            if counters is not None and counters.index == limit.rule.window(now)[0]:
+                counters.current = max(counters.current - 1, 0)
+
     def _keep(self, key: tuple[str, int], counters: _Counters) -> None:
         if key not in self._counters and len(self._counters) >= self._max:
             # Dicts keep insertion order: forgetting the oldest subject bounds memory.

@@ -58,14 +58,29 @@ return waits
 """
 
 
+# KEYS: each limit's current window counter. Takes one request back from each.
+_REFUND = """
+for i = 1, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then
+    redis.call('DECR', KEYS[i])
+  end
+end
+return 0
+"""
+
+
 class RedisRateLimiter:
     def __init__(
         self, url: str, *, prefix: str = "herald:limits", clock: Callable[[], float] = time.time
     ) -> None:
         self._client = aioredis.Redis.from_pool(bounded_pool(url))
         self._script = self._client.register_script(_HIT)
+        self._refund = self._client.register_script(_REFUND)
         self._prefix = prefix
         self._clock = clock
+
+    def _key(self, limit: RateLimit, index: int) -> str:
+        return f"{self._prefix}:{limit.key}:{limit.rule.seconds}:{index}"
 
     async def hit(self, *limits: RateLimit) -> list[RateDecision]:
         now = self._clock()
@@ -73,8 +88,7 @@ class RedisRateLimiter:
         args: list[int | float] = []
         for limit in limits:
             index, elapsed = limit.rule.window(now)
-            base = f"{self._prefix}:{limit.key}:{limit.rule.seconds}"
-            keys += [f"{base}:{index - 1}", f"{base}:{index}"]
+            keys += [self._key(limit, index - 1), self._key(limit, index)]
             args += [limit.rule.amount, limit.rule.seconds * 1000, elapsed * 1000]
         try:
             waits = await self._script(keys=keys, args=args)
@@ -85,6 +99,14 @@ class RedisRateLimiter:
             RateDecision(int(ms) == 0, limit.rule.amount, int(ms) / 1000)
             for limit, ms in zip(limits, waits, strict=True)
         ]
+
+    async def refund(self, *limits: RateLimit) -> None:
+        now = self._clock()
+        keys = [self._key(limit, limit.rule.window(now)[0]) for limit in limits]
+        try:
+            await self._refund(keys=keys)
+        except (RedisError, OSError) as exc:
+            log.warning("ratelimit.storage_unavailable", error=str(exc))
 
     async def close(self) -> None:
         await self._client.aclose()

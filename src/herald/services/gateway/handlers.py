@@ -40,12 +40,13 @@ def fingerprint(body: schemas.NotificationIn) -> str:
 _ANSWERED = ("id", "request_id", "initial_status", "channel", "created_at", "last_error")
 
 
-def accepted(n: Mapping[str, Any]) -> dict[str, Any]:
-    """The 202 answer; a skipped notification keeps its reason in ``last_error``."""
+def accepted(n: Mapping[str, Any], *, status: str | None = None) -> dict[str, Any]:
+    """The 202 answer; a skipped notification keeps its reason in ``last_error``.
+    ``status``: the notification's status now, where it is answered again later."""
     return schemas.Accepted(
         notification_id=n["id"],
         request_id=n["request_id"],
-        status=n["initial_status"],
+        status=status or n["initial_status"],
         notification_type=n["channel"],
         created_at=n["created_at"],
         reason=n["last_error"] if n["initial_status"] == Status.SKIPPED else None,
@@ -57,7 +58,8 @@ def replay(existing: Notification, request_hash: str) -> dict[str, Any]:
         raise HeraldError.conflict(
             f"request_id '{existing.request_id}' was already used with a different body"
         )
-    return accepted({name: getattr(existing, name) for name in _ANSWERED})
+    # The status it has now: a client retrying after a time-out learns where it got to.
+    return accepted({name: getattr(existing, name) for name in _ANSWERED}, status=existing.status)
 
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")

@@ -17,7 +17,7 @@ from herald.kit.envelope import ERROR_RESPONSES, Envelope, Page, PaginationMeta,
 from herald.services.gateway import handlers, schemas
 from herald.services.gateway.context import GatewayContext
 from herald.services.gateway.repositories import NotificationRepository
-from herald.services.gateway.security import Caller, Ctx, key_id, limit
+from herald.services.gateway.security import Caller, Ctx, key_id, limit, unlimit
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"], responses=ERROR_RESPONSES)
 
@@ -52,6 +52,8 @@ async def send(
         correlation_id=getattr(request.state, "request_id", None),
     )
     if not await ctx.intake.admit(admission):
+        # A replay stores nothing new, so it spends no rate limit either.
+        await unlimit(ctx, api_key=str(api_key), user_id=str(body.user_id))
         earlier = await _earlier(ctx, api_key, body.request_id, request_hash)
         if earlier is None:  # stored a moment ago, and already gone
             raise HeraldError.conflict(f"request_id '{body.request_id}' is being reused")

@@ -54,11 +54,20 @@ def too_many(scope: str, decision: RateDecision) -> HeraldError:
     )
 
 
-async def limit(ctx: GatewayContext, *, api_key: str, user_id: str) -> None:
-    by_key, by_recipient = await ctx.limiter.hit(
+def _limits(ctx: GatewayContext, api_key: str, user_id: str) -> tuple[RateLimit, RateLimit]:
+    return (
         RateLimit(ctx.rate_limit_per_key, f"key:{api_key}"),
         RateLimit(ctx.rate_limit_per_recipient, f"recipient:{user_id}"),
     )
+
+
+async def unlimit(ctx: GatewayContext, *, api_key: str, user_id: str) -> None:
+    """Give back what ``limit`` counted: the request was a replay, not a new send."""
+    await ctx.limiter.refund(*_limits(ctx, api_key, user_id))
+
+
+async def limit(ctx: GatewayContext, *, api_key: str, user_id: str) -> None:
+    by_key, by_recipient = await ctx.limiter.hit(*_limits(ctx, api_key, user_id))
     if not by_key.allowed:
         raise too_many("API key", by_key)
     if not by_recipient.allowed:
