@@ -186,11 +186,16 @@ def users_app(infra: Infra) -> FastAPI:
     from herald.services.users.handlers import UsersContext
 
     s = infra.settings
+    limiter = make_rate_limiter(s)
+    infra.on_close(limiter.close)
     ctx = UsersContext(
         cache=infra.cache,
         jwt_secret=s.jwt_secret.get_secret_value(),
         jwt_ttl=s.jwt_ttl_seconds,
         allow_private_targets=s.private_targets_allowed,
+        limiter=limiter,
+        login_per_account=Rule.parse(s.login_failures_per_account),
+        login_per_address=Rule.parse(s.login_failures_per_address),
     )
     return users.build(
         engine=infra.engine("users"),

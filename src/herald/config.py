@@ -73,6 +73,9 @@ class Settings(BaseSettings):
 
     rate_limit_per_key: str = "1000/second"
     rate_limit_per_recipient: str = "20/minute"
+    # Failed logins (a successful one is not counted), per account and per client address.
+    login_failures_per_account: str = "10 per 15 minutes"
+    login_failures_per_address: str = "100 per 15 minutes"
     max_body_bytes: int = 256 * 1024
     # Past this many requests in progress the gateway answers 503 at once: a backlog
     # that only grows costs memory and makes every caller wait (docs/operations.md).
@@ -126,7 +129,12 @@ class Settings(BaseSettings):
         url = self.database_url or f"sqlite+aiosqlite:///{self.home}/herald.db"
         return url.replace("{service}", service)
 
-    @field_validator("rate_limit_per_key", "rate_limit_per_recipient")
+    @field_validator(
+        "rate_limit_per_key",
+        "rate_limit_per_recipient",
+        "login_failures_per_account",
+        "login_failures_per_address",
+    )
     @classmethod
     def _readable_rule(cls, value: str) -> str:
         Rule.parse(value)  # refused at start, not on the first request

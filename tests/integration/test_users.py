@@ -275,6 +275,45 @@ class TestLoginAndAccess:
         internal = await client.get(f"/internal/users/{ada['id']}/contact", headers=mine)
         assert internal.status_code == 403
 
+    async def test_failed_logins_are_throttled_per_account_and_successes_are_not_counted(
+        self, users
+    ) -> None:
+        client, _ = users
+        await create(client)
+        right = {"email": "ada@example.com", "password": "correct horse"}
+        wrong = {**right, "password": "nope"}
+        # Successful logins spend nothing: more of them than the limit allows failures.
+        for _ in range(12):
+            assert (await client.post("/api/v1/auth/login", json=right)).status_code == 200
+        for _ in range(10):  # the default: ten failures per account in 15 minutes
+            assert (await client.post("/api/v1/auth/login", json=wrong)).status_code == 401
+        # Then even the right password waits
+        refused = await client.post("/api/v1/auth/login", json=right)
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+        assert "failed logins" in refused.json()["error"]
+        # ... while another account of the same client is not held back
+        await create(client, email="bob@example.com")
+        bob = {"email": "bob@example.com", "password": "correct horse"}
+        assert (await client.post("/api/v1/auth/login", json=bob)).status_code == 200
+
+    async def test_failed_logins_are_throttled_per_client_address(
+        self, postgres_url: str, redis_url: tuple[str, str]
+    ) -> None:
+        s = make_settings(
+            database_url=postgres_url,
+            redis_url=redis_url[0],
+            key_prefix=redis_url[1],
+            login_failures_per_address="3 per minute",
+        )
+        await bootstrap.migrate(s, ["users"])
+        infra = bootstrap.Infra(s)
+        async with running(bootstrap.own(bootstrap.users_app(infra), infra)) as client:
+            for n in range(3):
+                guess = {"email": f"u{n}@example.com", "password": "nope"}
+                assert (await client.post("/api/v1/auth/login", json=guess)).status_code == 401
+            other = {"email": "u9@example.com", "password": "nope"}
+            assert (await client.post("/api/v1/auth/login", json=other)).status_code == 429
+
     async def test_wrong_password_and_unknown_email_look_the_same(self, users) -> None:
         client, _ = users
         await create(client)

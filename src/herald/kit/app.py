@@ -18,6 +18,9 @@ from herald.kit.envelope import failure
 from herald.kit.metrics import HTTP_REQUESTS
 
 REQUEST_ID_HEADER = b"x-request-id"
+# The address of the client the gateway forwards for, set by the gateway alone (a
+# client's own is dropped): login throttles by it behind the proxy.
+CLIENT_ADDRESS_HEADER = "x-herald-client-address"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _FORM_PATHS = ("/api/v1/unsubscribe",)
 # Probes and scrapes are answered even when the service is at its limit.

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from herald.config import API_KEY_PREFIX
 from herald.domain.errors import HeraldError
 from herald.kit import tracing
-from herald.kit.app import REQUEST_ID_HEADER
+from herald.kit.app import CLIENT_ADDRESS_HEADER, REQUEST_ID_HEADER
 from herald.kit.clients import ServiceClient
 from herald.services.gateway.security import context
 
@@ -43,7 +43,13 @@ def router(users: ServiceClient, templates: ServiceClient) -> APIRouter:
     r = APIRouter(include_in_schema=False)
 
     async def forward(request: Request, upstream: ServiceClient) -> Response:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in _HOP and k.lower() != CLIENT_ADDRESS_HEADER
+        }
+        if request.client is not None:
+            headers[CLIENT_ADDRESS_HEADER] = request.client.host
         authorization = request.headers.get("authorization")
         if authorization:
             scheme, _, token = authorization.partition(" ")

@@ -10,8 +10,8 @@ from herald.config import API_KEY_PREFIX
 from herald.domain.errors import HeraldError
 from herald.kit import auth
 from herald.kit.deps import service_context
-from herald.kit.metrics import RATE_LIMITED
-from herald.ports import RateDecision, RateLimit
+from herald.kit.ratelimit import too_many
+from herald.ports import RateLimit
 from herald.services.gateway.context import GatewayContext
 
 
@@ -37,21 +37,6 @@ def key_id(who: auth.Principal) -> str:
     if not who.subject.startswith("apikey:"):
         raise HeraldError.forbidden("this endpoint takes an API key, not a user token")
     return who.subject.removeprefix("apikey:")
-
-
-def too_many(scope: str, decision: RateDecision) -> HeraldError:
-    RATE_LIMITED.labels(scope).inc()
-    retry = max(int(decision.reset_after + 0.999), 1)
-    return HeraldError(
-        429,
-        f"rate limit exceeded for this {scope}: {decision.limit} allowed, retry in {retry}s",
-        headers={
-            "Retry-After": str(retry),
-            "RateLimit-Limit": str(decision.limit),
-            "RateLimit-Remaining": "0",
-            "RateLimit-Reset": str(retry),
-        },
-    )
 
 
 def _limits(ctx: GatewayContext, api_key: str, user_id: str) -> tuple[RateLimit, RateLimit]:

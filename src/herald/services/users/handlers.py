@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -14,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.domain import cachekeys, targets
 from herald.domain.errors import HeraldError
+from herald.domain.ratelimits import Rule
 from herald.kit import auth
 from herald.kit.db import after_commit
-from herald.ports import Cache
+from herald.kit.ratelimit import too_many
+from herald.ports import Cache, RateLimit, RateLimiter
 from herald.services.users import schemas
 from herald.services.users.models import Device, User
 from herald.services.users.repositories import UserRepository
@@ -32,6 +35,17 @@ class UsersContext:
     jwt_secret: str
     jwt_ttl: int
     allow_private_targets: bool
+    limiter: RateLimiter
+    login_per_account: Rule
+    login_per_address: Rule
+    # Argon2 takes ~50 ms of a core and 64 MiB per hash, in a thread: on two cores, two
+    # at a time is all that can run without starving every other request.
+    hashing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+
+
+async def _argon2(ctx: UsersContext, work: Callable[..., Any], *args: str) -> Any:
+    async with ctx.hashing:
+        return await asyncio.to_thread(work, *args)
 
 
 def user_out(user: User) -> dict[str, Any]:
@@ -67,9 +81,9 @@ def device_out(device: Device) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-async def _hash(password: str) -> str:
+async def _hash(ctx: UsersContext, password: str) -> str:
     # Argon2 is deliberately slow: keep it off the event loop.
-    return await asyncio.to_thread(_hasher.hash, password)
+    return str(await _argon2(ctx, _hasher.hash, password))
 
 
 def _forget(session: AsyncSession, ctx: UsersContext, user_id: uuid.UUID) -> None:
@@ -88,7 +102,7 @@ async def _flush_unique(session: AsyncSession, what: str) -> None:
         raise HeraldError.conflict(what)
 
 
-async def create_user(session: AsyncSession, body: schemas.UserCreate) -> User:
+async def create_user(session: AsyncSession, ctx: UsersContext, body: schemas.UserCreate) -> User:
     repo = UserRepository(session)
     email = body.email.lower()
     if await repo.by_email(email) is not None:
@@ -96,7 +110,7 @@ async def create_user(session: AsyncSession, body: schemas.UserCreate) -> User:
     user = User(
         name=body.name,
         email=email,
-        password_hash=await _hash(body.password),
+        password_hash=await _hash(ctx, body.password),
         locale=body.locale,
         timezone=body.timezone,
         email_enabled=body.preferences.email,
@@ -128,7 +142,7 @@ async def update_user(
         user.email = fields["email"].lower()
         user.email_bounce = None  # a new address starts with a clean record
     if fields.get("password") is not None:
-        user.password_hash = await _hash(fields["password"])
+        user.password_hash = await _hash(ctx, fields["password"])
     if fields.get("locale") is not None:
         user.locale = fields["locale"]
     if fields.get("timezone") is not None:
@@ -236,16 +250,30 @@ async def record_bounce(
     return user
 
 
-async def login(session: AsyncSession, ctx: UsersContext, body: schemas.Login) -> dict[str, Any]:
-    user = await UserRepository(session).by_email(body.email.lower())
+async def login(
+    session: AsyncSession, ctx: UsersContext, body: schemas.Login, *, client: str
+) -> dict[str, Any]:
+    email = body.email.lower()
+    # Every attempt is counted first and a successful one given back: only failures
+    # spend the limits, and guessing stops at them however fast it comes.
+    limits = (
+        RateLimit(ctx.login_per_account, f"login:account:{email}"),
+        RateLimit(ctx.login_per_address, f"login:address:{client}"),
+    )
+    decisions = await ctx.limiter.hit(*limits)
+    for scope, decision in zip(("account", "client address"), decisions, strict=True):
+        if not decision.allowed:
+            raise too_many(f"{scope}'s failed logins", decision)
+    user = await UserRepository(session).by_email(email)
     stored = user.password_hash if user is not None else _DUMMY_HASH
     try:
-        await asyncio.to_thread(_hasher.verify, stored, body.password)
+        await _argon2(ctx, _hasher.verify, stored, body.password)
         matched = user is not None
     except (VerifyMismatchError, InvalidHashError):
         matched = False
     if not matched or user is None:
         raise HeraldError.unauthorized("email or password is wrong")
+    await ctx.limiter.refund(*limits)
     token = auth.mint(
         ctx.jwt_secret, subject=f"user:{user.id}", ttl=ctx.jwt_ttl, user_id=str(user.id)
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from herald.domain.errors import HeraldError
+from herald.kit.app import CLIENT_ADDRESS_HEADER
 from herald.kit.deps import PrincipalDep, SessionDep, service_context
 from herald.kit.envelope import ERROR_RESPONSES, Envelope, Page, PaginationMeta, ok
 from herald.services.users import handlers, schemas
@@ -28,10 +29,10 @@ Ctx = Annotated[UsersContext, Depends(service_context)]
     response_model=Envelope[schemas.UserOut],
 )
 async def create_user(
-    body: schemas.UserCreate, session: SessionDep, who: PrincipalDep
+    body: schemas.UserCreate, session: SessionDep, who: PrincipalDep, ctx: Ctx
 ) -> dict[str, Any]:
     who.require("admin")
-    user = await handlers.create_user(session, body)
+    user = await handlers.create_user(session, ctx, body)
     return ok(user_out(user), "user created")
 
 
@@ -137,8 +138,14 @@ async def remove_device(
     tags=["auth"],
     response_model=Envelope[schemas.TokenOut],
 )
-async def login(body: schemas.Login, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
-    return ok(await handlers.login(session, ctx, body), "logged in")
+async def login(
+    body: schemas.Login, request: Request, session: SessionDep, ctx: Ctx
+) -> dict[str, Any]:
+    # Behind the gateway the client is the one it names; called directly, the peer.
+    client = request.headers.get(CLIENT_ADDRESS_HEADER) or (
+        request.client.host if request.client else "unknown"
+    )
+    return ok(await handlers.login(session, ctx, body, client=client), "logged in")
 
 
 async def _service(who: PrincipalDep) -> None:
