@@ -129,3 +129,11 @@ class TestProxyPaths:
         answered = await stack.client.get(path, headers=stack.auth)
         assert answered.status_code in (400, 404), answered.text
         assert answered.json()["success"] is False
+
+
+class TestLimits:
+    async def test_variables_past_the_cap_are_refused(self, stack: Stack) -> None:
+        user = await stack.user()
+        big = {"name": "Ada", "link": LINK, "meta": {"blob": "x" * 70_000}}
+        sent = await stack.send(stack.notification(user["id"], variables=big))
+        assert sent.status_code == 422 and "variables are" in error_of(sent)

@@ -9,59 +9,70 @@ arithmetic that would build huge strings is refused before it allocates.
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import (
+    ChainableUndefined,
+    StrictUndefined,
+    Template,
+    TemplateSyntaxError,
+    UndefinedError,
+    nodes,
+)
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
 
 from herald.domain.errors import HeraldError
+from herald.domain.sandbox import GuardedSandbox, TemplateLimit, start_budget
 
 MAX_SOURCE_CHARS = 64 * 1024
 MAX_OUTPUT_CHARS = 1024 * 1024
-MAX_REPEAT = 10_000
-MAX_EXPONENT = 100
-MAX_POWER_BITS = 4096
 
 
-class _GuardedSandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-        # ``'a' * 10**9`` would allocate a gigabyte inside the worker: refuse it.
-        if operator_ == "**":
-            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-                raise SecurityError("exponent too large in template")
-            # Chained powers grow without bound: ((9**99)**99)**99 is a CPU sink.
-            if (
-                isinstance(left, int)
-                and isinstance(right, int)
-                and left.bit_length() * right > MAX_POWER_BITS
-            ):
-                raise SecurityError("number too large in template")
-            return operator.pow(left, right)
-        if isinstance(left, str | list | tuple) and isinstance(right, int) and right > MAX_REPEAT:
-            raise SecurityError("repetition too large in template")
-        if isinstance(right, str | list | tuple) and isinstance(left, int) and left > MAX_REPEAT:
-            raise SecurityError("repetition too large in template")
-        return operator.mul(left, right)
+_text_env = GuardedSandbox(undefined=StrictUndefined, autoescape=False)
+_html_env = GuardedSandbox(undefined=StrictUndefined, autoescape=True)
+# For the trial render when a template is saved: its variables are not known yet.
+_trial_envs = {
+    html: GuardedSandbox(undefined=ChainableUndefined, autoescape=html) for html in (False, True)
+}
+# What makes a render's cost depend on more than its source's length.
+_REPEATING = (nodes.For, nodes.Macro, nodes.CallBlock)
 
 
-_text_env = _GuardedSandbox(undefined=StrictUndefined, autoescape=False)
-_html_env = _GuardedSandbox(undefined=StrictUndefined, autoescape=True)
-
-
-def _env(html: bool) -> SandboxedEnvironment:
+def _env(html: bool) -> GuardedSandbox:
     return _html_env if html else _text_env
 
 
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    template: Template
+    # Loops or macros: the render may take up to the sandbox's time budget.
+    repeats: bool
+
+
 @functools.lru_cache(maxsize=2048)
-def _compiled(source: str, html: bool) -> Template:
+def _compiled(source: str, html: bool) -> _Compiled:
     # Template versions never change, so a compiled template never goes stale; compiling
     # was the largest single cost of rendering a notification.
-    return _env(html).from_string(source)
+    env = _env(html)
+    tree = env.parse(source)
+    template = env.template_class.from_code(env, env.compile(tree), env.make_globals(None), None)
+    return _Compiled(template, any(True for _ in tree.find_all(_REPEATING)))
+
+
+def _generate(template: Template, variables: Mapping[str, Any]) -> str:
+    """The template's output, within the output limit and the render budget."""
+    budget = start_budget()
+    out: list[str] = []
+    size = 0
+    for chunk in template.generate(**variables):
+        size += len(chunk)
+        if size > MAX_OUTPUT_CHARS:
+            raise TemplateLimit(f"rendered text is longer than {MAX_OUTPUT_CHARS} characters")
+        budget.check_time()
+        out.append(chunk)
+    return "".join(out)
 
 
 def _private_attribute(tree: nodes.Template) -> str | None:
@@ -92,7 +103,25 @@ def validate(field: str, source: str, *, html: bool = False) -> set[str]:
         raise HeraldError.invalid(f"{field}: access to '{private}' is not allowed in templates")
     from jinja2 import meta
 
-    return set(meta.find_undeclared_variables(tree))
+    names = set(meta.find_undeclared_variables(tree))
+    _trial(field, source, html, names)
+    return names
+
+
+def _trial(field: str, source: str, html: bool, names: set[str]) -> None:
+    """Render once with stand-ins for the variables: a template whose own constants
+    break the limits (``'a'.ljust(10**8)``) is refused when saved, not at send time.
+    Anything else a stand-in trips over is the real variables' business."""
+    env = _trial_envs[html]
+    try:
+        template = env.from_string(source)
+        _generate(template, {name: ChainableUndefined(name=name) for name in names})
+    except TemplateLimit as exc:
+        raise HeraldError.invalid(f"{field}: not allowed in templates ({exc})")
+    except RecursionError:
+        raise HeraldError.invalid(f"{field}: template is nested too deeply")
+    except Exception:  # a stand-in is not the real value: its errors say nothing
+        return
 
 
 def render(
@@ -111,10 +140,10 @@ def render(
             out[name] = None
             continue
         try:
-            text = _compiled(source, name in html).render(**variables)
+            text = _generate(_compiled(source, name in html).template, variables)
         except UndefinedError as exc:
             raise HeraldError.invalid(f"{name}: missing template variable ({exc.message})")
-        except SecurityError as exc:
+        except SecurityError as exc:  # TemplateLimit among them
             raise HeraldError.invalid(f"{name}: not allowed in templates ({exc})")
         except TemplateSyntaxError as exc:
             raise HeraldError.invalid(f"{name}: template syntax error on line {exc.lineno}")
@@ -122,10 +151,6 @@ def render(
             raise HeraldError.invalid(f"{name}: template is nested too deeply")
         except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
             raise HeraldError.invalid(f"{name}: template could not be rendered ({exc})")
-        if len(text) > MAX_OUTPUT_CHARS:
-            raise HeraldError.invalid(
-                f"{name}: rendered text is longer than {MAX_OUTPUT_CHARS} characters"
-            )
         # A line break in a header would let a variable inject headers (RFC 5322 §2.2).
         if name in one_line and ("\r" in text or "\n" in text):
             raise HeraldError.invalid(f"{name} must not contain a line break")
@@ -148,3 +173,13 @@ def render_channel(
     """Render the fields of one template version of ``channel``."""
     wanted = {name: fields.get(name) for name in CHANNEL_FIELDS[channel]}
     return render(wanted, variables, html_fields=HTML_FIELDS, single_line=SINGLE_LINE_FIELDS)
+
+
+def may_run_long(channel: str, fields: Mapping[str, str | None]) -> bool:
+    """Whether rendering these fields can take more than a moment (loops or macros, up
+    to the sandbox's time budget): callers on an event loop render those in a thread."""
+    return any(
+        _compiled(source, name in HTML_FIELDS).repeats
+        for name in CHANNEL_FIELDS[channel]
+        if (source := fields.get(name))
+    )

@@ -34,8 +34,7 @@ from herald.domain.messages import (
 )
 from herald.domain.retry import RetryPolicy
 from herald.domain.statuses import Channel, Status
-from herald.domain.templating import render_channel
-from herald.kit import tracing
+from herald.kit import rendering, tracing
 from herald.kit.app import create_app
 from herald.kit.batch import Batcher
 from herald.kit.health import Check
@@ -120,7 +119,7 @@ class DeliveryWorker:
             message.template_code, message.channel.value, message.locale, message.template_version
         )
         variables = {**message.variables, "user": {"name": message.recipient.name}}
-        return render_channel(message.channel.value, version, variables)
+        return await rendering.render_channel(message.channel.value, version, variables)
 
     async def handle(self, delivery: Delivery) -> None:
         try:

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 
+from herald.domain import variables
 from herald.kit.envelope import Input as Strict
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
@@ -15,6 +16,13 @@ class Variables(Strict):
     name: str = Field(max_length=500)
     link: AnyHttpUrl
     meta: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        problem = variables.too_large(self.model_dump(mode="json"))
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class NotificationIn(Strict):

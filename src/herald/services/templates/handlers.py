@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
@@ -12,11 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.domain import cachekeys, locales, templating
 from herald.domain.errors import HeraldError
+from herald.kit import rendering
 from herald.kit.db import after_commit
 from herald.ports import Cache
 from herald.services.templates import schemas
 from herald.services.templates.models import Template, TemplateVersion
 from herald.services.templates.repositories import TemplateRepository
+
+# Previews larger than this are rendered again rather than kept.
+MAX_CACHED_PREVIEW = 16 * 1024
 
 
 @dataclass
@@ -39,14 +44,19 @@ def version_out(t: Template, v: TemplateVersion) -> dict[str, Any]:
     }
 
 
+def _validate(fields: dict[str, str | None]) -> None:
+    for name, source in fields.items():
+        if source is not None:
+            templating.validate(name, source, html=name in templating.HTML_FIELDS)
+
+
 async def save(
     session: AsyncSession, ctx: TemplatesContext, body: schemas.TemplateIn
 ) -> dict[str, Any]:
     """Create a template, or the next version of one of its locales."""
     fields = body.fields()
-    for name, source in fields.items():
-        if source is not None:
-            templating.validate(name, source, html=name in templating.HTML_FIELDS)
+    # Off the event loop: a trial render may take up to the sandbox's time budget.
+    await asyncio.to_thread(_validate, fields)
     repo = TemplateRepository(session)
     template = await repo.get(body.code, body.channel)
     if template is None:
@@ -135,7 +145,7 @@ async def preview(
         result: dict[str, Any] = json.loads(cached)
         return result
     fields = {f: getattr(version, f) for f in templating.CHANNEL_FIELDS[template.channel]}
-    rendered = templating.render_channel(template.channel, fields, body.variables)
+    rendered = await rendering.render_channel(template.channel, fields, body.variables)
     result = {
         **rendered,
         "code": template.code,
@@ -143,5 +153,7 @@ async def preview(
         "locale": version.locale,
         "version": version.version,
     }
-    await ctx.cache.set(key, json.dumps(result).encode(), ttl=ctx.render_ttl)
+    encoded = json.dumps(result).encode()
+    if len(encoded) <= MAX_CACHED_PREVIEW:  # a large one costs less to render again
+        await ctx.cache.set(key, encoded, ttl=ctx.render_ttl)
     return result

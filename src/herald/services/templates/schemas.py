@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from herald.domain import variables
 from herald.domain.locales import Locale
 from herald.domain.templating import CHANNEL_FIELDS
 from herald.kit.envelope import Input as Strict
@@ -53,6 +54,14 @@ class PreviewIn(Strict):
     locale: Locale | None = None
     variables: dict[str, Any] = Field(default_factory=dict)
     version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+
+    @field_validator("variables")
+    @classmethod
+    def _bounded(cls, values: dict[str, Any]) -> dict[str, Any]:
+        problem = variables.too_large(values)
+        if problem:
+            raise ValueError(problem)
+        return values
 
 
 class _RenderedFields(BaseModel):
