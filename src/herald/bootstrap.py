@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from herald.adapters.db.engine import create_engine
 from herald.config import PushMode, Settings
 from herald.domain.ratelimits import Rule
-from herald.kit import tracing
+from herald.kit import auth, tracing
 from herald.kit.clients import ServiceClient
 from herald.ports import Broker, Cache, EmailTransport, PushTransport, RateLimiter
 
@@ -119,6 +119,7 @@ class Infra:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.keys = auth.Keys(settings.jwt_secret.get_secret_value())
         self._broker: Broker | None = None
         self.cache = make_cache(settings)
         self._engines: dict[str, AsyncEngine] = {}
@@ -143,13 +144,8 @@ class Infra:
         self._clients.append(client)
         return client
 
-    def service(self, http: httpx.AsyncClient, name: str, caller: str) -> ServiceClient:
-        return ServiceClient(
-            self.client(http),
-            name=name,
-            caller=caller,
-            jwt_secret=self.settings.jwt_secret.get_secret_value(),
-        )
+    def service(self, http: httpx.AsyncClient, name: str, issuer: str) -> ServiceClient:
+        return ServiceClient(self.client(http), name=name, keys=self.keys, issuer=issuer)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
         self._closers.append(closer)
@@ -190,7 +186,7 @@ def users_app(infra: Infra) -> FastAPI:
     infra.on_close(limiter.close)
     ctx = UsersContext(
         cache=infra.cache,
-        jwt_secret=s.jwt_secret.get_secret_value(),
+        keys=infra.keys,
         jwt_ttl=s.jwt_ttl_seconds,
         allow_private_targets=s.private_targets_allowed,
         limiter=limiter,
@@ -214,7 +210,7 @@ def templates_app(infra: Infra) -> FastAPI:
         engine=infra.engine("templates"),
         database=infra.database_check("templates"),
         ctx=TemplatesContext(cache=infra.cache),
-        jwt_secret=s.jwt_secret.get_secret_value(),
+        keys=infra.keys,
         max_body_bytes=s.max_body_bytes,
     )
 
@@ -250,8 +246,8 @@ def gateway_app(
     s = infra.settings
     sessions = sessionmaker(infra.engine("gateway"))
     directory = Directory(
-        infra.service(users_http, "users", "service:gateway"),
-        infra.service(templates_http, "templates", "service:gateway"),
+        infra.service(users_http, "users", "gateway"),
+        infra.service(templates_http, "templates", "gateway"),
         infra.cache,
         ttl=s.cache_ttl_seconds,
     )
@@ -267,7 +263,7 @@ def gateway_app(
         relay=relay,
         intake=Intake(infra.engine("gateway"), relay),
         statuses=StatusApplier(infra.engine("gateway"), infra.broker),
-        jwt_secret=s.jwt_secret.get_secret_value(),
+        signing=infra.keys,
         rate_limit_per_key=Rule.parse(s.rate_limit_per_key),
         rate_limit_per_recipient=Rule.parse(s.rate_limit_per_recipient),
         public_url=s.public_url,
@@ -310,9 +306,7 @@ def _worker(
     worker = DeliveryWorker(
         sender=sender,
         broker=infra.broker,
-        templates=TemplateSource(
-            infra.service(templates_http, "templates", f"service:{service}"), infra.cache
-        ),
+        templates=TemplateSource(infra.service(templates_http, "templates", service), infra.cache),
         ledger=Ledger(infra.engine(service), ledger_model),
         policy=RetryPolicy(s.retry_max_attempts, s.retry_base_delay, s.retry_max_delay),
         breakers=BreakerBoard(s.breaker_failure_threshold, s.breaker_reset_seconds),
@@ -351,7 +345,7 @@ def email_worker_app(
         transport,
         sender=s.email_from,
         public_url=s.public_url,
-        jwt_secret=s.jwt_secret.get_secret_value(),
+        unsubscribe_key=infra.keys.unsubscribe,
     )
     return _worker(infra, "email_worker", sender, templates_http, EmailDelivery)
 
@@ -400,7 +394,7 @@ def push_worker_app(
     from herald.services.push_worker.sender import PushSender
 
     sender = PushSender(
-        push_transports(infra, capture), infra.service(users_http, "users", "service:push_worker")
+        push_transports(infra, capture), infra.service(users_http, "users", "push_worker")
     )
     return _worker(infra, "push_worker", sender, templates_http, PushDelivery)
 

@@ -17,6 +17,10 @@ from herald.domain.ratelimits import Rule
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-only-secret"}
 DEV_JWT_SECRET = "dev-only-secret"
+# What every placeholder in .env.example says; a value holding it was never changed.
+PLACEHOLDER_MARK = "change-this"
+# HMAC-SHA256 keys shorter than the hash are weaker than it (RFC 2104 §3).
+MIN_SECRET_BYTES = 32
 # Every API key starts with this, which is how a bearer token is told from a JWT.
 API_KEY_PREFIX = "hk_"
 
@@ -142,16 +146,37 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_bad_secrets(self) -> Self:
-        # A placeholder signing key outside dev mode would let anyone mint tokens.
-        if not self.dev and self.jwt_secret.get_secret_value() in PLACEHOLDER_SECRETS:
-            raise ValueError(
-                "HERALD_JWT_SECRET must be set to a real secret outside dev mode "
-                "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
-            )
         bootstrap = self.bootstrap_api_key
+        if not self.dev:
+            self._refuse_placeholders()
         if bootstrap is not None and not bootstrap.get_secret_value().startswith(API_KEY_PREFIX):
             raise ValueError(f"HERALD_BOOTSTRAP_API_KEY must start with {API_KEY_PREFIX!r}")
         return self
+
+    def _refuse_placeholders(self) -> None:
+        # A placeholder or short signing key outside dev mode would let anyone mint
+        # tokens; a value copied from .env.example unchanged is a placeholder too.
+        secret = self.jwt_secret.get_secret_value()
+        if secret in PLACEHOLDER_SECRETS or PLACEHOLDER_MARK in secret:
+            raise ValueError(f"HERALD_JWT_SECRET must be set to a real secret ({_GENERATE})")
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"HERALD_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes ({_GENERATE})"
+            )
+        shipped = {
+            "HERALD_BOOTSTRAP_API_KEY": self.bootstrap_api_key.get_secret_value()
+            if self.bootstrap_api_key
+            else "",
+            "HERALD_DATABASE_URL": self.database_url or "",
+            "HERALD_BROKER_URL": self.broker_url,
+            "HERALD_REDIS_URL": self.redis_url,
+        }
+        for name, value in shipped.items():
+            if PLACEHOLDER_MARK in value:
+                raise ValueError(f"{name} still holds a placeholder from .env.example")
+
+
+_GENERATE = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
 def dev_settings(**overrides: object) -> Settings:

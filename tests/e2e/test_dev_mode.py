@@ -59,6 +59,11 @@ class TestDevMode:
             inbox = (await client.get("/dev/inbox.json")).json()["data"]
             assert inbox[0]["recipient"] == "ada@example.com"
             assert inbox[0]["subject"] == "Welcome, Ada!"
+            # What it keeps is its user's alone.
+            assert dev.home.stat().st_mode & 0o777 == 0o700
+            kept = [p for p in dev.home.iterdir() if p.is_file()]
+            assert {"herald.db", "capture.db", "api_key"} <= {p.name for p in kept}
+            assert all(p.stat().st_mode & 0o077 == 0 for p in kept), kept
             page = await client.get(f"/dev/inbox/{inbox[0]['id']}")
             assert "List-Unsubscribe" in page.text and "Get started" in page.text
             assert "Herald dev inbox" in (await client.get("/dev/inbox")).text

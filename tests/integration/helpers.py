@@ -28,15 +28,20 @@ def token(
     scopes: list[str] | None = None,
     subject: str = "apikey:test",
     user_id: str | None = None,
+    issuer: str = "gateway",
     secret: str = SECRET,
 ) -> dict[str, str]:
+    """A credential as ``issuer`` signs it: a service, or ``auth.USER`` (a login)."""
+    keys = auth.Keys(secret)
+    key = keys.user if issuer == auth.USER else keys.services[issuer]
     # Minted when a module is imported, so it must outlive the whole test run.
-    value = auth.mint(secret, subject=subject, ttl=24 * 3600, scopes=scopes, user_id=user_id)
+    value = auth.mint(key, subject=subject, ttl=24 * 3600, scopes=scopes, user_id=user_id)
     return {"Authorization": f"Bearer {value}"}
 
 
+# What the gateway forwards for an admin API key, and its own service calls.
 ADMIN = token(scopes=["admin"])
-SERVICE = token(scopes=["admin"], subject="service:test")
+SERVICE = token(scopes=["send"], subject="service:gateway")
 
 
 @asynccontextmanager

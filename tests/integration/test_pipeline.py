@@ -13,9 +13,12 @@ import httpx
 import pytest_asyncio
 
 from herald.adapters.broker.rabbitmq import RabbitBroker
+from herald.adapters.db.engine import create_engine
 from herald.domain.messages import FAILED_QUEUE, DeliveryStatusChanged, status_message
 from herald.domain.statuses import Channel, Status
+from herald.kit.db import sessionmaker, unit_of_work
 from herald.ports import Outgoing
+from herald.services.gateway import keys
 from tests.integration.pipeline import Stack, herald_stack, on_servers
 from tests.smtp import SmtpServer
 
@@ -29,6 +32,16 @@ async def stack(
         smtp_url=smtp_server.url,
     ) as s:
         yield s
+
+
+async def new_key(stack: Stack, scopes: list[str]) -> str:
+    engine = create_engine(stack.settings.database_url_for("gateway"))
+    try:
+        async with unit_of_work(sessionmaker(engine)) as session:
+            _, key = await keys.create(session, name="test", scopes=scopes)
+    finally:
+        await engine.dispose()
+    return key
 
 
 async def failed_depth(url: str) -> int:
@@ -340,6 +353,25 @@ class TestStatusReports:
             json={"notification_id": "x", "status": "delivered"},
         )
         assert not_uuid.status_code == 422
+
+    async def test_a_status_key_reports_only_on_what_it_sent(self, stack: Stack) -> None:
+        # Given a notification sent by one key, and another key with the status scope
+        sender = {"Authorization": f"Bearer {await new_key(stack, ['send', 'status'])}"}
+        stranger = {"Authorization": f"Bearer {await new_key(stack, ['status'])}"}
+        user = await stack.user()
+        sent = await stack.client.post(
+            "/api/v1/notifications/", json=stack.notification(user["id"]), headers=sender
+        )
+        nid = sent.json()["data"]["notification_id"]
+        await stack.until(nid, "delivered")
+        bounce = {"notification_id": nid, "status": "failed", "error": "550 unknown"}
+        # Then the stranger cannot fail it (nor learn that it exists)
+        refused = await stack.client.post("/api/v1/email/status/", json=bounce, headers=stranger)
+        assert refused.status_code == 404
+        assert (await stack.status(nid))["status"] == "delivered"
+        # ... while the key that sent it, or an admin key, can
+        own = await stack.client.post("/api/v1/email/status/", json=bounce, headers=sender)
+        assert own.status_code == 200 and own.json()["data"]["status"] == "failed"
 
     async def test_a_status_message_carries_many_events_or_one(self, stack: Stack) -> None:
         user = await stack.user()

@@ -314,6 +314,23 @@ class TestLoginAndAccess:
             other = {"email": "u9@example.com", "password": "nope"}
             assert (await client.post("/api/v1/auth/login", json=other)).status_code == 429
 
+    async def test_a_password_change_revokes_the_tokens_signed_before(self, users) -> None:
+        client, _ = users
+        ada = await create(client)
+        right = {"email": "ada@example.com", "password": "correct horse"}
+        old = (await client.post("/api/v1/auth/login", json=right)).json()["data"]
+        mine = {"Authorization": f"Bearer {old['access_token']}"}
+        path = f"/api/v1/users/{ada['id']}"
+        assert (await client.get(path, headers=mine)).status_code == 200
+        changed = await client.patch(path, json={"password": "battery staple"}, headers=mine)
+        assert changed.status_code == 200
+        revoked = await client.get(path, headers=mine)
+        assert revoked.status_code == 401 and "revoked" in revoked.json()["error"]
+        new = {**right, "password": "battery staple"}
+        fresh = (await client.post("/api/v1/auth/login", json=new)).json()["data"]
+        again = {"Authorization": f"Bearer {fresh['access_token']}"}
+        assert (await client.get(path, headers=again)).status_code == 200
+
     async def test_wrong_password_and_unknown_email_look_the_same(self, users) -> None:
         client, _ = users
         await create(client)

@@ -93,3 +93,41 @@ class TestTokens:
         # Signature first: a stranger's header is never parsed, however deep it nests.
         nested = base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).rstrip(b"=")
         assert _refused(f"{nested.decode()}.e30.AAAA") == "token is not valid"
+
+
+class TestKeys:
+    keys = auth.Keys(SECRET)
+
+    def test_each_purpose_has_its_own_key(self) -> None:
+        derived = [self.keys.user, self.keys.unsubscribe, *self.keys.services.values()]
+        assert len(set(derived)) == len(derived) and SECRET not in derived
+        assert auth.Keys(SECRET).user == self.keys.user  # derived, not random
+
+    def test_a_workers_token_cannot_be_an_admin(self) -> None:
+        # Given a token an email worker signed claiming every scope
+        key = self.keys.services["email_worker"]
+        claimed = auth.mint(key, subject="service:email_worker", ttl=60, scopes=["admin", "send"])
+        # Then it carries only what an email worker may have
+        assert auth.verify_credential(self.keys, claimed).scopes == frozenset({"send"})
+        # ... and it cannot pass for the gateway's
+        posing = auth.mint(key, subject="service:gateway", ttl=60, scopes=["admin"])
+        with pytest.raises(HeraldError):
+            auth.verify_credential(self.keys, posing)
+
+    def test_the_gateway_forwards_an_api_keys_scopes(self) -> None:
+        forwarded = auth.mint(
+            self.keys.services["gateway"], subject="apikey:1", ttl=60, scopes=["admin"]
+        )
+        assert auth.verify_credential(self.keys, forwarded).is_admin
+
+    def test_a_user_token_carries_no_scopes_and_other_keys_sign_no_user(self) -> None:
+        user = auth.mint(self.keys.user, subject="user:1", ttl=60, user_id="1", version=3)
+        who = auth.verify_credential(self.keys, user)
+        assert (who.user_id, who.version, who.scopes) == ("1", 3, frozenset())
+        elevated = auth.mint(
+            self.keys.user, subject="user:1", ttl=60, user_id="1", scopes=["admin"]
+        )
+        link = auth.mint(self.keys.unsubscribe, subject="1:email", ttl=60, user_id="1")
+        for token in (elevated, link, auth.mint(SECRET, subject="user:1", ttl=60, user_id="1")):
+            with pytest.raises(HeraldError):
+                auth.verify_credential(self.keys, token)

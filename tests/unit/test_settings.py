@@ -6,11 +6,13 @@ import pytest
 
 from herald.config import Settings
 
+REAL_SECRET = "a-real-secret-for-this-test-of-48-characters-xyz"
+
 
 class TestSettings:
     def test_an_empty_variable_counts_as_unset(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # Compose passes optional values as ``${HERALD_VAPID_PRIVATE_KEY:-}``, i.e. "".
-        monkeypatch.setenv("HERALD_JWT_SECRET", "a-real-secret-for-this-test")
+        monkeypatch.setenv("HERALD_JWT_SECRET", REAL_SECRET)
         monkeypatch.setenv("HERALD_VAPID_PRIVATE_KEY", "")
         monkeypatch.setenv("HERALD_SMTP_URL", "")
         settings = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -24,10 +26,33 @@ class TestSettings:
         with pytest.raises(ValueError, match="HERALD_JWT_SECRET"):
             Settings(_env_file=None)  # type: ignore[call-arg]
 
+    def test_a_short_signing_key_is_refused_outside_dev(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("HERALD_JWT_SECRET", "abc")
+        with pytest.raises(ValueError, match="at least 32 bytes"):
+            Settings(_env_file=None)  # type: ignore[call-arg]
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("HERALD_JWT_SECRET", "change-this-to-48-random-characters"),
+            ("HERALD_BOOTSTRAP_API_KEY", "hk_change-this-admin-key"),
+            ("HERALD_DATABASE_URL", "postgresql+asyncpg://u:change-this-postgres-password@db/h"),
+        ],
+    )
+    def test_every_value_shipped_in_env_example_is_refused(
+        self, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+    ) -> None:
+        monkeypatch.setenv("HERALD_JWT_SECRET", REAL_SECRET)
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ValueError, match=name):
+            Settings(_env_file=None)  # type: ignore[call-arg]
+
     def test_a_bootstrap_key_without_the_prefix_is_refused(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setenv("HERALD_JWT_SECRET", "a-real-secret-for-this-test")
+        monkeypatch.setenv("HERALD_JWT_SECRET", REAL_SECRET)
         monkeypatch.setenv("HERALD_BOOTSTRAP_API_KEY", "no-prefix-here")
         with pytest.raises(ValueError, match="must start with 'hk_'"):
             Settings(_env_file=None)  # type: ignore[call-arg]
@@ -35,7 +60,7 @@ class TestSettings:
     def test_a_rate_limit_it_cannot_read_is_refused_at_start(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setenv("HERALD_JWT_SECRET", "a-real-secret-for-this-test")
+        monkeypatch.setenv("HERALD_JWT_SECRET", REAL_SECRET)
         monkeypatch.setenv("HERALD_RATE_LIMIT_PER_RECIPIENT", "20 a minute")
         with pytest.raises(ValueError, match="rate_limit_per_recipient") as refused:
             Settings(_env_file=None)  # type: ignore[call-arg]

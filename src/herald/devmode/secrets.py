@@ -3,6 +3,7 @@ keeps the same API key, token signing key and VAPID key pair."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -29,8 +30,20 @@ def generate_vapid_pem() -> str:
     return pem.decode()
 
 
+def private_home(home: Path) -> None:
+    """Keep ``home`` to this user: the databases there hold every address, API key hash
+    and message, and SQLite makes its files as the umask says (0644, commonly)."""
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)
+    os.umask(0o077)  # herald dev's own process: every file it makes is private
+    for path in home.iterdir():
+        if path.is_file():
+            path.chmod(0o600)
+
+
 def with_dev_secrets(settings: Settings) -> Settings:
     home = settings.home
+    private_home(home)
     update: dict[str, object] = {}
     if settings.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
         update["jwt_secret"] = SecretStr(_kept(home / "jwt_secret", secrets.token_urlsafe(48)))

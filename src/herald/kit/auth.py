@@ -29,11 +29,49 @@ ISSUER = "herald"
 UNSUBSCRIBE = "unsubscribe"
 
 
+# The services that sign service tokens, and the most each one's tokens may claim: a
+# worker's calls read templates and contacts, so nothing it signs can be an admin, even
+# if its key leaks. The gateway forwards an API key's own scopes, admin among them.
+ISSUERS: dict[str, frozenset[str] | None] = {
+    "gateway": None,
+    "users": frozenset(),
+    "templates": frozenset(),
+    "email_worker": frozenset({"send"}),
+    "push_worker": frozenset({"send"}),
+}
+# Where a token did not come from a service: a user's login.
+USER = "user"
+
+
+class Keys:
+    """The signing keys, each derived from ``HERALD_JWT_SECRET`` for one purpose (user
+    tokens, unsubscribe links, each service's service tokens), so that no key serves two
+    and a token of one kind can never pass for another. HMAC-SHA256 of the purpose
+    under the secret: HKDF-Expand for one block, and the extract step is not needed
+    for a secret that is already random (RFC 5869 §3.3)."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret.encode()
+        self.legacy = secret  # what signed unsubscribe links before keys were derived
+        self.user = self.derive("user tokens")
+        self.unsubscribe = self.derive("unsubscribe links")
+        self.services = {issuer: self.derive(f"service tokens of {issuer}") for issuer in ISSUERS}
+
+    def derive(self, purpose: str) -> str:
+        return hmac.new(self._secret, b"herald/v1 " + purpose.encode(), hashlib.sha256).hexdigest()
+
+    def credentials(self) -> dict[str, str]:
+        """Who may sign a credential a service accepts, and with which key."""
+        return {USER: self.user, **self.services}
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     subject: str
     scopes: frozenset[str] = field(default_factory=frozenset)
     user_id: str | None = None
+    # The user token's version (kept per user, raised when the password changes).
+    version: int = 0
 
     @property
     def is_admin(self) -> bool:
@@ -56,6 +94,7 @@ def mint(
     scopes: list[str] | None = None,
     user_id: str | None = None,
     audience: str | None = None,
+    version: int = 0,
 ) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
@@ -67,16 +106,42 @@ def mint(
     }
     if user_id is not None:
         claims["uid"] = user_id
+    if version:
+        claims["ver"] = version
     if audience is not None:
         claims["aud"] = audience
     signing_input = _HEADER + b"." + _encode(json.dumps(claims, separators=(",", ":")).encode())
     return (signing_input + b"." + _encode(_sign(secret, signing_input))).decode("ascii")
 
 
-def verify(secret: str, token: str, *, audience: str | None = None) -> Principal:
-    """Check a token. A token minted for an audience (an unsubscribe link) is accepted
-    only where that audience is asked for, never as a credential."""
-    claims = _claims(secret, token)
+def verify(secret: str | list[str], token: str, *, audience: str | None = None) -> Principal:
+    """Check a token signed with ``secret`` (or any of several). A token minted for an
+    audience (an unsubscribe link) is accepted only where that audience is asked for,
+    never as a credential."""
+    secrets = [secret] if isinstance(secret, str) else secret
+    return _principal(_claims(secrets, token)[1], audience)
+
+
+def verify_credential(keys: Keys, token: str) -> Principal:
+    """A user token, or a service token from one of Herald's services, with no more
+    scopes than its signer may give (``ISSUERS``)."""
+    signers = keys.credentials()
+    index, claims = _claims(list(signers.values()), token)
+    issuer = list(signers)[index]
+    who = _principal(claims, None)
+    if issuer == USER:
+        if who.scopes or who.user_id is None:
+            raise HeraldError.unauthorized("token is not valid")
+        return who
+    cap = ISSUERS[issuer]
+    if cap is None:
+        return who
+    if who.subject != f"service:{issuer}":
+        raise HeraldError.unauthorized("token is not valid")
+    return Principal(who.subject, who.scopes & cap)
+
+
+def _principal(claims: dict[str, Any], audience: str | None) -> Principal:
     if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
         raise HeraldError.unauthorized(
             "token has expired" if isinstance(claims.get("exp"), int) else "token is not valid"
@@ -87,12 +152,14 @@ def verify(secret: str, token: str, *, audience: str | None = None) -> Principal
         or not isinstance(claims.get("sub"), str)
         or claims.get("aud") != audience
         or not isinstance(claims.get("scopes", []), list)
+        or not isinstance(claims.get("ver", 0), int)
     ):
         raise HeraldError.unauthorized("token is not valid")
     return Principal(
         subject=claims["sub"],
         scopes=frozenset(str(s) for s in claims.get("scopes", [])),
         user_id=claims.get("uid"),
+        version=claims.get("ver", 0),
     )
 
 
@@ -117,8 +184,8 @@ def _sign(secret: str, signing_input: bytes) -> bytes:
     return hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
 
 
-def _claims(secret: str, token: str) -> dict[str, Any]:
-    """The claims of a token signed with ``secret`` by HS256, or 401."""
+def _claims(secrets: list[str], token: str) -> tuple[int, dict[str, Any]]:
+    """Which of ``secrets`` signed the token (HS256), and its claims; or 401."""
     parts = token.split(".")
     if len(parts) != 3:
         raise HeraldError.unauthorized("token is not valid")
@@ -126,8 +193,16 @@ def _claims(secret: str, token: str) -> dict[str, Any]:
         # The signature first: nothing a stranger wrote is parsed before it is known
         # to come from Herald (a header of a thousand nested arrays is just bytes).
         signature = _decode(parts[2])
-        expected = _sign(secret, f"{parts[0]}.{parts[1]}".encode("ascii"))
-        if not hmac.compare_digest(signature, expected):
+        signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+        index = next(
+            (
+                i
+                for i, secret in enumerate(secrets)
+                if hmac.compare_digest(signature, _sign(secret, signing_input))
+            ),
+            None,
+        )
+        if index is None:
             raise ValueError("signature")
         header = json.loads(_decode(parts[0]))
         # The algorithm is fixed, whatever the header says: "alg: none" and every other
@@ -139,7 +214,7 @@ def _claims(secret: str, token: str) -> dict[str, Any]:
         raise HeraldError.unauthorized("token is not valid") from exc
     if not isinstance(claims, dict):
         raise HeraldError.unauthorized("token is not valid")
-    return claims
+    return index, claims
 
 
 def bearer(authorization: str | None) -> str:

@@ -17,19 +17,18 @@ from herald.kit import auth, tracing
 class ServiceClient:
     """Calls one upstream service with a short-lived service token."""
 
-    def __init__(
-        self, http: httpx.AsyncClient, *, name: str, jwt_secret: str, caller: str = "service:herald"
-    ) -> None:
-        self.caller = caller
+    def __init__(self, http: httpx.AsyncClient, *, name: str, keys: auth.Keys, issuer: str) -> None:
+        self.caller = f"service:{issuer}"
         self.http = http
         self.name = name
-        self._secret = jwt_secret
+        self._secret = keys.services[issuer]
 
     def token(self, scopes: list[str], subject: str | None = None) -> str:
         return auth.mint(self._secret, subject=subject or self.caller, ttl=300, scopes=scopes)
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(['admin'])}", **tracing.inject()}
+        # Reading templates and contacts is all a service's own calls need.
+        return {"Authorization": f"Bearer {self.token(['send'])}", **tracing.inject()}
 
     async def get_json(self, path: str, **params: str) -> dict[str, Any] | None:
         """``data`` of the response; None on 404; 503 when the service cannot answer."""

@@ -28,7 +28,7 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 async def _principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> auth.Principal:
-    return auth.verify(request.app.state.jwt_secret, auth.bearer(authorization))
+    return auth.verify_credential(request.app.state.keys, auth.bearer(authorization))
 
 
 # "function" scope: the transaction commits before the response leaves, so a 201 or

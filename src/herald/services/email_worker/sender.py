@@ -15,9 +15,9 @@ from herald.services.email_worker import mime
 UNSUBSCRIBE_TTL = 180 * 24 * 3600
 
 
-def unsubscribe_token(secret: str, user_id: str, channel: str) -> str:
+def unsubscribe_token(key: str, user_id: str, channel: str) -> str:
     return auth.mint(
-        secret, subject=f"{user_id}:{channel}", ttl=UNSUBSCRIBE_TTL, audience=auth.UNSUBSCRIBE
+        key, subject=f"{user_id}:{channel}", ttl=UNSUBSCRIBE_TTL, audience=auth.UNSUBSCRIBE
     )
 
 
@@ -25,14 +25,14 @@ class EmailSender:
     channel = Channel.EMAIL
 
     def __init__(
-        self, transport: EmailTransport, *, sender: str, public_url: str, jwt_secret: str
+        self, transport: EmailTransport, *, sender: str, public_url: str, unsubscribe_key: str
     ) -> None:
         self._transport = transport
         name, self._address = parseaddr(sender)
         self._from = formataddr((name, self._address), charset="utf-8")  # an ASCII header
         self._domain = self._address.rpartition("@")[2] or "herald.local"
         self._public_url = public_url.rstrip("/")
-        self._secret = jwt_secret
+        self._unsubscribe_key = unsubscribe_key
 
     def target(self, message: SendNotification) -> str:
         return self._transport.target
@@ -41,7 +41,7 @@ class EmailSender:
         recipient = message.recipient
         if not recipient.email:
             raise DeliveryError("recipient has no email address", permanent=True)
-        token = unsubscribe_token(self._secret, str(recipient.user_id), "email")
+        token = unsubscribe_token(self._unsubscribe_key, str(recipient.user_id), "email")
         headers = [
             ("From", self._from),
             ("To", recipient.email),

@@ -54,7 +54,7 @@ def build(
         "status tracking.",
     )
     app.state.sessions = ctx.sessions
-    app.state.jwt_secret = ctx.jwt_secret
+    app.state.keys = ctx.signing
     app.state.ctx = ctx
     app.include_router(router)
     app.include_router(unsubscribe.router)

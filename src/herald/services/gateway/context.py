@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.domain.ratelimits import Rule
+from herald.kit.auth import Keys
 from herald.ports import Broker, RateLimiter
 from herald.services.gateway.clients import Directory
 from herald.services.gateway.intake import Intake
@@ -23,7 +24,7 @@ class GatewayContext:
     relay: OutboxRelay
     intake: Intake
     statuses: StatusApplier
-    jwt_secret: str
+    signing: Keys
     rate_limit_per_key: Rule
     rate_limit_per_recipient: Rule
     public_url: str

@@ -156,13 +156,16 @@ async def report_status(
 ) -> dict[str, Any]:
     """Record an outcome. For email, ``failed`` is a hard bounce: the address is marked
     bouncing and later email to it is skipped until the user changes it. Reporting the
-    status a notification already has changes nothing and succeeds."""
+    status a notification already has changes nothing and succeeds. A key reports on
+    the notifications it sent itself (give it both scopes); an admin key on any."""
     who.require("status")
     notification_id = uuid.UUID(body.notification_id)
     async with unit_of_work(ctx.sessions) as session:
         repo = NotificationRepository(session)
         n = await repo.get(notification_id, lock=True)
-        if n is None or n.channel != notification_preference:
+        # Another owner's notification is not found, as for reading: a status key could
+        # otherwise fail anyone's mail and mark their address as bouncing.
+        if n is None or n.channel != notification_preference or not _visible(n, who):
             raise HeraldError.not_found(f"{notification_preference} notification {notification_id}")
         if n.status != body.status:
             event = DeliveryStatusChanged(

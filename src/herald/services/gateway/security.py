@@ -27,7 +27,7 @@ async def caller(ctx: Ctx, authorization: Annotated[str | None, Header()] = None
     token = auth.bearer(authorization)
     if token.startswith(API_KEY_PREFIX):
         return await ctx.keys.verify(token)
-    return auth.verify(ctx.jwt_secret, token)
+    return auth.verify(ctx.signing.user, token)
 
 
 Caller = Annotated[auth.Principal, Depends(caller)]

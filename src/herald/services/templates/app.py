@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.kit.app import create_app
+from herald.kit.auth import Keys
 from herald.kit.db import sessionmaker, unit_of_work
 from herald.kit.health import Check
 from herald.services.templates.handlers import TemplatesContext
@@ -25,7 +26,7 @@ def build(
     engine: AsyncEngine,
     database: Check,
     ctx: TemplatesContext,
-    jwt_secret: str,
+    keys: Keys,
     max_body_bytes: int,
 ) -> FastAPI:
     sessions = sessionmaker(engine)
@@ -46,7 +47,7 @@ def build(
         lifespan=lifespan,
     )
     app.state.sessions = sessions
-    app.state.jwt_secret = jwt_secret
+    app.state.keys = keys
     app.state.ctx = ctx
     app.include_router(router)
     app.include_router(internal)

@@ -24,7 +24,7 @@ def build(
         checks={"database": database, "cache": ctx.cache.ready},
     )
     app.state.sessions = sessionmaker(engine)
-    app.state.jwt_secret = ctx.jwt_secret
+    app.state.keys = ctx.keys
     app.state.ctx = ctx
     app.include_router(router)
     app.include_router(internal)

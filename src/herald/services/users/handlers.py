@@ -32,7 +32,7 @@ _DUMMY_HASH = _hasher.hash("herald-timing-equaliser")
 @dataclass
 class UsersContext:
     cache: Cache
-    jwt_secret: str
+    keys: auth.Keys
     jwt_ttl: int
     allow_private_targets: bool
     limiter: RateLimiter
@@ -143,6 +143,7 @@ async def update_user(
         user.email_bounce = None  # a new address starts with a clean record
     if fields.get("password") is not None:
         user.password_hash = await _hash(ctx, fields["password"])
+        user.token_version += 1  # every token signed before is revoked
     if fields.get("locale") is not None:
         user.locale = fields["locale"]
     if fields.get("timezone") is not None:
@@ -275,7 +276,11 @@ async def login(
         raise HeraldError.unauthorized("email or password is wrong")
     await ctx.limiter.refund(*limits)
     token = auth.mint(
-        ctx.jwt_secret, subject=f"user:{user.id}", ttl=ctx.jwt_ttl, user_id=str(user.id)
+        ctx.keys.user,
+        subject=f"user:{user.id}",
+        ttl=ctx.jwt_ttl,
+        user_id=str(user.id),
+        version=user.token_version,
     )
     return schemas.TokenOut(access_token=token, expires_in=ctx.jwt_ttl).model_dump()
 

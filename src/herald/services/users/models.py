@@ -26,6 +26,9 @@ class User(Base):
     email_enabled: Mapped[bool] = mapped_column(default=True)
     push_enabled: Mapped[bool] = mapped_column(default=True)
     email_bounce: Mapped[str | None] = mapped_column(Text, default=None)
+    # In every user token; raised when the password changes, which revokes the tokens
+    # signed before.
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

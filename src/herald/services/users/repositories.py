@@ -19,6 +19,10 @@ class UserRepository:
             stmt = stmt.options(selectinload(User.devices))
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def token_version(self, user_id: uuid.UUID) -> int | None:
+        stmt = select(User.token_version).where(User.id == user_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def by_email(self, email: str) -> User | None:
         stmt = select(User).where(User.email == email)
         return (await self.session.execute(stmt)).scalar_one_or_none()

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 
 from herald.domain.errors import HeraldError
 from herald.kit.app import CLIENT_ADDRESS_HEADER
+from herald.kit.auth import Principal
 from herald.kit.deps import PrincipalDep, SessionDep, service_context
 from herald.kit.envelope import ERROR_RESPONSES, Envelope, Page, PaginationMeta, ok
 from herald.services.users import handlers, schemas
@@ -22,6 +23,22 @@ internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=Fa
 Ctx = Annotated[UsersContext, Depends(service_context)]
 
 
+async def _caller(who: PrincipalDep, session: SessionDep) -> Principal:
+    """The caller; a user's token only while its version is the user's (a password
+    change raises it and so revokes every token signed before)."""
+    if who.user_id is not None:
+        try:
+            user_id = uuid.UUID(who.user_id)
+        except ValueError:
+            raise HeraldError.unauthorized("token is not valid")
+        if await UserRepository(session).token_version(user_id) != who.version:
+            raise HeraldError.unauthorized("token has been revoked")
+    return who
+
+
+Caller = Annotated[Principal, Depends(_caller)]
+
+
 @router.post(
     "/users/",
     status_code=status.HTTP_201_CREATED,
@@ -29,7 +46,7 @@ Ctx = Annotated[UsersContext, Depends(service_context)]
     response_model=Envelope[schemas.UserOut],
 )
 async def create_user(
-    body: schemas.UserCreate, session: SessionDep, who: PrincipalDep, ctx: Ctx
+    body: schemas.UserCreate, session: SessionDep, who: Caller, ctx: Ctx
 ) -> dict[str, Any]:
     who.require("admin")
     user = await handlers.create_user(session, ctx, body)
@@ -38,7 +55,7 @@ async def create_user(
 
 @router.get("/users/", summary="List users", response_model=Envelope[list[schemas.UserOut]])
 async def list_users(
-    session: SessionDep, who: PrincipalDep, page: Annotated[Page, Query()]
+    session: SessionDep, who: Caller, page: Annotated[Page, Query()]
 ) -> dict[str, Any]:
     who.require("admin")
     users, total = await UserRepository(session).page(offset=page.offset, limit=page.limit)
@@ -50,7 +67,7 @@ async def list_users(
 
 
 @router.get("/users/{user_id}", summary="Read a user", response_model=Envelope[schemas.UserOut])
-async def get_user(user_id: uuid.UUID, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+async def get_user(user_id: uuid.UUID, session: SessionDep, who: Caller) -> dict[str, Any]:
     who.require_self_or_admin(str(user_id))
     return ok(user_out(await handlers.get_user(session, user_id)))
 
@@ -61,7 +78,7 @@ async def get_user(user_id: uuid.UUID, session: SessionDep, who: PrincipalDep) -
     response_model=Envelope[schemas.UserOut],
 )
 async def update_user(
-    user_id: uuid.UUID, body: schemas.UserUpdate, session: SessionDep, who: PrincipalDep, ctx: Ctx
+    user_id: uuid.UUID, body: schemas.UserUpdate, session: SessionDep, who: Caller, ctx: Ctx
 ) -> dict[str, Any]:
     who.require_self_or_admin(str(user_id))
     return ok(user_out(await handlers.update_user(session, ctx, user_id, body)), "user updated")
@@ -71,7 +88,7 @@ async def update_user(
     "/users/{user_id}", summary="Delete a user and their devices", response_model=Envelope[None]
 )
 async def delete_user(
-    user_id: uuid.UUID, session: SessionDep, who: PrincipalDep, ctx: Ctx
+    user_id: uuid.UUID, session: SessionDep, who: Caller, ctx: Ctx
 ) -> dict[str, Any]:
     who.require_self_or_admin(str(user_id))
     await handlers.delete_user(session, ctx, user_id)
@@ -84,7 +101,7 @@ async def delete_user(
     response_model=Envelope[schemas.Preferences],
 )
 async def set_preferences(
-    user_id: uuid.UUID, body: schemas.Preferences, session: SessionDep, who: PrincipalDep, ctx: Ctx
+    user_id: uuid.UUID, body: schemas.Preferences, session: SessionDep, who: Caller, ctx: Ctx
 ) -> dict[str, Any]:
     who.require_self_or_admin(str(user_id))
     user = await handlers.set_preferences(session, ctx, user_id, body)
@@ -98,7 +115,7 @@ async def set_preferences(
     response_model=Envelope[schemas.DeviceOut],
 )
 async def add_device(
-    user_id: uuid.UUID, body: schemas.DeviceIn, session: SessionDep, who: PrincipalDep, ctx: Ctx
+    user_id: uuid.UUID, body: schemas.DeviceIn, session: SessionDep, who: Caller, ctx: Ctx
 ) -> dict[str, Any]:
     who.require_self_or_admin(str(user_id))
     return ok(
@@ -111,9 +128,7 @@ async def add_device(
     summary="List a user's push devices",
     response_model=Envelope[list[schemas.DeviceOut]],
 )
-async def list_devices(
-    user_id: uuid.UUID, session: SessionDep, who: PrincipalDep
-) -> dict[str, Any]:
+async def list_devices(user_id: uuid.UUID, session: SessionDep, who: Caller) -> dict[str, Any]:
     who.require_self_or_admin(str(user_id))
     await handlers.get_user(session, user_id)
     return ok([device_out(d) for d in await UserRepository(session).devices(user_id)])
@@ -125,7 +140,7 @@ async def list_devices(
     response_model=Envelope[None],
 )
 async def remove_device(
-    user_id: uuid.UUID, device_id: uuid.UUID, session: SessionDep, who: PrincipalDep, ctx: Ctx
+    user_id: uuid.UUID, device_id: uuid.UUID, session: SessionDep, who: Caller, ctx: Ctx
 ) -> dict[str, Any]:
     who.require_self_or_admin(str(user_id))
     await handlers.remove_device(session, ctx, user_id, device_id)
