@@ -60,4 +60,5 @@ def build(
     app.include_router(unsubscribe.router)
     app.include_router(proxy.router(ctx.directory.users, ctx.directory.templates))
     app.include_router(openapi.router(app, [ctx.directory.users, ctx.directory.templates]))
+    openapi.mount_assets(app)
     return app

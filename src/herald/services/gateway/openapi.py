@@ -3,13 +3,15 @@ templates APIs it fronts, read from those services so the schema never drifts.""
 
 from __future__ import annotations
 
+import importlib.resources
 from typing import Any
 
 import httpx
 import structlog
 from fastapi import APIRouter, FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from herald.kit.clients import ServiceClient
 
@@ -71,8 +73,35 @@ def router(app: FastAPI, upstreams: list[ServiceClient]) -> APIRouter:
             merged.update(spec)
         return JSONResponse(spec)
 
+    # The pages' scripts and styles are served by Herald itself (the fastapi-offline
+    # package ships them): the docs work on a machine without internet, and no page
+    # loads code from a CDN.
     @r.get("/docs")
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Herald API")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Herald API",
+            swagger_js_url=f"{_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{_ASSETS}/favicon.png",
+        )
+
+    @r.get("/redoc")
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="Herald API",
+            redoc_js_url=f"{_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
 
     return r
+
+
+_ASSETS = "/docs/assets"
+
+
+def mount_assets(app: FastAPI) -> None:
+    folder = importlib.resources.files("fastapi_offline") / "static"
+    app.mount(_ASSETS, StaticFiles(directory=str(folder)), name="docs-assets")
