@@ -14,14 +14,25 @@ from herald.adapters.push.webpush import load_vapid
 from tests.e2e.processes import environment
 
 
-def herald(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def herald(
+    *args: str, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "herald", *args],
         env=env,
+        cwd=cwd,
         text=True,
         capture_output=True,
         timeout=120,
     )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The command failed, and said so in one line without a traceback."""
+    assert result.returncode != 0, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("herald: "), result.stderr
+    return lines[0]
 
 
 class TestCli:
@@ -104,3 +115,56 @@ class TestOperatorCommands:
         assert started.returncode == 2
         assert started.stderr.startswith("herald: configuration error: HERALD_RATE_LIMIT_PER_KEY:")
         assert "Traceback" not in started.stderr
+
+
+class TestFirstMinutes:
+    def test_version(self) -> None:
+        shown = herald("--version", env=environment({}))
+        assert shown.returncode == 0 and shown.stdout.startswith("herald ")
+
+    def test_commands_against_nothing_fail_in_one_line(self, tmp_path: Path) -> None:
+        env = environment({})  # no HERALD_JWT_SECRET: key commands do not need it
+        # Given a folder where Herald never ran
+        empty = tmp_path / "fresh"
+        empty.mkdir()
+        listed = herald("keys", "list", env=env, cwd=empty)
+        assert "herald migrate" in one_line_error(listed)
+        assert list(empty.iterdir()) == []  # and nothing was made there
+        down = {"HERALD_API_URL": "http://127.0.0.1:9", "HERALD_API_KEY": "hk_x"}
+        status = herald("status", "abc", env=environment(down))
+        assert "cannot reach Herald" in one_line_error(status)
+        pasted = herald("send", "--api-key", "hk_…", "--email", "a@b.co", env=environment({}))
+        assert "paste the key" in one_line_error(pasted)
+        revoked = herald("keys", "revoke", "not-an-id", env=env, cwd=empty)
+        assert revoked.returncode != 0 and "Traceback" not in revoked.stderr
+
+    async def test_send_says_what_went_wrong_and_exits_non_zero(self, dev_factory) -> None:
+        dev = dev_factory()
+        await dev.start()
+        env = environment({"HERALD_API_URL": dev.url})
+        refused = herald("send", "--api-key", "hk_not_a_key", "--email", "a@b.co", env=env)
+        assert "401: the API key was refused" in one_line_error(refused)
+        key = dev.auth["Authorization"].removeprefix("Bearer ")
+        pending = herald("send", "--api-key", key, "--email", "a@b.co", "--wait", "0", env=env)
+        assert "still pending" in one_line_error(pending)
+        async with httpx.AsyncClient(base_url=dev.url) as client:
+            index = (await client.get("/api/v1/")).json()["data"]
+        assert index["name"] == "Herald"
+        assert index["links"]["docs"] == f"{dev.url}/docs"
+        assert index["links"]["inbox"] == f"{dev.url}/dev/inbox"
+
+    async def test_dev_on_a_taken_port_fails_before_its_banner(self, dev_factory) -> None:
+        dev = dev_factory()
+        await dev.start()
+        env = environment({"HERALD_DEV_SMTP_PORT": "0"})
+        second = herald("dev", "--port", str(dev.port), "--home", str(dev.home), env=env)
+        assert f"cannot listen on 127.0.0.1:{dev.port}" in one_line_error(second)
+        assert "API key" not in second.stdout
+
+    async def test_dev_keeps_its_smtp_port_or_says_why(self, dev_factory, tmp_path: Path) -> None:
+        dev = dev_factory()
+        await dev.start()
+        smtp = dev.process.env["HERALD_DEV_SMTP_PORT"]
+        env = environment({"HERALD_DEV_SMTP_PORT": smtp})
+        other = herald("dev", "--port", "0", "--home", str(tmp_path / "other"), env=env)
+        assert f"SMTP capture cannot listen on 127.0.0.1:{smtp}" in one_line_error(other)

@@ -34,6 +34,7 @@ def build(settings: Settings) -> DevStack:
     transport = bootstrap.make_email_transport(settings, smtp_url)
     app = bootstrap.all_in_one(settings, email=transport, capture=capture)
     app.include_router(inbox.router(capture))
+    app.state.inbox = True  # the API's index links to it
 
     async def start() -> None:
         await bootstrap.migrate(settings)

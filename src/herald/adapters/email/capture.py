@@ -30,20 +30,27 @@ class _Handler:
         return "250 Message captured"
 
 
-def free_port(host: str, preferred: int) -> int:
+def usable_port(host: str, port: int) -> int:
+    """``port`` (0: any free one), checked the way the server will bind it. With
+    SO_REUSEADDR, as asyncio binds, a port left in TIME_WAIT by a quick restart is
+    usable; one another server holds is an error that says so, never a silent move
+    to a port nobody was told of."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind((host, preferred))
-            return preferred
-        except OSError:
-            s.bind((host, 0))
-            return int(s.getsockname()[1])
+            s.bind((host, port))
+        except OSError as exc:
+            raise OSError(
+                f"the SMTP capture cannot listen on {host}:{port} ({exc.strerror}): stop what "
+                "holds it, or set HERALD_DEV_SMTP_PORT (0 for any free port)"
+            ) from exc
+        return int(s.getsockname()[1])
 
 
 class CaptureSmtpServer:
     def __init__(self, store: CaptureStore, *, host: str = "127.0.0.1", port: int = 1025) -> None:
         self.host = host
-        self.port = free_port(host, port)
+        self.port = usable_port(host, port)
         self._controller = Controller(
             _Handler(store), hostname=host, port=self.port, data_size_limit=10 * 1024 * 1024
         )

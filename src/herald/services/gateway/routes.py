@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -77,6 +78,26 @@ async def _earlier(
     if existing is None:
         return None
     return ok(handlers.replay(existing, request_hash), "already accepted")
+
+
+@router.get("/", summary="Where things are: the version and links to the docs")
+async def index(request: Request) -> dict[str, Any]:
+    pages = {
+        "docs": "/docs",
+        "redoc": "/redoc",
+        "openapi": "/openapi.json",
+        "notifications": "/api/v1/notifications/",
+        "users": "/api/v1/users/",
+        "templates": "/api/v1/templates/",
+    }
+    if getattr(request.app.state, "inbox", False):
+        pages["inbox"] = "/dev/inbox"  # herald dev's captured mail and push
+    base = str(request.base_url).rstrip("/")
+    links = {name: base + path for name, path in pages.items()}
+    return ok({"name": "Herald", "version": _VERSION, "links": links})
+
+
+_VERSION = importlib.metadata.version("herald")
 
 
 @router.get(

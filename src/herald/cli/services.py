@@ -1,0 +1,125 @@
+"""Running Herald's processes: one service, one worker, migrations, health."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+import uvicorn
+from fastapi import FastAPI
+
+from herald.cli.terminal import console, fail
+from herald.config import Settings
+from herald.kit.logging import configure
+
+PORTS = {
+    "gateway": 8000,
+    "users": 8001,
+    "templates": 8002,
+    "email_worker": 8003,
+    "push_worker": 8004,
+}
+
+
+class ServiceName(StrEnum):
+    gateway = "gateway"
+    users = "users"
+    templates = "templates"
+
+
+class WorkerName(StrEnum):
+    email = "email"
+    push = "push"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything says where Herald is: a port held by
+    another server is a clear error, never a banner that points at that server."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail(f"cannot listen on {host}:{port} ({exc.strerror}): stop what holds it, or use --port")
+    sock.listen(2048)
+    return sock
+
+
+def run(asgi: FastAPI, sock: socket.socket, settings: Settings) -> None:
+    config = uvicorn.Config(
+        asgi,
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        loop="auto",
+        # No endpoint speaks WebSocket: without this uvicorn loads a WebSocket library
+        # into every process.
+        ws="none",
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve(
+    service: ServiceName,
+    host: Annotated[str, typer.Option()] = "0.0.0.0",
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Run one service (gateway, users or templates), configured from the environment."""
+    from herald.bootstrap import service_app
+
+    settings = Settings()
+    configure(json=settings.log_json, level=settings.log_level)
+    app = service_app(service.value, settings)
+    run(app, bind(host, port or settings.port or PORTS[service.value]), settings)
+
+
+def worker(
+    kind: WorkerName,
+    host: Annotated[str, typer.Option()] = "0.0.0.0",
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Run the email or push worker (its HTTP port serves health and metrics only)."""
+    from herald.bootstrap import service_app
+
+    settings = Settings()
+    configure(json=settings.log_json, level=settings.log_level)
+    name = f"{kind.value}_worker"
+    app = service_app(name, settings)
+    run(app, bind(host, port or settings.port or PORTS[name]), settings)
+
+
+def migrate(
+    service: Annotated[list[str] | None, typer.Option(help="Only these services")] = None,
+) -> None:
+    """Bring every database this process is configured for to the latest schema."""
+    from herald.bootstrap import SERVICES
+    from herald.bootstrap import migrate as run_migrations
+
+    settings = Settings()
+    chosen = tuple(service or SERVICES)
+    unknown = set(chosen) - set(SERVICES)
+    if unknown:
+        raise typer.BadParameter(f"unknown service(s): {', '.join(sorted(unknown))}")
+    asyncio.run(run_migrations(settings, chosen))
+    console.print(f"migrated: {', '.join(chosen)}")
+
+
+def healthcheck(
+    port: Annotated[int | None, typer.Option(envvar="HERALD_PORT")] = None,
+) -> None:
+    """Exit 0 when the service on this machine answers /health (for container health)."""
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port or PORTS['gateway']}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            healthy = response.status == 200
+    except OSError:
+        healthy = False
+    raise typer.Exit(0 if healthy else 1)
