@@ -472,3 +472,63 @@ class TestOpenApi:
             for asset in assets:
                 loaded = await stack.client.get(asset)
                 assert loaded.status_code == 200 and len(loaded.content) > 50, asset
+
+
+class TestVariables:
+    async def test_any_variable_a_template_uses_and_no_link_needed(
+        self, stack: Stack, smtp_server: SmtpServer
+    ) -> None:
+        # Given a one-time-code template that uses neither name nor link
+        saved = await stack.client.post(
+            "/api/v1/templates/",
+            headers=stack.auth,
+            json={
+                "code": "otp",
+                "channel": "email",
+                "locale": "en",
+                "subject": "Your code",
+                "text_body": "Code {{ code }}, valid {{ minutes }} minutes.",
+            },
+        )
+        assert saved.status_code == 201, saved.text
+        user = await stack.user()
+        body = stack.notification(
+            user["id"], template_code="otp", variables={"code": "493021", "minutes": 10}
+        )
+        sent = await stack.send(body)
+        assert sent.status_code == 202, sent.text
+        await stack.until(sent.json()["data"]["notification_id"], "delivered")
+        mail = smtp_server.received[-1]
+        assert "Code 493021, valid 10 minutes." in mail.get_body(("plain",)).get_content()
+        # A variable it uses and the request lacks is named at the door
+        lacking = stack.notification(user["id"], template_code="otp", variables={"code": "1"})
+        refused = await stack.send(lacking)
+        assert refused.status_code == 422 and "'minutes'" in refused.json()["error"]
+
+    async def test_a_line_break_bound_for_a_subject_is_refused_at_accept(
+        self, stack: Stack
+    ) -> None:
+        user = await stack.user()
+        injected = {"name": "Ada\r\nBcc: everyone@example.com", "link": "https://e.com/x"}
+        refused = await stack.send(stack.notification(user["id"], variables=injected))
+        assert refused.status_code == 422
+        assert refused.json()["error"].startswith("variables.name:")
+        # The same in a variable only the body uses is fine: bodies have lines.
+        fine = {"name": "Ada", "link": "https://e.com/x", "meta": {"note": "a\nb"}}
+        assert (await stack.send(stack.notification(user["id"], variables=fine))).status_code == 202
+
+    async def test_variable_names_and_links_are_checked(self, stack: Stack) -> None:
+        user = await stack.user()
+        for variables, named in [
+            ({"name": "A", "link": "ftp://x"}, "link"),
+            ({"name": "A", "link": "https://e.com", "not-a-name": 1}, "not-a-name"),
+        ]:
+            refused = await stack.send(stack.notification(user["id"], variables=variables))
+            assert refused.status_code == 422 and named in refused.json()["error"]
+
+    async def test_a_template_read_without_a_channel_is_every_channel(self, stack: Stack) -> None:
+        found = await stack.client.get("/api/v1/templates/welcome", headers=stack.auth)
+        assert found.status_code == 200, found.text
+        assert sorted(t["channel"] for t in found.json()["data"]) == ["email", "push"]
+        none = await stack.client.get("/api/v1/templates/nothing-here", headers=stack.auth)
+        assert none.status_code == 404

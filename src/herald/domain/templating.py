@@ -183,3 +183,22 @@ def may_run_long(channel: str, fields: Mapping[str, str | None]) -> bool:
         for name in CHANNEL_FIELDS[channel]
         if (source := fields.get(name))
     )
+
+
+def needs(channel: str, fields: Mapping[str, str | None]) -> dict[str, list[str]]:
+    """The variables one version of ``channel`` uses: all of them, and those its
+    single-line fields use (which may hold no line break)."""
+    from jinja2 import meta
+
+    used: set[str] = set()
+    single: set[str] = set()
+    for name in CHANNEL_FIELDS[channel]:
+        source = fields.get(name)
+        if not source:
+            continue
+        env = _env(name in HTML_FIELDS)
+        names = set(meta.find_undeclared_variables(env.parse(source))) - set(env.globals)
+        used |= names
+        if name in SINGLE_LINE_FIELDS:
+            single |= names
+    return {"all": sorted(used), "single_line": sorted(single)}

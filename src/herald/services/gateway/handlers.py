@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from herald.domain import locales
+from herald.domain import locales, variables
 from herald.domain.errors import HeraldError
 from herald.domain.messages import (
     DeliveryStatusChanged,
@@ -98,6 +98,7 @@ async def route(directory: Directory, body: schemas.NotificationIn) -> Route:
         raise HeraldError.not_found(
             f"template '{body.template_code}' has no version in {contact.get('locale')}"
         )
+    _check_variables(body, (heads.get("needs") or {}).get(locale))
     recipient = Recipient.model_validate(contact)
     skip: str | None = None
     if not contact["preferences"].get(channel, True):
@@ -109,6 +110,27 @@ async def route(directory: Directory, body: schemas.NotificationIn) -> Route:
     elif channel == Channel.PUSH and not recipient.devices:
         skip = "user has no valid push device"
     return Route(int(heads["locales"][locale]), locale, recipient, skip)
+
+
+def _check_variables(body: schemas.NotificationIn, needs: dict[str, list[str]] | None) -> None:
+    """Refuse at the door what the worker could only fail on: a variable the template
+    uses that the request lacks, or a line break bound for a subject or title."""
+    if needs is None:  # heads cached before they carried what a version needs
+        return
+    given = body.variables.model_dump(mode="json")
+    lacking = variables.missing(given, needs["all"])
+    if lacking:
+        raise HeraldError.invalid(
+            f"variables: template '{body.template_code}' uses "
+            + ", ".join(f"'{name}'" for name in lacking)
+            + ", which the request does not give"
+        )
+    broken = variables.breaks_a_line(given, needs["single_line"])
+    if broken:
+        raise HeraldError.invalid(
+            f"variables.{broken}: a line break or control character cannot go into the "
+            "subject or title it is used in"
+        )
 
 
 @dataclass(frozen=True, slots=True)

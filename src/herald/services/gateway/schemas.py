@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any, Literal, Self
 
-from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from herald.domain import variables
 from herald.kit.envelope import Input as Strict
@@ -13,16 +14,27 @@ UUID_PATTERN = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}
 
 
 class Variables(Strict):
-    name: str = Field(max_length=500)
-    link: AnyHttpUrl
+    """The seed's ``name``, ``link`` and ``meta``, and any other key a template uses
+    (SPEC.md §3). None is required here: the template decides, at acceptance."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(default=None, max_length=500)
+    link: AnyHttpUrl | None = None
     meta: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _bounded(self) -> Self:
+        for key in self.__pydantic_extra__ or {}:
+            if not _VARIABLE_NAME.match(key):
+                raise ValueError(f"'{key}' is not a variable name (letters, digits, _)")
         problem = variables.too_large(self.model_dump(mode="json"))
         if problem:
             raise ValueError(problem)
         return self
+
+
+_VARIABLE_NAME = re.compile(variables.NAME_PATTERN)
 
 
 class NotificationIn(Strict):

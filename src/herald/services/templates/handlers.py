@@ -102,6 +102,21 @@ async def find(session: AsyncSession, code: str, channel: str) -> Template:
     return template
 
 
+async def every_channel(
+    session: AsyncSession, code: str, locale: str | None, number: int | None
+) -> list[dict[str, Any]]:
+    """The active version of ``code`` in each channel that has it; 404 if none does."""
+    found = []
+    for channel in templating.CHANNEL_FIELDS:
+        template = await TemplateRepository(session).get(code, channel)
+        if template is not None:
+            version = await resolve(session, template, locale, number)
+            found.append(version_out(template, version))
+    if not found:
+        raise HeraldError.not_found(f"template '{code}'")
+    return found
+
+
 async def resolve(
     session: AsyncSession, template: Template, locale: str | None, number: int | None = None
 ) -> TemplateVersion:
@@ -118,12 +133,24 @@ async def resolve(
 
 
 async def heads(session: AsyncSession, code: str, channel: str) -> dict[str, Any]:
+    """What the gateway needs to accept a notification: each locale's latest version
+    and the variables that version uses, so a request that lacks one is refused at
+    once rather than failing in the worker."""
     template = await find(session, code, channel)
+    repo = TemplateRepository(session)
+    latest = await repo.heads(template)
+    needs = {}
+    for locale, number in latest.items():
+        version = await repo.version(template, locale, number)
+        if version is not None:
+            fields = {f: getattr(version, f) for f in templating.CHANNEL_FIELDS[channel]}
+            needs[locale] = templating.needs(channel, fields)
     return {
         "code": template.code,
         "channel": template.channel,
         "default_locale": template.default_locale,
-        "locales": await TemplateRepository(session).heads(template),
+        "locales": latest,
+        "needs": needs,
     }
 
 

@@ -65,18 +65,20 @@ async def list_templates(
 
 @router.get(
     "/{code}",
-    summary="Read the active version of a template",
-    response_model=Envelope[schemas.TemplateVersionOut],
+    summary="Read the active version of a template (of every channel without ?channel=)",
+    response_model=Envelope[schemas.TemplateVersionOut | list[schemas.TemplateVersionOut]],
 )
 async def get_template(
     code: Code,
     session: SessionDep,
     who: PrincipalDep,
-    channel: ChannelQ,
+    channel: Annotated[schemas.Channel | None, Query()] = None,
     locale: LocaleQ = None,
     version: VersionQ = None,
 ) -> dict[str, Any]:
     who.require("send")
+    if channel is None:
+        return ok(await handlers.every_channel(session, code, locale, version))
     template = await handlers.find(session, code, channel)
     found = await handlers.resolve(session, template, locale, version)
     return ok(handlers.version_out(template, found))
