@@ -119,7 +119,11 @@ class Infra:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.keys = auth.Keys(settings.jwt_secret.get_secret_value())
+        self.keys = (
+            auth.Keys.parse(settings.signing_keys.get_secret_value())
+            if settings.signing_keys is not None
+            else auth.Keys(settings.jwt_secret.get_secret_value())
+        )
         self._broker: Broker | None = None
         self.cache = make_cache(settings)
         self._engines: dict[str, AsyncEngine] = {}

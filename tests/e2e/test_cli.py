@@ -122,6 +122,17 @@ class TestFirstMinutes:
         shown = herald("--version", env=environment({}))
         assert shown.returncode == 0 and shown.stdout.startswith("herald ")
 
+    def test_keys_derive_prints_a_workers_signing_keys(self) -> None:
+        env = environment({"HERALD_JWT_SECRET": "cli-secret-" + "s" * 40})
+        derived = herald("keys", "derive", "email_worker", env=env)
+        assert derived.returncode == 0, derived.stderr
+        line = derived.stdout.strip()
+        assert line.startswith("HERALD_SIGNING_KEYS=service tokens of email_worker=")
+        assert "unsubscribe links=" in line and "cli-secret" not in line
+        assert "HERALD_JWT_SECRET" in one_line_error(
+            herald("keys", "derive", "email_worker", env=environment({}))
+        )
+
     def test_commands_against_nothing_fail_in_one_line(self, tmp_path: Path) -> None:
         env = environment({})  # no HERALD_JWT_SECRET: key commands do not need it
         # Given a folder where Herald never ran

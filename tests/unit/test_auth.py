@@ -131,3 +131,17 @@ class TestKeys:
         for token in (elevated, link, auth.mint(SECRET, subject="user:1", ttl=60, user_id="1")):
             with pytest.raises(HeraldError):
                 auth.verify_credential(self.keys, token)
+
+    def test_a_worker_can_hold_only_the_keys_it_signs_with(self) -> None:
+        # Given the keys `herald keys derive email_worker` prints for it
+        only = auth.Keys.parse(self.keys.subset(auth.WORKER_PURPOSES["email_worker"]))
+        # Then what it signs verifies where the secret is held
+        token = auth.mint(
+            only.service("email_worker"), subject="service:email_worker", ttl=60, scopes=["send"]
+        )
+        assert auth.verify_credential(self.keys, token).scopes == frozenset({"send"})
+        assert only.unsubscribe == self.keys.unsubscribe
+        # ... and it cannot sign anything else
+        for other in (lambda: only.user, lambda: only.service("gateway")):
+            with pytest.raises(HeraldError):
+                other()

@@ -65,3 +65,15 @@ class TestSettings:
         with pytest.raises(ValueError, match="rate_limit_per_recipient") as refused:
             Settings(_env_file=None)  # type: ignore[call-arg]
         assert "'20 a minute' is not of the form" in str(refused.value)
+
+    def test_a_worker_given_its_signing_keys_needs_no_secret(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from herald.bootstrap import Infra
+        from herald.kit import auth
+
+        keys = auth.Keys(REAL_SECRET).subset(auth.WORKER_PURPOSES["push_worker"])
+        monkeypatch.setenv("HERALD_SIGNING_KEYS", keys)
+        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        held = Infra(settings).keys
+        assert held.service("push_worker") == auth.Keys(REAL_SECRET).service("push_worker")

@@ -119,6 +119,23 @@ def listing() -> None:
     _print(work)
 
 
+@app.command("derive")
+def derive(
+    worker: Annotated[str, typer.Argument(help="email_worker or push_worker")],
+) -> None:
+    """Print HERALD_SIGNING_KEYS for a worker: only the keys it signs with, derived from
+    HERALD_JWT_SECRET, so that the worker need not hold the secret itself."""
+    from herald.kit.auth import WORKER_PURPOSES, Keys
+
+    if worker not in WORKER_PURPOSES:
+        raise typer.BadParameter(f"one of: {', '.join(WORKER_PURPOSES)}")
+    secret = os.environ.get("HERALD_JWT_SECRET")
+    if not secret:
+        fail("HERALD_JWT_SECRET must be set: the keys are derived from it")
+    Settings(jwt_secret=secret)  # the same checks as at start
+    typer.echo(f"HERALD_SIGNING_KEYS={Keys(secret).subset(WORKER_PURPOSES[worker])}")
+
+
 @vapid_app.command("generate")
 def vapid_generate() -> None:
     """Print a new VAPID private key (PEM) for HERALD_VAPID_PRIVATE_KEY."""

@@ -48,21 +48,73 @@ class Keys:
     tokens, unsubscribe links, each service's service tokens), so that no key serves two
     and a token of one kind can never pass for another. HMAC-SHA256 of the purpose
     under the secret: HKDF-Expand for one block, and the extract step is not needed
-    for a secret that is already random (RFC 5869 §3.3)."""
+    for a secret that is already random (RFC 5869 §3.3).
 
-    def __init__(self, secret: str) -> None:
-        self._secret = secret.encode()
-        self.legacy = secret  # what signed unsubscribe links before keys were derived
-        self.user = self.derive("user tokens")
-        self.unsubscribe = self.derive("unsubscribe links")
-        self.services = {issuer: self.derive(f"service tokens of {issuer}") for issuer in ISSUERS}
+    A worker can be given only the keys it signs with (``only``, from
+    ``HERALD_SIGNING_KEYS``, which ``herald keys derive`` prints) instead of the secret."""
+
+    def __init__(self, secret: str | None, *, only: dict[str, str] | None = None) -> None:
+        self._secret = secret.encode() if secret is not None else None
+        self._only = only
+        self._derived: dict[str, str] = {}
+        # What signed unsubscribe links before keys were derived.
+        self.legacy = secret
 
     def derive(self, purpose: str) -> str:
-        return hmac.new(self._secret, b"herald/v1 " + purpose.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(
+            self._secret or b"", b"herald/v1 " + purpose.encode(), hashlib.sha256
+        ).hexdigest()
+
+    def key(self, purpose: str) -> str:
+        if self._secret is not None:
+            if purpose not in self._derived:
+                self._derived[purpose] = self.derive(purpose)
+            return self._derived[purpose]
+        if self._only is None or purpose not in self._only:
+            raise HeraldError.unavailable(f"this process holds no key for {purpose}")
+        return self._only[purpose]
+
+    @property
+    def user(self) -> str:
+        return self.key(USER_PURPOSE)
+
+    @property
+    def unsubscribe(self) -> str:
+        return self.key(UNSUBSCRIBE_PURPOSE)
+
+    def service(self, issuer: str) -> str:
+        return self.key(f"service tokens of {issuer}")
+
+    @property
+    def services(self) -> dict[str, str]:
+        return {issuer: self.service(issuer) for issuer in ISSUERS}
 
     def credentials(self) -> dict[str, str]:
         """Who may sign a credential a service accepts, and with which key."""
         return {USER: self.user, **self.services}
+
+    def subset(self, purposes: list[str]) -> str:
+        """``HERALD_SIGNING_KEYS`` for a process that signs for these purposes only."""
+        return ",".join(f"{purpose}={self.key(purpose)}" for purpose in purposes)
+
+    @classmethod
+    def parse(cls, value: str) -> Keys:
+        only = {}
+        for item in value.split(","):
+            purpose, _, key = item.strip().rpartition("=")
+            if not purpose or not key:
+                raise ValueError("HERALD_SIGNING_KEYS must be purpose=key pairs, comma-separated")
+            only[purpose] = key
+        return cls(None, only=only)
+
+
+USER_PURPOSE = "user tokens"
+UNSUBSCRIBE_PURPOSE = "unsubscribe links"
+# What each worker signs with: the one key to give it instead of the secret.
+WORKER_PURPOSES = {
+    "email_worker": ["service tokens of email_worker", UNSUBSCRIBE_PURPOSE],
+    "push_worker": ["service tokens of push_worker"],
+}
 
 
 @dataclass(frozen=True, slots=True)

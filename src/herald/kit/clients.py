@@ -21,7 +21,7 @@ class ServiceClient:
         self.caller = f"service:{issuer}"
         self.http = http
         self.name = name
-        self._secret = keys.services[issuer]
+        self._secret = keys.service(issuer)
 
     def token(self, scopes: list[str], subject: str | None = None) -> str:
         return auth.mint(self._secret, subject=subject or self.caller, ttl=300, scopes=scopes)

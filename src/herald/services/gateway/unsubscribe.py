@@ -24,7 +24,8 @@ router = APIRouter(prefix="/api/v1/unsubscribe", tags=["unsubscribe"], responses
 def _subject(ctx: Ctx, token: str) -> tuple[str, str]:
     # Links mailed before keys were derived were signed with the secret itself.
     signing = ctx.signing
-    who = auth.verify([signing.unsubscribe, signing.legacy], token, audience=auth.UNSUBSCRIBE)
+    accepted = [signing.unsubscribe, *([signing.legacy] if signing.legacy else [])]
+    who = auth.verify(accepted, token, audience=auth.UNSUBSCRIBE)
     user_id, _, channel = who.subject.partition(":")
     if channel not in ("email", "push"):
         raise HeraldError.unauthorized("unsubscribe link is not valid")
