@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     # replaced by the owning service's name, which gives each service its own database.
     # Unset: a SQLite file in ``home``.
     database_url: str | None = None
-    broker_url: str = "memory://"
+    broker_url: str = "embedded://"
     redis_url: str = "memory://"
     # Prefix of every Redis key, so that several installations (or tests) can share one Redis.
     key_prefix: str = "herald"

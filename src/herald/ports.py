@@ -19,6 +19,29 @@ CORRELATION_HEADER = "x-correlation-id"
 DELIVERY_LIMIT = 20
 
 
+def attempts_of(headers: Mapping[str, Any]) -> int:
+    """Delivery attempts a message has spent, as its headers say (0 when they do not)."""
+    return int(str(headers.get(ATTEMPTS_HEADER, 0) or 0))
+
+
+def retry_headers(
+    headers: Mapping[str, Any], *, attempts: int, error: str | None
+) -> dict[str, Any]:
+    """A message's headers as it waits for its next attempt."""
+    out = {**headers, ATTEMPTS_HEADER: attempts}
+    if error is not None:
+        out[ERROR_HEADER] = error[:1000]
+    return out
+
+
+def dead_letter_headers(
+    headers: Mapping[str, Any], *, attempts: int, error: str, origin: str
+) -> dict[str, Any]:
+    """A message's headers in failed.queue: its attempts, last error and the routing key
+    it came from (where a replay sends it back)."""
+    return {**headers, ATTEMPTS_HEADER: attempts, ERROR_HEADER: error[:1000], ORIGIN_HEADER: origin}
+
+
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """One message to publish to the ``notifications.direct`` exchange."""
@@ -55,6 +78,25 @@ class Delivery(Protocol):
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
+
+
+class StoreUnavailable(Exception):
+    """The database could not answer now (unreachable, restarting); try again later."""
+
+
+class RowRefused(Exception):
+    """The database refused a row's data (a value it cannot hold, a constraint): the
+    fault of that row's request, not a reason to retry it."""
+
+
+class LedgerStore(Protocol):
+    """Where a worker records the notifications it delivered."""
+
+    async def delivered(self, ids: Sequence[Any]) -> set[Any]:
+        """Which of ``ids`` are recorded."""
+
+    async def record(self, ids: Sequence[Any]) -> None:
+        """Record ``ids`` (one already there is left alone), committed on return."""
 
 
 class BrokerUnavailable(Exception):
@@ -166,3 +208,13 @@ class PushTransport(Protocol):
     async def send(self, request: PushRequest) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class CapturedMessages(Protocol):
+    """What ``herald dev`` captured instead of sending (mail and push), for its inbox."""
+
+    def list(self, limit: int = 200) -> list[dict[str, Any]]: ...
+
+    def get(self, item_id: int) -> dict[str, Any] | None: ...
+
+    def count(self) -> int: ...

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from herald.adapters.broker.embedded import EmbeddedBroker
 from herald.adapters.db.engine import create_engine
-from herald.bootstrap import SERVICES, migrate
+from herald.bootstrap import SERVICES, make_gateway_store, make_ledger_store, migrate
 from herald.config import Settings
+from herald.delivery.ledger import Ledger
 from herald.domain.errors import HeraldError
 from herald.domain.messages import (
     WORK_QUEUES,
@@ -27,13 +28,14 @@ from herald.domain.messages import (
     utcnow,
 )
 from herald.domain.statuses import Channel, Status
-from herald.kit.ledger import Ledger
+from herald.ports import BrokerUnavailable
 from herald.services.email_worker.models import EmailDelivery
 from herald.services.gateway import schemas
-from herald.services.gateway.handlers import Admission, Route, admission
+from herald.services.gateway.admission import Admission, admission
 from herald.services.gateway.intake import Intake
 from herald.services.gateway.models import ApiKey, Notification, NotificationEvent, OutboxMessage
 from herald.services.gateway.relay import OutboxRelay
+from herald.services.gateway.routing import Route
 from herald.services.gateway.status_events import StatusApplier
 from tests.servers import pg_url, postgres_databases, unique
 
@@ -95,7 +97,7 @@ class TestLedger:
         await migrate(settings, ["email_worker"])
         engine = create_engine(database_url)
         # Two workers' ledgers on the same table, each grouping its own calls.
-        ledgers = [Ledger(engine, EmailDelivery) for _ in range(2)]
+        ledgers = [Ledger(make_ledger_store(engine, EmailDelivery.__table__)) for _ in range(2)]
         for ledger in ledgers:
             await ledger.start()
         try:
@@ -138,6 +140,27 @@ async def _admission(engine: AsyncEngine, request_id: str, *, skip: str | None =
     )
 
 
+def test_an_admission_holds_every_column_of_a_notification_and_no_other() -> None:
+    # The model is the one list of a notification's columns: the admission's row and
+    # PostgreSQL's array statement are both held to it.
+    body = schemas.NotificationIn(
+        notification_type="email",
+        user_id=uuid.uuid4(),
+        template_code="welcome",
+        variables=schemas.Variables(name="Ada"),
+        request_id="r",
+    )
+    recipient = Recipient(user_id=body.user_id, name="Ada", email="ada@example.com")
+    row = admission(
+        api_key_id=uuid.uuid4(),
+        body=body,
+        request_hash="h",
+        plan=Route(1, "en", recipient, None),
+        correlation_id=None,
+    ).notification
+    assert set(row) == {attr.key for attr in Notification.__mapper__.column_attrs}
+
+
 async def _count(engine: AsyncEngine, model: type) -> int:
     async with AsyncSession(engine) as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
@@ -151,8 +174,9 @@ class TestIntakeAndRelay:
         await migrate(settings, ["gateway"])
         engine = create_engine(database_url)
         broker = EmbeddedBroker(tmp_path / "queue.db")
-        relay = OutboxRelay(engine, broker)
-        intake = Intake(engine, relay)
+        store = make_gateway_store(engine)
+        relay = OutboxRelay(store, broker)
+        intake = Intake(store, relay)
         try:
             sent = await _admission(engine, "r-1")
             skipped = await _admission(engine, "r-2", skip="user turned email notifications off")
@@ -188,7 +212,7 @@ class TestIntakeAndRelay:
             ]
 
             # Publishing fails (the broker is not running): the rows stay for later.
-            with pytest.raises(AssertionError, match="broker not started"):
+            with pytest.raises(BrokerUnavailable, match="not started"):
                 await relay.relay_once()
             assert await _count(engine, OutboxMessage) == 1
             await broker.start()
@@ -209,11 +233,12 @@ class TestIntakeAndRelay:
         await migrate(settings, ["gateway"])
         engine = create_engine(database_url)
         broker = EmbeddedBroker(tmp_path / "queue.db")
-        statuses = StatusApplier(engine, broker)
+        store = make_gateway_store(engine)
+        statuses = StatusApplier(store, broker)
         try:
             sent = await _admission(engine, "r-1")
             skipped = await _admission(engine, "r-2", skip="user has no email address")
-            await Intake(engine, OutboxRelay(engine, broker))._store([sent, skipped])
+            await Intake(store, OutboxRelay(store, broker))._store([sent, skipped])
             at = utcnow()
 
             def event(a: Admission, status: Status, attempts: int, error: str | None, s: int):
@@ -274,7 +299,8 @@ class TestIntakeAndRelay:
             await migrate(Settings(database_url=pg_url(name), jwt_secret="x" * 40), ["gateway"])
             engine = create_engine(pg_url(name))
             broker = EmbeddedBroker(tmp_path / "queue.db")
-            intake = Intake(engine, OutboxRelay(engine, broker))
+            store = make_gateway_store(engine)
+            intake = Intake(store, OutboxRelay(store, broker))
             try:
                 good = [await _admission(engine, f"r-{i}") for i in range(3)]
                 poisoned = await _admission(engine, "r-poisoned")

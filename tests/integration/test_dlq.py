@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from herald import dlq
 from herald.bootstrap import open_broker
+from herald.delivery import dead_letters as dlq
 from herald.ports import Broker
 from tests.integration.pipeline import herald_stack, on_servers
 from tests.smtp import SmtpServer

@@ -29,9 +29,9 @@ print(json.dumps(sorted(sys.modules)))
 # users and templates services publish nothing, so they need no broker client).
 _SMTP, _LIMITS = "herald.adapters.email.smtp", "herald.adapters.ratelimit"
 _FOREIGN = {
-    "gateway": ["herald.kit.worker", "herald.services.users", _SMTP, "argon2", "jinja2"],
+    "gateway": ["herald.delivery.worker", "herald.services.users", _SMTP, "argon2", "jinja2"],
     # (the users service throttles failed logins, so it has a rate limiter)
-    "users": ["herald.services.gateway", "herald.kit.worker", "jinja2", "aio_pika"],
+    "users": ["herald.services.gateway", "herald.delivery.worker", "jinja2", "aio_pika"],
     "templates": ["herald.services.gateway", "herald.services.users", _SMTP, "argon2", "aio_pika"],
     "email_worker": ["herald.services.gateway", "herald.services.users", "http_ece", _LIMITS],
     "push_worker": ["herald.services.gateway", _SMTP, "aiosmtpd", "argon2", _LIMITS],

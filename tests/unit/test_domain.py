@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from herald.domain import locales, targets
+from herald.domain import locales, statuses, targets
 from herald.domain.breaker import BreakerState, CircuitBreaker
 from herald.domain.retry import RetryPolicy
 from herald.domain.statuses import Status, can_move
@@ -78,6 +78,12 @@ class TestStatuses:
 
     def test_a_bounce_turns_delivered_into_failed(self) -> None:
         assert can_move(Status.DELIVERED, Status.FAILED)
+
+    def test_a_retry_is_recorded_and_nothing_returns_to_pending(self) -> None:
+        assert statuses.records(Status.PENDING, Status.PENDING)
+        assert statuses.records(Status.PENDING, Status.DELIVERED)
+        assert not statuses.records(Status.DELIVERED, Status.PENDING)
+        assert not statuses.records(Status.DELIVERED, Status.DELIVERED)
 
     def test_skipped_stays_skipped(self) -> None:
         assert not can_move(Status.SKIPPED, Status.DELIVERED)

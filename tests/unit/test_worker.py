@@ -14,12 +14,12 @@ import pytest_asyncio
 
 from herald.adapters.broker import embedded
 from herald.adapters.broker.embedded import EmbeddedBroker
+from herald.delivery.worker import DeliveryWorker
 from herald.domain.breaker import BreakerBoard, BreakerState
 from herald.domain.errors import DeliveryError
 from herald.domain.messages import FAILED_QUEUE, Recipient, SendNotification, status_events
 from herald.domain.retry import RetryPolicy
 from herald.domain.statuses import Channel, Status
-from herald.kit.worker import DeliveryWorker
 from herald.ports import DELIVERY_LIMIT, ERROR_HEADER, Delivery, Outgoing
 
 TARGET = "relay:25"

@@ -28,13 +28,13 @@ def dev(
     home: Annotated[Path, typer.Option(help="Where dev mode keeps its data")] = Path(".herald"),
 ) -> None:
     """Run the whole system in one process on embedded defaults (no server to install)."""
-    from herald.devmode.runner import build
+    from herald.bootstrap import dev_stack
 
     settings = dev_settings(home=home, public_url=f"http://127.0.0.1:{port}")
     configure(json=settings.log_json, level=settings.log_level)
     sock = bind("127.0.0.1", port)  # before the banner says where Herald is
     try:
-        stack = build(settings)
+        stack = dev_stack(settings)
     except OSError as exc:
         fail(str(exc))
     base = f"http://127.0.0.1:{port}"
@@ -42,8 +42,8 @@ def dev(
     console.print(f"  API        {base}/api/v1/")
     console.print(f"  API docs   {base}/docs")
     console.print(f"  Dev inbox  {base}/dev/inbox")
-    if stack.smtp_capture is not None:
-        console.print(f"  SMTP       {stack.smtp_capture.url} (captured, nothing leaves)")
+    if stack.smtp_capture_url is not None:
+        console.print(f"  SMTP       {stack.smtp_capture_url} (captured, nothing leaves)")
     console.print(f"  API key    {stack.api_key}")
     command = f"{_herald_command()} send --api-key {stack.api_key} --email you@example.com"
     console.print(f"  Try it:    {command}", markup=False)

@@ -34,7 +34,7 @@ def _on_broker(work: Callable[[Broker], Awaitable[list[Any]]]) -> list[dict[str,
 @app.command("list")
 def listing(limit: Limit = 100) -> None:
     """Show dead letters (they stay in the queue)."""
-    from herald import dlq
+    from herald.delivery import dead_letters as dlq
 
     console.print_json(json.dumps(_on_broker(lambda b: dlq.listing(b, limit=limit))))
 
@@ -45,7 +45,7 @@ def replay(
     limit: Limit = 100,
 ) -> None:
     """Send dead letters back to their work queue, with their attempts reset."""
-    from herald import dlq
+    from herald.delivery import dead_letters as dlq
 
     replayed = _on_broker(lambda b: dlq.replay(b, limit=limit, notification_id=notification_id))
     console.print_json(json.dumps(replayed))
@@ -58,7 +58,7 @@ def purge(
     limit: Limit = 100,
 ) -> None:
     """Drop dead letters for good."""
-    from herald import dlq
+    from herald.delivery import dead_letters as dlq
 
     if not yes:
         raise typer.BadParameter("purging drops messages for good: add --yes")

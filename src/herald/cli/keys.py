@@ -7,17 +7,18 @@ import json
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.cli.terminal import console, fail
 from herald.config import Settings
+
+if TYPE_CHECKING:
+    from herald.services.gateway.keys import KeyAdmin
 
 app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys.")
 vapid_app = typer.Typer(no_args_is_help=True, help="Web Push (VAPID) keys.")
@@ -30,34 +31,22 @@ def _settings() -> Settings:
     return Settings(jwt_secret=os.environ.get("HERALD_JWT_SECRET") or secrets.token_hex(32))
 
 
-def _gateway_url() -> str:
-    url = _settings().database_url_for("gateway")
-    parsed = make_url(url)
+def _checked(settings: Settings) -> Settings:
+    parsed = make_url(settings.database_url_for("gateway"))
     if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
         # Opening it would make an empty database (and its folder) wherever this runs.
         fail(f"no database at {parsed.database}: run `herald migrate`, or set HERALD_DATABASE_URL")
-    return url
+    return settings
 
 
-@asynccontextmanager
-async def _gateway_session(url: str) -> AsyncIterator[AsyncSession]:
-    from herald.adapters.db.engine import create_engine
-    from herald.kit.db import sessionmaker, unit_of_work
+def _print(work: Callable[[KeyAdmin], Awaitable[Any]]) -> None:
+    from herald.bootstrap import key_admin
 
-    engine = create_engine(url)
-    try:
-        async with unit_of_work(sessionmaker(engine)) as session:
-            yield session
-    finally:
-        await engine.dispose()
-
-
-def _print(work: Callable[[AsyncSession], Awaitable[Any]]) -> None:
-    url = _gateway_url()
+    settings = _checked(_settings())
 
     async def run() -> Any:
-        async with _gateway_session(url) as session:
-            return await work(session)
+        async with key_admin(settings) as admin:
+            return await work(admin)
 
     console.print_json(json.dumps(asyncio.run(run())))
 
@@ -68,55 +57,27 @@ def create(
     scope: Annotated[list[str] | None, typer.Option(help="admin, send, status")] = None,
 ) -> None:
     """Create an API key; the key is shown once."""
-    from herald.services.gateway import keys
-
     scopes = scope or ["send"]
     bad = set(scopes) - set(SCOPES)
     if bad:
         raise typer.BadParameter(f"unknown scope(s): {', '.join(sorted(bad))}")
-
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        row, key = await keys.create(session, name=name, scopes=scopes)
-        return {"id": str(row.id), "key": key, "scopes": row.scopes}
-
-    _print(work)
+    _print(lambda admin: admin.create(name=name, scopes=scopes))
 
 
 @app.command("revoke")
 def revoke(key_id: str) -> None:
     """Revoke an API key by its id."""
-    from herald.services.gateway import keys
-
     try:
         chosen = uuid.UUID(key_id)
     except ValueError:
         raise typer.BadParameter(f"{key_id!r} is not a key id (a UUID from `herald keys list`)")
-
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        row = await keys.revoke(session, chosen)
-        return {"id": str(row.id), "revoked_at": str(row.revoked_at)}
-
-    _print(work)
+    _print(lambda admin: admin.revoke(chosen))
 
 
 @app.command("list")
 def listing() -> None:
     """List API keys (never their values)."""
-    from herald.services.gateway.repositories import ApiKeyRepository
-
-    async def work(session: AsyncSession) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": str(k.id),
-                "name": k.name,
-                "prefix": k.prefix,
-                "scopes": k.scopes,
-                "revoked": k.revoked_at is not None,
-            }
-            for k in await ApiKeyRepository(session).all()
-        ]
-
-    _print(work)
+    _print(lambda admin: admin.listing())
 
 
 @app.command("derive")

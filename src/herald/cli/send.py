@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Annotated, Any
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
@@ -19,6 +20,7 @@ ApiKey = Annotated[
 ]
 ApiUrl = Annotated[str, typer.Option(envvar="HERALD_API_URL")]
 FINAL = ("delivered", "failed", "skipped")
+T = TypeVar("T")
 
 
 class Refused(Exception):
@@ -31,6 +33,16 @@ def _client(api_url: str, api_key: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10
     )
+
+
+def _talk(conversation: Coroutine[Any, Any, T], api_url: str) -> T:
+    """Run a conversation with Herald; what went wrong, in one line."""
+    try:
+        return asyncio.run(conversation)
+    except Refused as exc:
+        fail(str(exc))
+    except httpx.TransportError as exc:
+        fail(f"cannot reach Herald at {api_url} ({exc or type(exc).__name__})", 2)
 
 
 def _data(response: httpx.Response, *expected: int) -> Any:
@@ -115,12 +127,7 @@ def send(
             }
             return await _send(client, body, wait)
 
-    try:
-        status = asyncio.run(run())
-    except Refused as exc:
-        fail(str(exc))
-    except httpx.TransportError as exc:
-        fail(f"cannot reach Herald at {api_url} ({exc or type(exc).__name__})", 2)
+    status = _talk(run(), api_url)
     console.print(f"status: {status}")
     if status == "pending":
         fail(f"still pending after {wait:g} s: follow it with `herald status`")
@@ -139,12 +146,7 @@ def status(
         async with _client(api_url, api_key) as client:
             return _data(await client.get(f"/api/v1/notifications/{notification_id}"), 200)
 
-    try:
-        data = asyncio.run(run())
-    except Refused as exc:
-        fail(str(exc))
-    except httpx.TransportError as exc:
-        fail(f"cannot reach Herald at {api_url} ({exc or type(exc).__name__})", 2)
+    data = _talk(run(), api_url)
     console.print(
         f"{data['notification_id']}  {data['notification_type']}  "
         f"{data['status']}  attempts={data['attempts']}"

@@ -24,6 +24,8 @@ from fastapi import FastAPI
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
+from herald.delivery.ledger import Ledger
+from herald.delivery.templates import TemplateSource
 from herald.domain.breaker import BreakerBoard, BreakerState
 from herald.domain.errors import DeliveryError, HeraldError
 from herald.domain.messages import (
@@ -38,9 +40,7 @@ from herald.kit import rendering, tracing
 from herald.kit.app import create_app
 from herald.kit.batch import Batcher
 from herald.kit.health import Check
-from herald.kit.ledger import Ledger
 from herald.kit.metrics import BREAKER_OPEN, DELIVERY_ATTEMPTS, DELIVERY_SECONDS, QUEUE_WAIT
-from herald.kit.templates_source import TemplateSource
 from herald.ports import CORRELATION_HEADER, Broker, Delivery, Outgoing
 
 log = structlog.get_logger(__name__)

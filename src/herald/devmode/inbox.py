@@ -11,9 +11,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from herald.adapters.capture import CaptureStore
 from herald.domain.errors import HeraldError
 from herald.kit.envelope import ok
+from herald.ports import CapturedMessages
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font:14px system-ui,sans-serif;margin:2rem;color:#222}}
@@ -40,7 +40,7 @@ def _parts(raw: bytes) -> dict[str, Any]:
     }
 
 
-def router(store: CaptureStore) -> APIRouter:
+def router(store: CapturedMessages) -> APIRouter:
     r = APIRouter(prefix="/dev", include_in_schema=False)
 
     @r.get("/inbox")

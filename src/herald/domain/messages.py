@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from herald.domain.clock import utcnow
 from herald.domain.statuses import Channel, Status
 
 # Routing keys on the ``notifications.direct`` exchange (SPEC.md §4).
@@ -22,10 +23,6 @@ ROUTING_KEYS = {
     FAILED_QUEUE: "failed",
     STATUS_QUEUE: "status",
 }
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Device(BaseModel):

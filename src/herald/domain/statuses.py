@@ -32,3 +32,10 @@ def can_move(current: Status, new: Status) -> bool:
     if new is Status.PENDING:
         return current is Status.PENDING
     return current is not Status.SKIPPED
+
+
+def records(current: Status, new: Status) -> bool:
+    """Whether an event saying ``new`` is recorded on a notification that is ``current``:
+    a move ``can_move`` allows, or a retry (``pending`` again on a pending notification,
+    kept in the history with its error while the status stays)."""
+    return (current is Status.PENDING and new is Status.PENDING) or can_move(current, new)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from herald.domain.errors import HeraldError
 from herald.kit.envelope import failure
+from herald.ports import RowRefused, StoreUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +62,7 @@ def install(app: FastAPI) -> None:
         return JSONResponse(failure("the request conflicts with existing data"), status_code=409)
 
     @app.exception_handler(DataError)
-    @app.exception_handler(asyncpg.DataError)
+    @app.exception_handler(RowRefused)
     @app.exception_handler(OverflowError)
     async def _data(_: Request, exc: Exception) -> JSONResponse:
         # A value the database cannot hold (a number past its column's range): the
@@ -73,10 +73,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(DBAPIError)
-    # The hot path's statements run on the asyncpg connection itself (kit/db.py
-    # ``postgres_driver``): its errors are not wrapped in SQLAlchemy's.
-    @app.exception_handler(asyncpg.PostgresError)
-    @app.exception_handler(asyncpg.InterfaceError)
+    # The hot path's statements on PostgreSQL run on the driver itself; its adapter
+    # turns the driver's own errors into this one.
+    @app.exception_handler(StoreUnavailable)
     @app.exception_handler(OSError)
     async def _database(_: Request, exc: Exception) -> JSONResponse:
         # The database (or another dependency) is unreachable: say so quickly, 503.

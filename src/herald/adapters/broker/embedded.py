@@ -22,13 +22,14 @@ import structlog
 from herald.domain.messages import FAILED_QUEUE, ROUTING_KEYS
 from herald.kit.aio import within
 from herald.ports import (
-    ATTEMPTS_HEADER,
     DELIVERY_LIMIT,
-    ERROR_HEADER,
-    ORIGIN_HEADER,
+    BrokerUnavailable,
     Delivery,
     Handler,
     Outgoing,
+    attempts_of,
+    dead_letter_headers,
+    retry_headers,
 )
 
 log = structlog.get_logger(__name__)
@@ -69,15 +70,13 @@ class EmbeddedDelivery:
 
     @property
     def attempts(self) -> int:
-        return int(self.headers.get(ATTEMPTS_HEADER, 0))
+        return attempts_of(self.headers)
 
     async def ack(self) -> None:
         await self._broker._execute("DELETE FROM queue_messages WHERE id = ?", (self._id,))
 
     async def retry(self, delay: float, *, attempts: int, error: str | None) -> None:
-        headers = {**self.headers, ATTEMPTS_HEADER: attempts}
-        if error is not None:
-            headers[ERROR_HEADER] = error
+        headers = retry_headers(self.headers, attempts=attempts, error=error)
         await self._broker._execute(
             "UPDATE queue_messages SET headers = ?, available_at = ?, leased = 0 WHERE id = ?",
             (json.dumps(headers), time.time() + delay, self._id),
@@ -85,12 +84,9 @@ class EmbeddedDelivery:
         self._broker._wake_later(self.queue, delay)
 
     async def dead_letter(self, *, attempts: int, error: str) -> None:
-        headers = {
-            **self.headers,
-            ATTEMPTS_HEADER: attempts,
-            ERROR_HEADER: error,
-            ORIGIN_HEADER: self.routing_key,
-        }
+        headers = dead_letter_headers(
+            self.headers, attempts=attempts, error=error, origin=self.routing_key
+        )
         await self._broker._execute(
             "UPDATE queue_messages SET queue = ?, headers = ?, available_at = ?, leased = 0 "
             "WHERE id = ?",
@@ -117,7 +113,7 @@ class EmbeddedDelivery:
 
 
 class EmbeddedBroker:
-    """Broker port on a SQLite file (``memory://`` in settings)."""
+    """Broker port on a SQLite file (``embedded://`` in settings; ``memory://`` too)."""
 
     def __init__(self, path: Path, *, poll_seconds: float = 1.0) -> None:
         self._path = path
@@ -149,11 +145,17 @@ class EmbeddedBroker:
             await self._db.close()
             self._db = None
 
+    @property
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise BrokerUnavailable("the embedded broker is not started")
+        return self._db
+
     async def _execute(self, sql: str, params: Sequence[Any]) -> None:
-        assert self._db is not None, "broker not started"
+        db = self._conn
         async with self._lock:
-            await self._db.execute(sql, params)
-            await self._db.commit()
+            await db.execute(sql, params)
+            await db.commit()
 
     def _event(self, queue: str) -> asyncio.Event:
         return self._events.setdefault(queue, asyncio.Event())
@@ -165,26 +167,26 @@ class EmbeddedBroker:
         asyncio.get_running_loop().call_later(delay, self._wake, queue)
 
     async def publish(self, messages: Sequence[Outgoing]) -> None:
-        assert self._db is not None, "broker not started"
+        db = self._conn
         now = time.time()
         rows = []
         for m in messages:
             queue = _QUEUE_OF.get(m.routing_key, m.routing_key)
             rows.append((queue, m.body, json.dumps(m.headers), m.priority, now))
         async with self._lock:
-            await self._db.executemany(
+            await db.executemany(
                 "INSERT INTO queue_messages (queue, body, headers, priority, available_at) "
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
-            await self._db.commit()
+            await db.commit()
         for queue in {r[0] for r in rows}:
             self._wake(queue)
 
     async def _lease(self, queue: str, limit: int) -> list[EmbeddedDelivery]:
-        assert self._db is not None, "broker not started"
+        db = self._conn
         async with self._lock:
-            cursor = await self._db.execute(
+            cursor = await db.execute(
                 "SELECT id, body, headers FROM queue_messages "
                 "WHERE queue = ? AND leased = 0 AND available_at <= ? "
                 "ORDER BY priority DESC, id LIMIT ?",
@@ -193,11 +195,11 @@ class EmbeddedBroker:
             rows = list(await cursor.fetchall())
             if rows:
                 marks = ",".join("?" * len(rows))
-                await self._db.execute(
+                await db.execute(
                     f"UPDATE queue_messages SET leased = 1 WHERE id IN ({marks})",
                     [r[0] for r in rows],
                 )
-                await self._db.commit()
+                await db.commit()
         return [EmbeddedDelivery(self, r[0], queue, r[1], json.loads(r[2])) for r in rows]
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> None:
@@ -244,8 +246,7 @@ class EmbeddedBroker:
         return self._db is not None
 
     async def depth(self, queue: str) -> int:
-        assert self._db is not None, "broker not started"
-        cursor = await self._db.execute(
+        cursor = await self._conn.execute(
             "SELECT count(*) FROM queue_messages WHERE queue = ?", (queue,)
         )
         row = await cursor.fetchone()

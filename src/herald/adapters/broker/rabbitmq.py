@@ -29,14 +29,14 @@ from aio_pika.abc import (
 
 from herald.domain.messages import EXCHANGE, FAILED_QUEUE, ROUTING_KEYS
 from herald.ports import (
-    ATTEMPTS_HEADER,
     DELIVERY_LIMIT,
-    ERROR_HEADER,
-    ORIGIN_HEADER,
     BrokerUnavailable,
     Delivery,
     Handler,
     Outgoing,
+    attempts_of,
+    dead_letter_headers,
+    retry_headers,
 )
 
 log = structlog.get_logger(__name__)
@@ -60,7 +60,7 @@ class RabbitDelivery:
 
     @property
     def attempts(self) -> int:
-        return int(str(self.headers.get(ATTEMPTS_HEADER, 0) or 0))
+        return attempts_of(self.headers)
 
     def _copy(self, headers: dict[str, Any], **extra: Any) -> aio_pika.Message:
         m = self._message
@@ -82,21 +82,16 @@ class RabbitDelivery:
         await self._message.nack(requeue=True)
 
     async def retry(self, delay: float, *, attempts: int, error: str | None) -> None:
-        headers = {**self.headers, ATTEMPTS_HEADER: attempts}
-        if error is not None:
-            headers[ERROR_HEADER] = error[:1000]
+        headers = retry_headers(self.headers, attempts=attempts, error=error)
         delay_queue = await self._broker.delay_queue(self.queue, delay)
         message = self._copy(headers, expiration=max(delay, 0.001))
         await self._broker.publish_raw(message, delay_queue, exchange="")
         await self._message.ack()
 
     async def dead_letter(self, *, attempts: int, error: str) -> None:
-        headers = {
-            **self.headers,
-            ATTEMPTS_HEADER: attempts,
-            ERROR_HEADER: error[:1000],
-            ORIGIN_HEADER: self.routing_key,
-        }
+        headers = dead_letter_headers(
+            self.headers, attempts=attempts, error=error, origin=self.routing_key
+        )
         await self._broker.publish_raw(self._copy(headers), ROUTING_KEYS[FAILED_QUEUE])
         await self._message.ack()
 

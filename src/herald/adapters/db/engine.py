@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -59,3 +59,10 @@ def _sqlite_engine(url: str, database: str | None) -> AsyncEngine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+async def postgres_driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn``: for the hot path's single statements,
+    where SQLAlchemy's execution costs (measured) three times the CPU of asyncpg
+    running the same statement."""
+    return (await conn.get_raw_connection()).driver_connection

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from herald.domain import targets
+from herald.domain.clock import utcnow
 from herald.domain.errors import DeliveryError
-from herald.domain.messages import utcnow
 
 
 def retry_after(response: httpx.Response) -> float | None:

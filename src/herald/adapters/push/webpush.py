@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
 from herald.adapters.push.http import check_target, network_error, transient
-from herald.domain.encoding import b64url_decode
+from herald.domain.encoding import b64url_decode, b64url_encode
 from herald.domain.errors import DeliveryError, DeviceGone
 from herald.ports import PushRequest
 
@@ -41,6 +41,17 @@ def load_vapid(private_key: str) -> Vapid02:
     if "BEGIN" in key:
         return Vapid02.from_pem(key.encode())
     return Vapid02.from_raw(key.encode())
+
+
+def public_key(private_key: str) -> str:
+    """The ``applicationServerKey`` browsers subscribe with: the VAPID public key as an
+    uncompressed P-256 point, base64url without padding (RFC 8292 §3.2)."""
+    from cryptography.hazmat.primitives import serialization
+
+    raw = load_vapid(private_key).public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return b64url_encode(raw)
 
 
 class WebPushTransport:

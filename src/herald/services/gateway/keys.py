@@ -10,9 +10,10 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.config import API_KEY_PREFIX
+from herald.domain.clock import utcnow
 from herald.domain.errors import HeraldError
 from herald.kit.auth import Principal
-from herald.kit.db import unit_of_work, utcnow
+from herald.kit.db import unit_of_work
 from herald.services.gateway.models import ApiKey
 from herald.services.gateway.repositories import ApiKeyRepository
 
@@ -52,6 +53,34 @@ async def revoke(session: AsyncSession, key_id: uuid.UUID) -> ApiKey:
         raise HeraldError.not_found(f"API key {key_id}")
     row.revoked_at = utcnow()
     return row
+
+
+class KeyAdmin:
+    """What ``herald keys`` does, in one session: answers as the command prints them."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def create(self, *, name: str, scopes: list[str]) -> dict[str, object]:
+        row, key = await create(self._session, name=name, scopes=scopes)
+        return {"id": str(row.id), "key": key, "scopes": row.scopes}
+
+    async def revoke(self, key_id: uuid.UUID) -> dict[str, object]:
+        row = await revoke(self._session, key_id)
+        return {"id": str(row.id), "revoked_at": str(row.revoked_at)}
+
+    async def listing(self) -> list[dict[str, object]]:
+        """Every key, never its value: only the prefix that tells keys apart."""
+        return [
+            {
+                "id": str(k.id),
+                "name": k.name,
+                "prefix": k.prefix,
+                "scopes": k.scopes,
+                "revoked": k.revoked_at is not None,
+            }
+            for k in await ApiKeyRepository(self._session).all()
+        ]
 
 
 class KeyVerifier:

@@ -17,7 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from herald.kit.db import HeraldBase, service_metadata, utcnow
+from herald.domain.clock import utcnow
+from herald.kit.db import HeraldBase, service_metadata
 
 
 class Base(HeraldBase):

@@ -80,7 +80,7 @@ def router(app: FastAPI, upstreams: list[ServiceClient]) -> APIRouter:
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
-            title="Herald API",
+            title=_TITLE,
             swagger_js_url=f"{_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{_ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{_ASSETS}/favicon.png",
@@ -90,7 +90,7 @@ def router(app: FastAPI, upstreams: list[ServiceClient]) -> APIRouter:
     async def redoc() -> HTMLResponse:
         return get_redoc_html(
             openapi_url="/openapi.json",
-            title="Herald API",
+            title=_TITLE,
             redoc_js_url=f"{_ASSETS}/redoc.standalone.js",
             redoc_favicon_url=f"{_ASSETS}/favicon.png",
             with_google_fonts=False,
@@ -100,6 +100,7 @@ def router(app: FastAPI, upstreams: list[ServiceClient]) -> APIRouter:
 
 
 _ASSETS = "/docs/assets"
+_TITLE = "Herald API"
 
 
 def mount_assets(app: FastAPI) -> None:

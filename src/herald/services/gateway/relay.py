@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from herald.kit.aio import Background, within
-from herald.kit.db import postgres_driver
 from herald.kit.metrics import OUTBOX_BACKLOG
 from herald.ports import CORRELATION_HEADER, Broker, BrokerUnavailable, Outgoing
-from herald.services.gateway.repositories import CLAIM_SQL, OutboxRepository
+from herald.services.gateway.store import GatewayStore, OutboxRow
 
 log = structlog.get_logger(__name__)
 
@@ -29,14 +26,14 @@ class OutboxRelay:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        store: GatewayStore,
         broker: Broker,
         *,
         batch_size: int = BATCH_SIZE,
         idle_seconds: float = 0.5,
         linger_seconds: float = 0.01,
     ) -> None:
-        self._engine = engine
+        self._store = store
         self._broker = broker
         self._batch = batch_size
         self._idle = idle_seconds
@@ -55,43 +52,29 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch; return how many rows went out."""
-        async with self._engine.connect() as conn:
-            driver = await postgres_driver(conn)
-            if driver is not None:
-                async with driver.transaction():
-                    # Claimed and deleted in one statement; the publish failing rolls
-                    # the delete back.
-                    rows = sorted(await driver.fetch(CLAIM_SQL, self._batch), key=_id)
-                    await self._publish(rows)
-            else:
-                async with AsyncSession(conn) as session, session.begin():
-                    repo = OutboxRepository(session)
-                    rows = [r._mapping for r in await repo.claim(self._batch)]
-                    await self._publish(rows)
-                    await repo.remove([r["id"] for r in rows])
+        # The rows leave the outbox only if the broker confirmed them all.
+        async with self._store.claim_outbox(self._batch) as rows:
+            await self._publish(rows)
         for r in rows:
             log.info(
                 "notifications.queued",
-                notification_id=r["message_id"],
-                routing_key=r["routing_key"],
-                request_id=r["correlation_id"],
+                notification_id=r.message_id,
+                routing_key=r.routing_key,
+                request_id=r.correlation_id,
             )
         return len(rows)
 
-    async def _publish(self, rows: Sequence[Any]) -> None:
-        """Rows by column name: asyncpg's records or SQLAlchemy's row mappings."""
+    async def _publish(self, rows: Sequence[OutboxRow]) -> None:
         if not rows:
             return
         await self._broker.publish(
             [
                 Outgoing(
-                    routing_key=r["routing_key"],
-                    body=r["body"],
-                    priority=r["priority"],
-                    message_id=r["message_id"],
-                    headers={CORRELATION_HEADER: r["correlation_id"]}
-                    if r["correlation_id"]
-                    else {},
+                    routing_key=r.routing_key,
+                    body=r.body,
+                    priority=r.priority,
+                    message_id=r.message_id,
+                    headers={CORRELATION_HEADER: r.correlation_id} if r.correlation_id else {},
                 )
                 for r in rows
             ]
@@ -125,11 +108,6 @@ class OutboxRelay:
                 await asyncio.sleep(self._linger)
 
     async def backlog(self) -> int:
-        async with AsyncSession(self._engine) as session:
-            count = await OutboxRepository(session).backlog()
+        count = await self._store.outbox_backlog()
         OUTBOX_BACKLOG.set(count)
         return count
-
-
-def _id(row: Any) -> int:
-    return int(row["id"])

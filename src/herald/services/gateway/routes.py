@@ -10,15 +10,14 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from herald.domain.errors import HeraldError
-from herald.domain.messages import DeliveryStatusChanged, utcnow
 from herald.domain.statuses import Channel, Status
-from herald.kit.db import unit_of_work
 from herald.kit.deps import SessionDep
 from herald.kit.envelope import ERROR_RESPONSES, Envelope, Page, PaginationMeta, ok
-from herald.services.gateway import handlers, schemas
-from herald.services.gateway.context import GatewayContext
+from herald.services.gateway import reports, schemas
+from herald.services.gateway.accept import accept
+from herald.services.gateway.presenters import notification_out
 from herald.services.gateway.repositories import NotificationRepository
-from herald.services.gateway.security import Caller, Ctx, key_id, limit, unlimit
+from herald.services.gateway.security import Caller, Ctx, key_id, may_see
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"], responses=ERROR_RESPONSES)
 
@@ -33,51 +32,15 @@ async def send(
     body: schemas.NotificationIn, request: Request, who: Caller, ctx: Ctx
 ) -> dict[str, Any] | JSONResponse:
     who.require("send")
-    api_key = uuid.UUID(key_id(who))
-    request_hash = handlers.fingerprint(body)
-    try:
-        await limit(ctx, api_key=str(api_key), user_id=str(body.user_id))
-        plan = await handlers.route(ctx.directory, body)
-    except HeraldError:
-        # A retry of a request accepted earlier gets its answer, not a 429 or a 404
-        # for a user deleted since. Only failures pay for this read.
-        earlier = await _earlier(ctx, api_key, body.request_id, request_hash)
-        if earlier is None:
-            raise
-        return earlier
-    admission = handlers.admission(
-        api_key_id=api_key,
-        body=body,
-        request_hash=request_hash,
-        plan=plan,
+    answer, message = await accept(
+        ctx,
+        body,
+        api_key=uuid.UUID(key_id(who)),
         correlation_id=getattr(request.state, "request_id", None),
     )
-    if not await ctx.intake.admit(admission):
-        # A replay stores nothing new, so it spends no rate limit either.
-        await unlimit(ctx, api_key=str(api_key), user_id=str(body.user_id))
-        earlier = await _earlier(ctx, api_key, body.request_id, request_hash)
-        if earlier is None:  # stored a moment ago, and already gone
-            raise HeraldError.conflict(f"request_id '{body.request_id}' is being reused")
-        return earlier
-    handlers.admitted(admission)
-    answer = admission.answer
-    message = "notification accepted"
-    if answer["status"] == Status.SKIPPED:
-        message = f"notification skipped: {answer['reason']}"
     # The answer was built from the response model already: returned as a response, it
     # is not validated and serialized a second time on the busiest route.
     return JSONResponse(ok(answer, message), status_code=status.HTTP_202_ACCEPTED)
-
-
-async def _earlier(
-    ctx: GatewayContext, api_key: uuid.UUID, request_id: str, request_hash: str
-) -> dict[str, Any] | None:
-    """The answer to a request_id already used, or None if it was not."""
-    async with unit_of_work(ctx.sessions) as session:
-        existing = await NotificationRepository(session).by_request(api_key, request_id)
-    if existing is None:
-        return None
-    return ok(handlers.replay(existing, request_hash), "already accepted")
 
 
 @router.get("/", summary="Where things are: the version and links to the docs")
@@ -111,10 +74,6 @@ async def vapid_public_key(ctx: Ctx) -> dict[str, Any]:
     return ok({"public_key": ctx.vapid_public_key})
 
 
-def _visible(n: Any, who: Any) -> bool:
-    return bool(who.is_admin or who.subject == f"apikey:{n.api_key_id}")
-
-
 @router.get(
     "/notifications/{notification_id}",
     summary="A notification with its history",
@@ -126,9 +85,9 @@ async def get_notification(
     key_id(who)
     repo = NotificationRepository(session)
     n = await repo.get(notification_id)
-    if n is None or not _visible(n, who):
+    if n is None or not may_see(who, n):
         raise HeraldError.not_found(f"notification {notification_id}")
-    return ok(handlers.notification_out(n, await repo.history(n.id)))
+    return ok(notification_out(n, await repo.history(n.id)))
 
 
 @router.get(
@@ -157,7 +116,7 @@ async def list_notifications(
         filters=filters, offset=page.offset, limit=page.limit
     )
     return ok(
-        [handlers.notification_out(n) for n in rows],
+        [notification_out(n) for n in rows],
         "notifications",
         PaginationMeta.of(total=total, page=page.page, limit=page.limit),
     )
@@ -180,33 +139,5 @@ async def report_status(
     status a notification already has changes nothing and succeeds. A key reports on
     the notifications it sent itself (give it both scopes); an admin key on any."""
     who.require("status")
-    notification_id = uuid.UUID(body.notification_id)
-    async with unit_of_work(ctx.sessions) as session:
-        repo = NotificationRepository(session)
-        n = await repo.get(notification_id, lock=True)
-        # Another owner's notification is not found, as for reading: a status key could
-        # otherwise fail anyone's mail and mark their address as bouncing.
-        if n is None or n.channel != notification_preference or not _visible(n, who):
-            raise HeraldError.not_found(f"{notification_preference} notification {notification_id}")
-        if n.status != body.status:
-            event = DeliveryStatusChanged(
-                notification_id=n.id,
-                channel=Channel(n.channel),
-                status=Status(body.status),
-                attempts=n.attempts,
-                error=body.error,
-                timestamp=body.timestamp or utcnow(),
-                correlation_id=n.correlation_id,
-            )
-            entry = handlers.apply(n, event)
-            if entry is None:
-                raise HeraldError.conflict(
-                    f"notification is {n.status}; it cannot become {body.status}"
-                )
-            repo.add(entry)
-        data = handlers.notification_out(n)
-        address = (n.recipient or {}).get("email")
-    # After the commit: the users service is never called while this row is locked.
-    if notification_preference == "email" and body.status == "failed" and address:
-        await handlers.record_bounce(ctx.directory, address, body.error or "hard bounce")
+    data = await reports.report(ctx, who, notification_preference, body)
     return ok(data, "status recorded")

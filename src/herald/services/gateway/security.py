@@ -13,6 +13,7 @@ from herald.kit.deps import service_context
 from herald.kit.ratelimit import too_many
 from herald.ports import RateLimit
 from herald.services.gateway.context import GatewayContext
+from herald.services.gateway.models import Notification
 
 
 def context(request: Request) -> GatewayContext:
@@ -57,3 +58,8 @@ async def limit(ctx: GatewayContext, *, api_key: str, user_id: str) -> None:
         raise too_many("API key", by_key)
     if not by_recipient.allowed:
         raise too_many("recipient", by_recipient)
+
+
+def may_see(who: auth.Principal, n: Notification) -> bool:
+    """An admin key sees every notification; any other key the ones it sent."""
+    return who.is_admin or who.subject == f"apikey:{n.api_key_id}"

@@ -10,34 +10,24 @@ import asyncio
 from collections.abc import Sequence
 
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from herald.domain.messages import STATUS_QUEUE, DeliveryStatusChanged, status_events
 from herald.kit.batch import Batcher
-from herald.kit.db import postgres_driver
 from herald.ports import Broker, Delivery
-from herald.services.gateway.handlers import apply_events
-from herald.services.gateway.models import Notification
-from herald.services.gateway.repositories import (
-    HISTORY_SQL,
-    LOCK_SQL,
-    MOVE_SQL,
-    NotificationRepository,
-    history_arguments,
-    move_arguments,
-)
+from herald.services.gateway.store import GatewayStore
+from herald.services.gateway.tracking import apply_events
 
 
 class StatusApplier:
     def __init__(
         self,
-        engine: AsyncEngine,
+        store: GatewayStore,
         broker: Broker,
         *,
         batch_size: int = 200,
         linger: float = 0.02,
     ) -> None:
-        self._engine = engine
+        self._store = store
         self._broker = broker
         self._prefetch = batch_size * 2
         self._batcher: Batcher[DeliveryStatusChanged, None] = Batcher(
@@ -70,19 +60,5 @@ class StatusApplier:
 
     async def _apply(self, events: Sequence[DeliveryStatusChanged]) -> list[None]:
         ids = sorted({e.notification_id for e in events})  # locked in one order
-        async with self._engine.connect() as conn:
-            driver = await postgres_driver(conn)
-            if driver is not None:
-                async with driver.transaction():
-                    # Plain objects, in no session: only the statements below write.
-                    found = {r["id"]: Notification(**r) for r in await driver.fetch(LOCK_SQL, ids)}
-                    changed, entries = apply_events(found, events)
-                    if changed:
-                        await driver.execute(MOVE_SQL, *move_arguments(changed))
-                        await driver.execute(HISTORY_SQL, *history_arguments(entries))
-            else:
-                async with AsyncSession(conn) as session, session.begin():
-                    repo = NotificationRepository(session)
-                    changed, entries = apply_events(await repo.many(ids), events)
-                    repo.add(*entries)
+        await self._store.apply_statuses(ids, lambda found: apply_events(found, events))
         return [None] * len(events)

@@ -1,5 +1,5 @@
+from herald.delivery.ledger import LedgerColumns
 from herald.kit.db import HeraldBase, service_metadata
-from herald.kit.ledger import LedgerColumns
 
 
 class Base(HeraldBase):

@@ -6,7 +6,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from herald.kit.db import HeraldBase, service_metadata, utcnow
+from herald.domain.clock import utcnow
+from herald.kit.db import HeraldBase, service_metadata
 
 
 class Base(HeraldBase):

@@ -72,7 +72,7 @@ async def get_template(
     code: Code,
     session: SessionDep,
     who: PrincipalDep,
-    channel: Annotated[schemas.Channel | None, Query()] = None,
+    channel: ChannelFilter = None,
     locale: LocaleQ = None,
     version: VersionQ = None,
 ) -> dict[str, Any]:

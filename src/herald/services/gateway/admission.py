@@ -1,0 +1,126 @@
+"""An accepted notification as the rows it is stored as (the notification, its first
+history entry and, unless skipped, its outbox message), built before anything is
+written so that one transaction stores them together."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from herald.domain.clock import utcnow
+from herald.domain.messages import SendNotification
+from herald.domain.statuses import Channel, Status
+from herald.kit import tracing
+from herald.kit.metrics import NOTIFICATIONS
+from herald.services.gateway import schemas
+from herald.services.gateway.presenters import accepted
+from herald.services.gateway.routing import Route, topic_of
+
+log = structlog.get_logger(__name__)
+
+
+def fingerprint(body: schemas.NotificationIn) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The rows one accepted notification is stored as, by attribute name: the
+    notification, its first history entry and, unless skipped, its outbox message."""
+
+    notification: dict[str, Any]
+    event: dict[str, Any]
+    outbox: dict[str, Any] | None
+
+    @property
+    def answer(self) -> dict[str, Any]:
+        return accepted(self.notification)
+
+
+def admission(
+    *,
+    api_key_id: uuid.UUID,
+    body: schemas.NotificationIn,
+    request_hash: str,
+    plan: Route,
+    correlation_id: str | None,
+) -> Admission:
+    status = Status.SKIPPED if plan.skip_reason else Status.PENDING
+    now = utcnow()
+    notification_id = uuid.uuid4()
+    variables = body.variables.model_dump(mode="json")
+    outbox: dict[str, Any] | None = None
+    if status is Status.PENDING:
+        command = SendNotification(
+            notification_id=notification_id,
+            channel=Channel(body.notification_type),
+            template_code=body.template_code,
+            template_version=plan.version,
+            locale=plan.locale,
+            variables=variables,
+            priority=body.priority,
+            recipient=plan.recipient,
+            topic=topic_of(body.metadata),
+            trace_context=tracing.inject() or None,
+            correlation_id=correlation_id,
+            created_at=now,
+        )
+        outbox = {
+            "routing_key": body.notification_type,
+            "body": command.model_dump_json().encode(),
+            "priority": body.priority,
+            "message_id": str(notification_id),
+            "correlation_id": correlation_id,
+            "created_at": now,
+        }
+    return Admission(
+        notification={
+            "id": notification_id,
+            "api_key_id": api_key_id,
+            "request_id": body.request_id,
+            "request_hash": request_hash,
+            "channel": body.notification_type,
+            "user_id": body.user_id,
+            "template_code": body.template_code,
+            "template_version": plan.version,
+            "locale": plan.locale,
+            "variables": variables,
+            "priority": body.priority,
+            "extra": body.metadata,
+            "recipient": {"email": plan.recipient.email},
+            "status": status.value,
+            "initial_status": status.value,
+            "attempts": 0,
+            "last_error": plan.skip_reason,
+            "correlation_id": correlation_id,
+            "created_at": now,
+            "updated_at": now,
+        },
+        event={
+            "notification_id": notification_id,
+            "status": status.value,
+            "attempt": 0,
+            "error": plan.skip_reason,
+            "timestamp": now,
+        },
+        outbox=outbox,
+    )
+
+
+def admitted(a: Admission) -> None:
+    channel, status = a.notification["channel"], a.notification["status"]
+    NOTIFICATIONS.labels(channel, "accepted").inc()
+    if status == Status.SKIPPED:
+        NOTIFICATIONS.labels(channel, "skipped").inc()
+    log.info(
+        "notifications.accepted",
+        notification_id=str(a.notification["id"]),
+        status=status,
+        channel=channel,
+    )

@@ -1,0 +1,65 @@
+"""What the notifications API answers, built from stored rows: the 202 of an accepted
+(or replayed) request and a notification with its history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from herald.domain.errors import HeraldError
+from herald.domain.statuses import Status
+from herald.services.gateway import schemas
+from herald.services.gateway.models import Notification, NotificationEvent
+
+# The stored fields a 202 is built from, by attribute name: a notification row and an
+# Admission's notification dict both carry them.
+_ANSWERED = ("id", "request_id", "initial_status", "channel", "created_at", "last_error")
+
+
+def accepted(n: Mapping[str, Any], *, status: str | None = None) -> dict[str, Any]:
+    """The 202 answer; a skipped notification keeps its reason in ``last_error``.
+    ``status``: the notification's status now, where it is answered again later."""
+    return schemas.Accepted(
+        notification_id=n["id"],
+        request_id=n["request_id"],
+        status=status or n["initial_status"],
+        notification_type=n["channel"],
+        created_at=n["created_at"],
+        reason=n["last_error"] if n["initial_status"] == Status.SKIPPED else None,
+    ).model_dump(mode="json")
+
+
+def replay(existing: Notification, request_hash: str) -> dict[str, Any]:
+    if existing.request_hash != request_hash:
+        raise HeraldError.conflict(
+            f"request_id '{existing.request_id}' was already used with a different body"
+        )
+    # The status it has now: a client retrying after a time-out learns where it got to.
+    return accepted({name: getattr(existing, name) for name in _ANSWERED}, status=existing.status)
+
+
+def notification_out(
+    n: Notification, history: Sequence[NotificationEvent] | None = None
+) -> dict[str, Any]:
+    return schemas.NotificationOut(
+        notification_id=n.id,
+        request_id=n.request_id,
+        notification_type=n.channel,
+        user_id=n.user_id,
+        template_code=n.template_code,
+        template_version=n.template_version,
+        locale=n.locale,
+        priority=n.priority,
+        metadata=n.extra,
+        status=n.status,
+        attempts=n.attempts,
+        last_error=n.last_error,
+        created_at=n.created_at,
+        updated_at=n.updated_at,
+        history=None
+        if history is None
+        else [
+            schemas.HistoryEntry(status=e.status, timestamp=e.timestamp, error=e.error)
+            for e in history
+        ],
+    ).model_dump(mode="json")

@@ -1,0 +1,48 @@
+"""The gateway's storage on its hot path, behind one port: accepted notifications
+stored in group commits, the outbox claimed for publishing, status events applied.
+PostgreSQL runs each as one fixed statement on the driver; any other database (SQLite
+for ``herald dev``) through SQLAlchemy. The composition root picks the adapter."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from herald.services.gateway.admission import Admission
+from herald.services.gateway.models import Notification, NotificationEvent
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    routing_key: str
+    body: bytes
+    priority: int
+    message_id: str | None
+    correlation_id: str | None
+
+
+# Moves the notifications a batch of status events names (locked, by id) and returns
+# those it changed and the history entries to add.
+Mover = Callable[
+    [Mapping[uuid.UUID, Notification]], tuple[list[Notification], list[NotificationEvent]]
+]
+
+
+class GatewayStore(Protocol):
+    async def admit(self, batch: Sequence[Admission]) -> set[uuid.UUID]:
+        """Store the batch in one transaction; return the ids stored (a request_id
+        already used is left alone). Raises RowRefused when a row cannot be stored."""
+
+    def claim_outbox(self, limit: int) -> AbstractAsyncContextManager[list[OutboxRow]]:
+        """Up to ``limit`` outbox rows, oldest first, none another replica holds; they
+        are gone when the block ends, and stay when it raises."""
+
+    async def apply_statuses(self, ids: Sequence[uuid.UUID], move: Mover) -> None:
+        """Lock the notifications ``ids`` names, let ``move`` change them, write back
+        what changed and its history, in one transaction."""
+
+    async def outbox_backlog(self) -> int: ...
