@@ -45,18 +45,7 @@ def router(store: CapturedMessages) -> APIRouter:
 
     @r.get("/inbox")
     async def inbox() -> HTMLResponse:
-        rows = "".join(
-            f"<tr><td><span class=tag>{m['channel']}</span></td>"
-            f"<td>{html.escape(m['recipient'])}</td>"
-            f"<td><a href='/dev/inbox/{m['id']}'>{html.escape(m['subject'] or '(no subject)')}</a>"
-            f"</td><td>{_when(m['at'])}</td></tr>"
-            for m in store.list()
-        )
-        body = (
-            f"<p>{store.count()} captured. Nothing here left this machine.</p>"
-            f"<table><tr><th></th><th>To</th><th>Subject / title</th><th>When</th></tr>"
-            f"{rows}</table>"
-        )
+        body = _listing(store)
         return HTMLResponse(_PAGE.format(title="Herald dev inbox", body=body))
 
     @r.get("/inbox.json")
@@ -79,27 +68,42 @@ def router(store: CapturedMessages) -> APIRouter:
     @r.get("/inbox/{item_id}")
     async def item(item_id: int) -> HTMLResponse:
         found = _item(item_id)
-        raw: bytes = found["raw"]
-        if found["channel"] != "email":
-            body = f"<pre>{html.escape(raw.decode())}</pre>"
-        else:
-            parts = _parts(raw)
-            heads = "".join(
-                f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-                for k, v in parts["headers"].items()
-            )
-            rendered = (
-                ""
-                if parts["html"] is None
-                else f'<h2>HTML</h2><iframe sandbox srcdoc="{html.escape(parts["html"])}"></iframe>'
-            )
-            body = (
-                f"<table>{heads}</table>{rendered}<h2>Text</h2>"
-                f"<pre>{html.escape(parts['text'])}</pre>"
-            )
+        body = _message(found)
         body = "<p><a href='/dev/inbox'>&larr; inbox</a></p>" + body
         return HTMLResponse(
             _PAGE.format(title=html.escape(found["subject"] or "message"), body=body)
         )
 
     return r
+
+
+def _listing(store: CapturedMessages) -> str:
+    rows = "".join(
+        f"<tr><td><span class=tag>{m['channel']}</span></td>"
+        f"<td>{html.escape(m['recipient'])}</td>"
+        f"<td><a href='/dev/inbox/{m['id']}'>{html.escape(m['subject'] or '(no subject)')}</a>"
+        f"</td><td>{_when(m['at'])}</td></tr>"
+        for m in store.list()
+    )
+    return (
+        f"<p>{store.count()} captured. Nothing here left this machine.</p>"
+        f"<table><tr><th></th><th>To</th><th>Subject / title</th><th>When</th></tr>"
+        f"{rows}</table>"
+    )
+
+
+def _message(found: dict[str, Any]) -> str:
+    raw: bytes = found["raw"]
+    if found["channel"] != "email":
+        return f"<pre>{html.escape(raw.decode())}</pre>"
+    parts = _parts(raw)
+    heads = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+        for k, v in parts["headers"].items()
+    )
+    rendered = (
+        ""
+        if parts["html"] is None
+        else f'<h2>HTML</h2><iframe sandbox srcdoc="{html.escape(parts["html"])}"></iframe>'
+    )
+    return f"<table>{heads}</table>{rendered}<h2>Text</h2><pre>{html.escape(parts['text'])}</pre>"

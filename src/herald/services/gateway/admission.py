@@ -8,6 +8,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -55,30 +56,9 @@ def admission(
     now = utcnow()
     notification_id = uuid.uuid4()
     variables = body.variables.model_dump(mode="json")
-    outbox: dict[str, Any] | None = None
+    outbox = None
     if status is Status.PENDING:
-        command = SendNotification(
-            notification_id=notification_id,
-            channel=Channel(body.notification_type),
-            template_code=body.template_code,
-            template_version=plan.version,
-            locale=plan.locale,
-            variables=variables,
-            priority=body.priority,
-            recipient=plan.recipient,
-            topic=topic_of(body.metadata),
-            trace_context=tracing.inject() or None,
-            correlation_id=correlation_id,
-            created_at=now,
-        )
-        outbox = {
-            "routing_key": body.notification_type,
-            "body": command.model_dump_json().encode(),
-            "priority": body.priority,
-            "message_id": str(notification_id),
-            "correlation_id": correlation_id,
-            "created_at": now,
-        }
+        outbox = _outbox(body, plan, notification_id, variables, correlation_id, now)
     return Admission(
         notification={
             "id": notification_id,
@@ -111,6 +91,39 @@ def admission(
         },
         outbox=outbox,
     )
+
+
+def _outbox(
+    body: schemas.NotificationIn,
+    plan: Route,
+    notification_id: uuid.UUID,
+    variables: dict[str, Any],
+    correlation_id: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The outbox row carrying the command a worker will act on."""
+    command = SendNotification(
+        notification_id=notification_id,
+        channel=Channel(body.notification_type),
+        template_code=body.template_code,
+        template_version=plan.version,
+        locale=plan.locale,
+        variables=variables,
+        priority=body.priority,
+        recipient=plan.recipient,
+        topic=topic_of(body.metadata),
+        trace_context=tracing.inject() or None,
+        correlation_id=correlation_id,
+        created_at=now,
+    )
+    return {
+        "routing_key": body.notification_type,
+        "body": command.model_dump_json().encode(),
+        "priority": body.priority,
+        "message_id": str(notification_id),
+        "correlation_id": correlation_id,
+        "created_at": now,
+    }
 
 
 def admitted(a: Admission) -> None:

@@ -8,11 +8,11 @@ without calling the service at all.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from herald.domain import cachekeys
 from herald.kit.clients import ServiceClient
 from herald.ports import Cache
+from herald.services.gateway.records import Contact, TemplateHeads
 
 
 class Directory:
@@ -28,18 +28,20 @@ class Directory:
 
     async def _fill(
         self, key: str, hit: bytes | None, client: ServiceClient, path: str, **params: str
-    ) -> dict[str, Any] | None:
+    ) -> bytes | None:
+        """The cached JSON, or the owning service's answer (then cached)."""
         if hit is not None:
-            value: dict[str, Any] | None = json.loads(hit)
-            return value
+            return hit
         value = await client.get_json(path, **params)
-        if value is not None:
-            await self.cache.set(key, json.dumps(value).encode(), ttl=self.ttl)
-        return value
+        if value is None:
+            return None
+        raw = json.dumps(value).encode()
+        await self.cache.set(key, raw, ttl=self.ttl)
+        return raw
 
     async def contact_and_heads(
         self, user_id: str, code: str, channel: str
-    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    ) -> tuple[Contact | None, TemplateHeads | None]:
         """The user's contact and the template's heads, both from one cache read; a
         miss reads through to the owning service."""
         keys = (cachekeys.user_contact(user_id), cachekeys.template_head(code, channel))
@@ -52,4 +54,7 @@ class Directory:
         heads = await self._fill(
             keys[1], heads_hit, self.templates, f"/internal/templates/{code}/heads", channel=channel
         )
-        return contact, heads
+        return (
+            Contact.model_validate_json(contact),
+            None if heads is None else TemplateHeads.model_validate_json(heads),
+        )

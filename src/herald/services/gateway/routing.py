@@ -14,6 +14,7 @@ from herald.domain.messages import Recipient
 from herald.domain.statuses import Channel
 from herald.services.gateway import schemas
 from herald.services.gateway.clients import Directory
+from herald.services.gateway.records import VersionNeeds
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
@@ -45,40 +46,40 @@ async def plan(directory: Directory, body: schemas.NotificationIn) -> Route:
         raise HeraldError.not_found(f"user {body.user_id}")
     if heads is None:
         raise HeraldError.not_found(f"template '{body.template_code}' for channel {channel}")
-    chain = locales.fallback_chain(contact.get("locale"), heads["default_locale"])
-    locale = next((c for c in chain if c in heads["locales"]), None)
+    chain = locales.fallback_chain(contact.locale, heads.default_locale)
+    locale = next((c for c in chain if c in heads.locales), None)
     if locale is None:
         raise HeraldError.not_found(
-            f"template '{body.template_code}' has no version in {contact.get('locale')}"
+            f"template '{body.template_code}' has no version in {contact.locale}"
         )
-    _check_variables(body, (heads.get("needs") or {}).get(locale))
-    recipient = Recipient.model_validate(contact)
+    _check_variables(body, heads.needs.get(locale))
+    recipient = contact.recipient()
     skip: str | None = None
-    if not contact["preferences"].get(channel, True):
+    if not contact.wants(channel):
         skip = f"user turned {channel} notifications off"
-    elif channel == Channel.EMAIL and not contact.get("email"):
+    elif channel == Channel.EMAIL and not contact.email:
         skip = "user has no email address"
-    elif channel == Channel.EMAIL and contact.get("email_bounce"):
-        skip = f"email address is bouncing: {contact['email_bounce']}"
+    elif channel == Channel.EMAIL and contact.email_bounce:
+        skip = f"email address is bouncing: {contact.email_bounce}"
     elif channel == Channel.PUSH and not recipient.devices:
         skip = "user has no valid push device"
-    return Route(int(heads["locales"][locale]), locale, recipient, skip)
+    return Route(heads.locales[locale], locale, recipient, skip)
 
 
-def _check_variables(body: schemas.NotificationIn, needs: dict[str, list[str]] | None) -> None:
+def _check_variables(body: schemas.NotificationIn, needs: VersionNeeds | None) -> None:
     """Refuse at the door what the worker could only fail on: a variable the template
     uses that the request lacks, or a line break bound for a subject or title."""
     if needs is None:  # heads cached before they carried what a version needs
         return
     given = body.variables.model_dump(mode="json")
-    lacking = variables.missing(given, needs["all"])
+    lacking = variables.missing(given, needs.all)
     if lacking:
         raise HeraldError.invalid(
             f"variables: template '{body.template_code}' uses "
             + ", ".join(f"'{name}'" for name in lacking)
             + ", which the request does not give"
         )
-    broken = variables.breaks_a_line(given, needs["single_line"])
+    broken = variables.breaks_a_line(given, needs.single_line)
     if broken:
         raise HeraldError.invalid(
             f"variables.{broken}: a line break or control character cannot go into the "

@@ -48,39 +48,6 @@ async def _argon2(ctx: UsersContext, work: Callable[..., Any], *args: str) -> An
         return await asyncio.to_thread(work, *args)
 
 
-def user_out(user: User) -> dict[str, Any]:
-    return schemas.UserOut(
-        id=user.id,
-        name=user.name,
-        email=user.email,
-        locale=user.locale,
-        timezone=user.timezone,
-        email_bouncing=user.email_bounce is not None,
-        preferences=schemas.Preferences(email=user.email_enabled, push=user.push_enabled),
-        created_at=user.created_at,
-        updated_at=user.updated_at,
-    ).model_dump(mode="json")
-
-
-def device_out(device: Device) -> dict[str, Any]:
-    if device.kind == "fcm":
-        token, sub = device.address, None
-    else:
-        token, sub = (
-            None,
-            {"endpoint": device.address, "keys": {"p256dh": device.p256dh, "auth": device.auth}},
-        )
-    return schemas.DeviceOut(
-        id=device.id,
-        kind=device.kind,
-        token=token,
-        subscription=sub,
-        valid=device.valid,
-        invalid_reason=device.invalid_reason,
-        created_at=device.created_at,
-    ).model_dump(mode="json")
-
-
 async def _hash(ctx: UsersContext, password: str) -> str:
     # Argon2 is deliberately slow: keep it off the event loop.
     return str(await _argon2(ctx, _hasher.hash, password))

@@ -13,7 +13,8 @@ from herald.kit.auth import Principal
 from herald.kit.deps import PrincipalDep, SessionDep, service_context
 from herald.kit.envelope import ERROR_RESPONSES, Envelope, Page, PaginationMeta, ok
 from herald.services.users import handlers, schemas
-from herald.services.users.handlers import UsersContext, device_out, user_out
+from herald.services.users.handlers import UsersContext
+from herald.services.users.presenters import device_out, user_out
 from herald.services.users.repositories import UserRepository
 
 router = APIRouter(prefix="/api/v1", tags=["users"], responses=ERROR_RESPONSES)

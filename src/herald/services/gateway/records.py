@@ -1,0 +1,55 @@
+"""What the gateway reads of the users and templates services, typed: a user's contact
+and a template's heads, as their internal routes answer (and the cache keeps them)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from herald.domain.messages import Device, Recipient
+
+
+class Contact(BaseModel):
+    """``GET /internal/users/{id}/contact``: everything needed to route one notification."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    user_id: str
+    name: str
+    email: str | None = None
+    locale: str = "en"
+    timezone: str = "UTC"
+    preferences: dict[str, bool] = Field(default_factory=dict)
+    email_bounce: str | None = None
+    devices: list[Device] = Field(default_factory=list)
+
+    def wants(self, channel: str) -> bool:
+        return self.preferences.get(channel, True)
+
+    def recipient(self) -> Recipient:
+        return Recipient(
+            user_id=self.user_id,  # validated to a UUID
+            name=self.name,
+            email=self.email,
+            locale=self.locale,
+            devices=self.devices,
+        )
+
+
+class VersionNeeds(BaseModel):
+    """The variables one template version uses, and those its single-line fields use."""
+
+    all: list[str] = Field(default_factory=list)
+    single_line: list[str] = Field(default_factory=list)
+
+
+class TemplateHeads(BaseModel):
+    """``GET /internal/templates/{code}/heads``: each locale's latest version."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    code: str
+    channel: str
+    default_locale: str
+    locales: dict[str, int]
+    # Absent from heads cached before they carried it: then nothing is checked.
+    needs: dict[str, VersionNeeds] = Field(default_factory=dict)

@@ -1,0 +1,41 @@
+"""What the users API answers, built from stored rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from herald.services.users import schemas
+from herald.services.users.models import Device, User
+
+
+def user_out(user: User) -> dict[str, Any]:
+    return schemas.UserOut(
+        id=user.id,
+        name=user.name,
+        email=user.email,
+        locale=user.locale,
+        timezone=user.timezone,
+        email_bouncing=user.email_bounce is not None,
+        preferences=schemas.Preferences(email=user.email_enabled, push=user.push_enabled),
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    ).model_dump(mode="json")
+
+
+def device_out(device: Device) -> dict[str, Any]:
+    if device.kind == "fcm":
+        token, sub = device.address, None
+    else:
+        token, sub = (
+            None,
+            {"endpoint": device.address, "keys": {"p256dh": device.p256dh, "auth": device.auth}},
+        )
+    return schemas.DeviceOut(
+        id=device.id,
+        kind=device.kind,
+        token=token,
+        subscription=sub,
+        valid=device.valid,
+        invalid_reason=device.invalid_reason,
+        created_at=device.created_at,
+    ).model_dump(mode="json")
