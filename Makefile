@@ -28,7 +28,8 @@ lint: $(VENV)/.installed
 test: lint
 	$(BIN)/pytest
 
-# About six minutes on a 2-core machine; needs PostgreSQL, Redis and RabbitMQ like the tests.
+# About eight minutes on a 2-core machine; needs PostgreSQL, Redis and RabbitMQ like the tests,
+# and Debian's wrk and postfix for the independent harness it runs beside its own.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run
 

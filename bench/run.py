@@ -2,6 +2,10 @@
 with a local SMTP sink, beside the raw speed of the same infrastructure in the same run.
 
     python -m bench.run [--rates 250,500,1000,2000] [--seconds 20] [--e2e 20000]
+                        [--independent-seconds 30 | --no-independent]
+
+Then, unless told not to, the same services under the independent harness
+(bench/independent.py: wrk into Postfix's smtp-sink) with their own ceiling.
 
 Prints a table and writes ``bench/results/bench-<time>.json``.
 """
@@ -40,7 +44,7 @@ from tests.servers import (
 )
 from tests.smtp import free_port
 
-from bench import ceilings
+from bench import ceilings, independent
 from bench.http import Answer, LoadClient
 from bench.load import open_loop
 from bench.sink import SinkProcess
@@ -407,6 +411,25 @@ def table(result: dict[str, Any]) -> str:
         f"memory   herald dev idle {result['dev']['memory_idle_mb']} MB, after "
         f"{result['dev']['memory_after_mb']} MB (one process, RSS)"
     )
+    other = result.get("independent", {})
+    if "skipped" in other:
+        lines.append(f"harness  independent (wrk + smtp-sink) skipped: {other['skipped']}")
+    elif other:
+        accept = other["accept"]
+        lines.append(
+            f"harness  {other['harness']}: accepted {accept['requests_per_s']:.1f}/s"
+            f" (p50 {accept['p50']}, p99 {accept['p99']}, {accept['non_2xx']} non-2xx),"
+            f" end to end {other['end_to_end_per_s']}/s of {other['accepted']};"
+            f" smtp-source ceiling {other['smtp_source_ceiling_per_s']}/s,"
+            f" ratio {other['end_to_end_vs_smtp_source']}"
+        )
+        lines.append(
+            "harness  python harness end to end "
+            f"{result['end_to_end_email']['per_s']}/s (ratio "
+            f"{result['ratios']['end_to_end_vs_slowest_stage']} to its slowest stage);"
+            f" independent / python: "
+            f"{other['end_to_end_per_s'] / result['end_to_end_email']['per_s']:.2f}"
+        )
     spent = result["cpu_ms_per_email"]
     lines.append(
         f"cpu      {sum(spent.values()):.2f} ms per email end to end: "
@@ -420,9 +443,16 @@ if __name__ == "__main__":
     parser.add_argument("--rates", default="250,500,1000,2000")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--e2e", type=int, default=20000)
+    parser.add_argument("--independent-seconds", type=float, default=30.0)
+    parser.add_argument("--no-independent", action="store_true")
     args = parser.parse_args()
     outcome = asyncio.run(main([float(r) for r in args.rates.split(",")], args.seconds, args.e2e))
     outcome["ratios"] = ratios(outcome)
+    missing = independent.available()
+    if args.no_independent or missing:
+        outcome["independent"] = {"skipped": "--no-independent" if args.no_independent else missing}
+    else:
+        outcome["independent"] = asyncio.run(independent.run(API_KEY, args.independent_seconds))
     print(table(outcome))
     folder = Path(__file__).parent / "results"
     folder.mkdir(exist_ok=True)
