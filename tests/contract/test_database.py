@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def test_an_admission_holds_every_column_of_a_notification_and_no_other() -> Non
         plan=Route(1, "en", recipient, None),
         correlation_id=None,
     ).notification
-    assert set(row) == {attr.key for attr in Notification.__mapper__.column_attrs}
+    assert [f.name for f in fields(row)] == [a.key for a in Notification.__mapper__.column_attrs]
 
 
 async def _count(engine: AsyncEngine, model: type) -> int:
@@ -182,32 +183,31 @@ class TestIntakeAndRelay:
             skipped = await _admission(engine, "r-2", skip="user turned email notifications off")
             # The same api key and request_id as ``sent``, in the same batch: a replay.
             again = await _admission(engine, "r-1")
-            again.notification["api_key_id"] = sent.notification["api_key_id"]
+            again.notification.api_key_id = sent.notification.api_key_id
             assert await intake._store([sent, skipped, again]) == [True, True, False]
 
             async with AsyncSession(engine) as session:
                 stored = {n.id: n for n in await session.scalars(select(Notification))}
                 events = list(await session.scalars(select(NotificationEvent)))
                 outbox = list(await session.scalars(select(OutboxMessage)))
-            assert set(stored) == {sent.notification["id"], skipped.notification["id"]}
-            first = stored[sent.notification["id"]]
+            assert set(stored) == {sent.notification.id, skipped.notification.id}
+            first = stored[sent.notification.id]
             assert (first.status, first.template_version, first.locale) == ("pending", 3, "en")
             assert first.variables == {"name": "Ada", "link": "https://example.com/a", "meta": None}
             assert first.extra == {"topic": "news"}
             assert first.recipient == {"email": "ada@example.com"}
-            assert stored[skipped.notification["id"]].last_error == skipped.event["error"]
+            assert stored[skipped.notification.id].last_error == skipped.event.error
             assert sorted(
                 (e.notification_id, e.status, e.attempt, e.error) for e in events
             ) == sorted(
-                (a.notification["id"], a.event["status"], 0, a.event["error"])
-                for a in (sent, skipped)
+                (a.notification.id, a.event.status, 0, a.event.error) for a in (sent, skipped)
             )
             assert [(o.routing_key, o.message_id, o.correlation_id, o.body) for o in outbox] == [
                 (
                     "email",
-                    str(sent.notification["id"]),
+                    str(sent.notification.id),
                     "req-1",
-                    sent.outbox and sent.outbox["body"],
+                    sent.outbox and sent.outbox.body,
                 )
             ]
 
@@ -220,7 +220,7 @@ class TestIntakeAndRelay:
             assert await _count(engine, OutboxMessage) == 0
             [queued] = await broker.take(WORK_QUEUES[Channel.EMAIL], 10)
             command = SendNotification.model_validate_json(queued.body)
-            assert command.notification_id == sent.notification["id"]
+            assert command.notification_id == sent.notification.id
             assert await relay.relay_once() == 0
         finally:
             await broker.close()
@@ -243,7 +243,7 @@ class TestIntakeAndRelay:
 
             def event(a: Admission, status: Status, attempts: int, error: str | None, s: int):
                 return DeliveryStatusChanged(
-                    notification_id=a.notification["id"],
+                    notification_id=a.notification.id,
                     channel=Channel.EMAIL,
                     status=status,
                     attempts=attempts,
@@ -275,14 +275,14 @@ class TestIntakeAndRelay:
                         select(NotificationEvent).order_by(NotificationEvent.timestamp)
                     )
                 )
-            moved = found[sent.notification["id"]]
+            moved = found[sent.notification.id]
             assert (moved.status, moved.attempts, moved.last_error) == ("delivered", 2, None)
             assert moved.updated_at > at
-            assert found[skipped.notification["id"]].status == "skipped"
+            assert found[skipped.notification.id].status == "skipped"
             assert [
                 (e.status, e.attempt, e.error)
                 for e in history
-                if e.notification_id == sent.notification["id"]
+                if e.notification_id == sent.notification.id
             ] == [
                 ("pending", 0, None),
                 ("pending", 1, "451 try\ufffdlater"),
@@ -304,7 +304,7 @@ class TestIntakeAndRelay:
             try:
                 good = [await _admission(engine, f"r-{i}") for i in range(3)]
                 poisoned = await _admission(engine, "r-poisoned")
-                poisoned.notification["request_id"] = "r-\x00"  # past validation
+                poisoned.notification.request_id = "r-\x00"  # past validation
                 results = await intake._store([good[0], poisoned, good[1], good[2]])
                 assert results[0] is True and results[2] is True and results[3] is True
                 refused = results[1]

@@ -19,7 +19,7 @@ from sqlalchemy.types import TypeEngine
 from herald.adapters.db.engine import postgres_driver
 from herald.adapters.db.gateway_sql import SqlGatewayStore, refused
 from herald.ports import StoreUnavailable
-from herald.services.gateway.admission import Admission
+from herald.services.gateway.admission import Admission, NotificationRow
 from herald.services.gateway.models import Notification, NotificationEvent
 from herald.services.gateway.store import Mover, OutboxRow
 
@@ -85,13 +85,13 @@ RETURNING id, routing_key, body, priority, message_id, correlation_id
 
 
 def admit_arguments(
-    notifications: Sequence[Mapping[str, Any]], bodies: Mapping[uuid.UUID, bytes]
+    notifications: Sequence[NotificationRow], bodies: Mapping[uuid.UUID, bytes]
 ) -> list[list[Any]]:
     """ADMIT_SQL's arguments: a column array per notification column, then the
     outbox bodies by notification id."""
     columns: list[list[Any]] = []
     for name, _, kind in _NOTIFICATION_COLUMNS:
-        values = [n[name] for n in notifications]
+        values = [getattr(n, name) for n in notifications]
         # As SQLAlchemy's JSON type stores them: None becomes JSON null.
         columns.append([json.dumps(v) for v in values] if kind == "json" else values)
     columns.append(list(bodies))
@@ -140,7 +140,7 @@ def history_arguments(entries: Sequence[NotificationEvent]) -> list[list[Any]]:
 
 class PostgresGatewayStore(SqlGatewayStore):
     async def admit(self, batch: Sequence[Admission]) -> set[uuid.UUID]:
-        bodies = {a.notification["id"]: a.outbox["body"] for a in batch if a.outbox}
+        bodies = {a.notification.id: a.outbox.body for a in batch if a.outbox}
         arguments = admit_arguments([a.notification for a in batch], bodies)
         try:
             async with self._engine.connect() as conn:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 
 from sqlalchemy import exc as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -30,10 +31,11 @@ class SqlGatewayStore:
             async with AsyncSession(self._engine) as session, session.begin():
                 repo = NotificationRepository(session)
                 # Two requests in one batch may share a request_id: only the first is new.
-                inserted = await repo.insert_new([a.notification for a in batch])
-                stored = [a for a in batch if a.notification["id"] in inserted]
-                await repo.insert_events([a.event for a in stored])
-                await OutboxRepository(session).insert([a.outbox for a in stored if a.outbox])
+                inserted = await repo.insert_new([asdict(a.notification) for a in batch])
+                stored = [a for a in batch if a.notification.id in inserted]
+                await repo.insert_events([asdict(a.event) for a in stored])
+                outbox = [asdict(a.outbox) for a in stored if a.outbox]
+                await OutboxRepository(session).insert(outbox)
         except (sa.DataError, sa.IntegrityError) as exc:
             raise refused(exc) from exc
         return inserted

@@ -30,14 +30,64 @@ def fingerprint(body: schemas.NotificationIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(slots=True)
+class NotificationRow:
+    """A notification as stored: one field per column of ``models.Notification``, by its
+    attribute name (a contract test holds the two to the same list)."""
+
+    id: uuid.UUID
+    api_key_id: uuid.UUID
+    request_id: str
+    request_hash: str
+    channel: str
+    user_id: uuid.UUID
+    template_code: str
+    template_version: int | None
+    locale: str | None
+    variables: dict[str, Any]
+    priority: int
+    extra: dict[str, Any] | None
+    recipient: dict[str, Any] | None
+    status: str
+    initial_status: str
+    attempts: int
+    last_error: str | None
+    correlation_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class FirstEvent:
+    """A notification's first history entry."""
+
+    notification_id: uuid.UUID
+    status: str
+    attempt: int
+    error: str | None
+    timestamp: datetime
+
+
+@dataclass(slots=True)
+class NewOutboxMessage:
+    """The outbox row carrying the command a worker will act on."""
+
+    routing_key: str
+    body: bytes
+    priority: int
+    message_id: str
+    correlation_id: str | None
+    created_at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """The rows one accepted notification is stored as, by attribute name: the
-    notification, its first history entry and, unless skipped, its outbox message."""
+    """The rows one accepted notification is stored as: the notification, its first
+    history entry and, unless skipped, its outbox message."""
 
-    notification: dict[str, Any]
-    event: dict[str, Any]
-    outbox: dict[str, Any] | None
+    notification: NotificationRow
+    event: FirstEvent
+    outbox: NewOutboxMessage | None
 
     @property
     def answer(self) -> dict[str, Any]:
@@ -60,35 +110,35 @@ def admission(
     if status is Status.PENDING:
         outbox = _outbox(body, plan, notification_id, variables, correlation_id, now)
     return Admission(
-        notification={
-            "id": notification_id,
-            "api_key_id": api_key_id,
-            "request_id": body.request_id,
-            "request_hash": request_hash,
-            "channel": body.notification_type,
-            "user_id": body.user_id,
-            "template_code": body.template_code,
-            "template_version": plan.version,
-            "locale": plan.locale,
-            "variables": variables,
-            "priority": body.priority,
-            "extra": body.metadata,
-            "recipient": {"email": plan.recipient.email},
-            "status": status.value,
-            "initial_status": status.value,
-            "attempts": 0,
-            "last_error": plan.skip_reason,
-            "correlation_id": correlation_id,
-            "created_at": now,
-            "updated_at": now,
-        },
-        event={
-            "notification_id": notification_id,
-            "status": status.value,
-            "attempt": 0,
-            "error": plan.skip_reason,
-            "timestamp": now,
-        },
+        notification=NotificationRow(
+            id=notification_id,
+            api_key_id=api_key_id,
+            request_id=body.request_id,
+            request_hash=request_hash,
+            channel=body.notification_type,
+            user_id=body.user_id,
+            template_code=body.template_code,
+            template_version=plan.version,
+            locale=plan.locale,
+            variables=variables,
+            priority=body.priority,
+            extra=body.metadata,
+            recipient={"email": plan.recipient.email},
+            status=status.value,
+            initial_status=status.value,
+            attempts=0,
+            last_error=plan.skip_reason,
+            correlation_id=correlation_id,
+            created_at=now,
+            updated_at=now,
+        ),
+        event=FirstEvent(
+            notification_id=notification_id,
+            status=status.value,
+            attempt=0,
+            error=plan.skip_reason,
+            timestamp=now,
+        ),
         outbox=outbox,
     )
 
@@ -100,8 +150,7 @@ def _outbox(
     variables: dict[str, Any],
     correlation_id: str | None,
     now: datetime,
-) -> dict[str, Any]:
-    """The outbox row carrying the command a worker will act on."""
+) -> NewOutboxMessage:
     command = SendNotification(
         notification_id=notification_id,
         channel=Channel(body.notification_type),
@@ -116,24 +165,24 @@ def _outbox(
         correlation_id=correlation_id,
         created_at=now,
     )
-    return {
-        "routing_key": body.notification_type,
-        "body": command.model_dump_json().encode(),
-        "priority": body.priority,
-        "message_id": str(notification_id),
-        "correlation_id": correlation_id,
-        "created_at": now,
-    }
+    return NewOutboxMessage(
+        routing_key=body.notification_type,
+        body=command.model_dump_json().encode(),
+        priority=body.priority,
+        message_id=str(notification_id),
+        correlation_id=correlation_id,
+        created_at=now,
+    )
 
 
 def admitted(a: Admission) -> None:
-    channel, status = a.notification["channel"], a.notification["status"]
+    channel, status = a.notification.channel, a.notification.status
     NOTIFICATIONS.labels(channel, "accepted").inc()
     if status == Status.SKIPPED:
         NOTIFICATIONS.labels(channel, "skipped").inc()
     log.info(
         "notifications.accepted",
-        notification_id=str(a.notification["id"]),
+        notification_id=str(a.notification.id),
         status=status,
         channel=channel,
     )

@@ -67,9 +67,9 @@ class Intake:
 
     async def _store_all(self, batch: list[Admission]) -> list[bool]:
         inserted = await self._store_port.admit(batch)
-        if any(a.outbox and a.notification["id"] in inserted for a in batch):
+        if any(a.outbox and a.notification.id in inserted for a in batch):
             self._relay.wake()
-        return [a.notification["id"] in inserted for a in batch]
+        return [a.notification.id in inserted for a in batch]
 
 
 def _refused(exc: RowRefused) -> HeraldError:

@@ -3,29 +3,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
 from herald.domain.errors import HeraldError
 from herald.domain.statuses import Status
 from herald.services.gateway import schemas
 from herald.services.gateway.models import Notification, NotificationEvent
 
-# The stored fields a 202 is built from, by attribute name: a notification row and an
-# Admission's notification dict both carry them.
-_ANSWERED = ("id", "request_id", "initial_status", "channel", "created_at", "last_error")
+
+class Answered(Protocol):
+    """What a 202 is built from: a stored notification, or one about to be."""
+
+    id: uuid.UUID
+    request_id: str
+    initial_status: str
+    channel: str
+    created_at: datetime
+    last_error: str | None
 
 
-def accepted(n: Mapping[str, Any], *, status: str | None = None) -> dict[str, Any]:
+def accepted(n: Answered, *, status: str | None = None) -> dict[str, Any]:
     """The 202 answer; a skipped notification keeps its reason in ``last_error``.
     ``status``: the notification's status now, where it is answered again later."""
     return schemas.Accepted(
-        notification_id=n["id"],
-        request_id=n["request_id"],
-        status=status or n["initial_status"],
-        notification_type=n["channel"],
-        created_at=n["created_at"],
-        reason=n["last_error"] if n["initial_status"] == Status.SKIPPED else None,
+        notification_id=n.id,
+        request_id=n.request_id,
+        status=status or n.initial_status,
+        notification_type=n.channel,
+        created_at=n.created_at,
+        reason=n.last_error if n.initial_status == Status.SKIPPED else None,
     ).model_dump(mode="json")
 
 
@@ -35,7 +44,7 @@ def replay(existing: Notification, request_hash: str) -> dict[str, Any]:
             f"request_id '{existing.request_id}' was already used with a different body"
         )
     # The status it has now: a client retrying after a time-out learns where it got to.
-    return accepted({name: getattr(existing, name) for name in _ANSWERED}, status=existing.status)
+    return accepted(existing, status=existing.status)
 
 
 def notification_out(
