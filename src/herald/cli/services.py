@@ -71,12 +71,7 @@ def serve(
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Run one service (gateway, users or templates), configured from the environment."""
-    from herald.bootstrap import service_app
-
-    settings = Settings()
-    configure(json=settings.log_json, level=settings.log_level)
-    app = service_app(service.value, settings)
-    run(app, bind(host, port or settings.port or PORTS[service.value]), settings)
+    _run_service(service.value, host, port)
 
 
 def worker(
@@ -85,11 +80,14 @@ def worker(
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Run the email or push worker (its HTTP port serves health and metrics only)."""
+    _run_service(f"{kind.value}_worker", host, port)
+
+
+def _run_service(name: str, host: str, port: int | None) -> None:
     from herald.bootstrap import service_app
 
     settings = Settings()
     configure(json=settings.log_json, level=settings.log_level)
-    name = f"{kind.value}_worker"
     app = service_app(name, settings)
     run(app, bind(host, port or settings.port or PORTS[name]), settings)
 

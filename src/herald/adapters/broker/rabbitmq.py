@@ -44,9 +44,19 @@ log = structlog.get_logger(__name__)
 # aiormq holds at most 10 frames for a connection's writer task, and a publish or an ack
 # past that waits for the writer's next turn of the event loop. On a loop busy with
 # requests that held the gateway's outbox relay to 500-1,000 messages a second, while the
-# outbox grew and the email worker idled (docs/benchmarks.md). Each connection reads the
-# bound when it is made; a frame waiting there is one message or one ack.
-aiormq.Connection.FRAME_BUFFER_SIZE = 4096
+# outbox grew and the email worker idled (docs/benchmarks.md). A frame waiting there is
+# one message or one ack.
+WRITE_FRAMES = 4096
+
+
+def hold_more_frames() -> None:
+    """Let the connections made from now on hold WRITE_FRAMES. aiormq reads the bound
+    from its Connection class when a connection is made, and aio-pika makes them (and
+    remakes them on every reconnect) through a path that takes no class of ours: the
+    class attribute is the one place to say it. Set when a broker connects, not when
+    this module is imported, and never lowered below what another user set."""
+    connection_class: Any = aiormq.Connection
+    connection_class.FRAME_BUFFER_SIZE = max(connection_class.FRAME_BUFFER_SIZE, WRITE_FRAMES)
 
 
 class RabbitDelivery:
@@ -126,6 +136,7 @@ class RabbitBroker:
                 await asyncio.sleep(self._reconnect)
 
     async def _connect(self) -> None:
+        hold_more_frames()
         connection = await aio_pika.connect_robust(self._url, reconnect_interval=self._reconnect)
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.declare_exchange(
