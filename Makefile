@@ -31,6 +31,11 @@ test: lint
 # About eight minutes on a 2-core machine; needs PostgreSQL, Redis and RabbitMQ like the tests,
 # and Debian's wrk and postfix for the independent harness it runs beside its own.
 bench: $(VENV)/.installed
+	@# The independent harness's tools, from Debian: wrk, and postfix for smtp-sink and
+	@# smtp-source (its own mail service is not wanted, so it is stopped).
+	@if ! command -v wrk >/dev/null || [ ! -x /usr/sbin/smtp-sink ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk postfix >/dev/null \
+		&& (postfix stop >/dev/null 2>&1 || true); fi
 	$(BIN)/python -m bench.run
 
 # Boots compose.yaml for real and sends one email through it (docs/deploy.md). Starts a

@@ -5,8 +5,8 @@ of that sink from Postfix's smtp-source. Nothing of Herald's or of the Python ha
 is on the load's or the sink's side, so where the two harnesses' figures differ, it is
 the harnesses.
 
-Needs Debian's ``wrk`` and ``postfix`` (for smtp-sink and smtp-source); without them
-it says so and is skipped.
+Needs Debian's ``wrk`` and ``postfix`` (for smtp-sink and smtp-source), which
+``make bench`` installs; without them it says so and is skipped.
 """
 
 from __future__ import annotations
