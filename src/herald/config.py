@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     login_failures_per_account: str = "10 per 15 minutes"
     login_failures_per_address: str = "100 per 15 minutes"
     max_body_bytes: int = 256 * 1024
+    # A batch of up to 1,000 notifications (POST /api/v1/notifications/batch).
+    max_batch_body_bytes: int = 4 * 1024 * 1024
     # Past this many requests in progress the gateway answers 503 at once: a backlog
     # that only grows costs memory and makes every caller wait (docs/operations.md).
     max_in_flight: int = Field(default=512, ge=1)

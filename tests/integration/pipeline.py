@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,15 @@ from herald import bootstrap
 from herald.config import Settings
 from tests.integration.helpers import running
 from tests.integration.helpers import settings as make_settings
+from tests.servers import (
+    REDIS,
+    drop_redis_prefix,
+    need,
+    pg_url,
+    postgres_databases,
+    rabbit_vhost,
+    unique,
+)
 
 API_KEY = "hk_test_" + "k" * 40
 
@@ -104,3 +114,27 @@ async def herald_stack(**values: Any) -> AsyncIterator[Stack]:
     app = bootstrap.all_in_one(s)
     async with running(app) as client:
         yield Stack(client, s)
+
+
+@asynccontextmanager
+async def _real_servers() -> AsyncIterator[dict[str, Any]]:
+    need("Redis", REDIS)
+    name, prefix = unique("herald_t"), unique("herald_t")
+    async with postgres_databases([name]), rabbit_vhost() as amqp:
+        try:
+            yield on_servers(pg_url(name), (f"redis://{REDIS[0]}:{REDIS[1]}/0", prefix), amqp)
+        finally:
+            await drop_redis_prefix(prefix)
+
+
+@asynccontextmanager
+async def stack_on(kind: str, tmp_path: Path, **values: Any) -> AsyncIterator[Stack]:
+    """Herald in one process on ``embedded`` adapters (SQLite, the embedded broker, the
+    memory cache) or on the real ``servers``, for tests that hold both to one answer."""
+    async with AsyncExitStack() as exits:
+        if kind == "embedded":
+            found = {"database_url": f"sqlite+aiosqlite:///{tmp_path}/herald.db", "home": tmp_path}
+        else:
+            found = await exits.enter_async_context(_real_servers())
+        values.setdefault("smtp_url", "smtp://127.0.0.1:1")
+        yield await exits.enter_async_context(herald_stack(**found, **values))

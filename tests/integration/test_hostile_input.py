@@ -6,45 +6,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from tests.integration.helpers import b64url
-from tests.integration.pipeline import Stack, herald_stack, on_servers
-from tests.servers import (
-    REDIS,
-    drop_redis_prefix,
-    need,
-    pg_url,
-    postgres_databases,
-    rabbit_vhost,
-    unique,
-)
-
-
-@asynccontextmanager
-async def on_real_servers() -> AsyncIterator[dict[str, Any]]:
-    need("Redis", REDIS)
-    name, prefix = unique("herald_t"), unique("herald_t")
-    async with postgres_databases([name]), rabbit_vhost() as amqp:
-        try:
-            yield on_servers(pg_url(name), (f"redis://{REDIS[0]}:{REDIS[1]}/0", prefix), amqp)
-        finally:
-            await drop_redis_prefix(prefix)
+from tests.integration.pipeline import Stack, stack_on
 
 
 @pytest_asyncio.fixture(params=["embedded", "servers"])
 async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
-    async with AsyncExitStack() as exits:
-        if request.param == "embedded":
-            values = {"database_url": f"sqlite+aiosqlite:///{tmp_path}/herald.db", "home": tmp_path}
-        else:
-            values = await exits.enter_async_context(on_real_servers())
-        yield await exits.enter_async_context(herald_stack(smtp_url="smtp://127.0.0.1:1", **values))
+    async with stack_on(request.param, tmp_path) as s:
+        yield s
 
 
 def error_of(response: object) -> str:

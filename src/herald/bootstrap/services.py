@@ -122,6 +122,7 @@ def gateway_app(
         ctx=ctx,
         max_body_bytes=s.max_body_bytes,
         max_in_flight=s.max_in_flight,
+        max_batch_body_bytes=s.max_batch_body_bytes,
     )
     if s.bootstrap_api_key is not None:
         key = s.bootstrap_api_key.get_secret_value()

@@ -36,11 +36,19 @@ class RequestGuard:
     a correlation id and records its latency."""
 
     def __init__(
-        self, app: ASGIApp, *, service: str, max_body_bytes: int, max_in_flight: int
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        max_body_bytes: int,
+        max_in_flight: int,
+        larger_bodies: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.service = service
         self.max_body = max_body_bytes
+        # Paths whose bodies may be larger (a batch of notifications), by exact path.
+        self.larger_bodies = dict(larger_bodies or {})
         self.max_in_flight = max_in_flight
         self.in_flight = 0
 
@@ -80,7 +88,8 @@ class RequestGuard:
                     return
                 self.in_flight += 1
                 try:
-                    await self.app(scope, self._limited(receive), send_with_id)
+                    limit = self.larger_bodies.get(scope["path"], self.max_body)
+                    await self.app(scope, self._limited(receive, limit), send_with_id)
                 finally:
                     self.in_flight -= 1
             finally:
@@ -109,9 +118,10 @@ class RequestGuard:
                 headers={"Retry-After": "1"},
             )
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
+        limit = self.larger_bodies.get(scope["path"], self.max_body)
+        if length is not None and length.isdigit() and int(length) > limit:
             return JSONResponse(
-                failure(f"request body is larger than {self.max_body} bytes"), status_code=413
+                failure(f"request body is larger than {limit} bytes"), status_code=413
             )
         if scope["method"] in _BODY_METHODS and (length is None or length != b"0"):
             ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
@@ -129,9 +139,8 @@ class RequestGuard:
                 )
         return None
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, max_body: int) -> Receive:
         seen = 0
-        max_body = self.max_body
 
         async def wrapped() -> Message:
             nonlocal seen
@@ -140,7 +149,7 @@ class RequestGuard:
                 seen += len(message.get("body", b""))
                 if seen > max_body:
                     # A chunked body that grows past the limit: stop reading it.
-                    raise _TooLarge
+                    raise _TooLarge(max_body)
             return message
 
         return wrapped
@@ -157,6 +166,7 @@ def create_app(
     checks: Mapping[str, health.Check],
     max_body_bytes: int,
     max_in_flight: int = 512,
+    larger_bodies: Mapping[str, int] | None = None,
     details: Callable[[], dict[str, Any]] | None = None,
     **kwargs: Any,
 ) -> FastAPI:
@@ -164,9 +174,9 @@ def create_app(
     errors.install(app)
 
     @app.exception_handler(_TooLarge)
-    async def _too_large(_: Any, __: Exception) -> JSONResponse:
+    async def _too_large(_: Any, exc: Exception) -> JSONResponse:
         return JSONResponse(
-            failure(f"request body is larger than {max_body_bytes} bytes"), status_code=413
+            failure(f"request body is larger than {exc.args[0]} bytes"), status_code=413
         )
 
     app.include_router(health.router(service, checks, details))
@@ -175,5 +185,6 @@ def create_app(
         service=service,
         max_body_bytes=max_body_bytes,
         max_in_flight=max_in_flight,
+        larger_bodies=larger_bodies,
     )
     return app

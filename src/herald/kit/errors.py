@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -32,6 +33,11 @@ def _describe(error: dict[str, Any]) -> str:
     if kind == "json_invalid":
         return "request body is not valid JSON"
     return f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg", "invalid"))
+
+
+def describe_all(errors: Sequence[Any]) -> str:
+    """Pydantic's errors as one line naming each field, as every 422 says them."""
+    return "; ".join(_describe(e) for e in errors)
 
 
 def install(app: FastAPI) -> None:

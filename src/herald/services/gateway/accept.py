@@ -3,14 +3,19 @@ came through (the API today; a batch, a topic or the console as they come)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from dataclasses import dataclass
 from typing import Any
+
+from pydantic import ValidationError
 
 from herald.domain.errors import HeraldError
 from herald.domain.statuses import Status
 from herald.kit.db import unit_of_work
+from herald.kit.errors import describe_all
 from herald.services.gateway import schemas
-from herald.services.gateway.admission import admission, admitted, fingerprint
+from herald.services.gateway.admission import Admission, admission, admitted, fingerprint
 from herald.services.gateway.context import GatewayContext
 from herald.services.gateway.presenters import replay
 from herald.services.gateway.repositories import NotificationRepository
@@ -67,3 +72,100 @@ async def _earlier(
     async with unit_of_work(ctx.sessions) as session:
         existing = await NotificationRepository(session).by_request(api_key, request_id)
     return None if existing is None else replay(existing, request_hash)
+
+
+async def accept_batch(
+    ctx: GatewayContext,
+    items: list[dict[str, Any]],
+    *,
+    api_key: uuid.UUID,
+    correlation_id: str | None,
+) -> list[dict[str, Any]]:
+    """Each item accepted or refused on its own, as a single send would be; the
+    accepted ones stored in one transaction. One result per item, in input order."""
+    if len(items) > schemas.MAX_BATCH:
+        raise HeraldError(413, f"a batch holds at most {schemas.MAX_BATCH} notifications")
+    judged = await asyncio.gather(
+        *(_judge(ctx, i, raw, api_key, correlation_id) for i, raw in enumerate(items))
+    )
+    results = {r["index"]: r for r in judged if isinstance(r, dict)}
+    planned = [p for p in judged if isinstance(p, _Planned)]
+    stored = await ctx.intake.admit_together([p.admission for p in planned])
+    for p, outcome in zip(planned, stored, strict=True):
+        results[p.index] = await _settled(ctx, p, outcome, api_key)
+    return [results[i] for i in range(len(items))]
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    index: int
+    body: schemas.NotificationIn
+    request_hash: str
+    admission: Admission
+
+
+def _item(
+    index: int, code: int, *, notification_id: Any = None, error: str | None = None
+) -> dict[str, Any]:
+    return schemas.BatchItem(
+        index=index, status_code=code, notification_id=notification_id, error=error
+    ).model_dump(mode="json")
+
+
+async def _judge(
+    ctx: GatewayContext,
+    index: int,
+    raw: dict[str, Any],
+    api_key: uuid.UUID,
+    correlation_id: str | None,
+) -> _Planned | dict[str, Any]:
+    try:
+        body = schemas.NotificationIn.model_validate(raw)
+    except ValidationError as exc:
+        return _item(index, 422, error=describe_all(exc.errors()))
+    request_hash = fingerprint(body)
+    try:
+        await limit(ctx, api_key=str(api_key), user_id=str(body.user_id))
+        route = await plan(ctx.directory, body)
+    except HeraldError as exc:
+        return await _replayed(ctx, index, body, request_hash, api_key, exc)
+    stored = admission(
+        api_key_id=api_key,
+        body=body,
+        request_hash=request_hash,
+        plan=route,
+        correlation_id=correlation_id,
+    )
+    return _Planned(index, body, request_hash, stored)
+
+
+async def _replayed(
+    ctx: GatewayContext,
+    index: int,
+    body: schemas.NotificationIn,
+    request_hash: str,
+    api_key: uuid.UUID,
+    refusal: HeraldError,
+) -> dict[str, Any]:
+    """An item whose request_id was used before gets that answer; else ``refusal``."""
+    try:
+        earlier = await _earlier(ctx, api_key, body.request_id, request_hash)
+    except HeraldError as exc:  # the same request_id with another body
+        return _item(index, exc.status_code, error=exc.error)
+    if earlier is None:
+        return _item(index, refusal.status_code, error=refusal.error)
+    return _item(index, 202, notification_id=earlier["notification_id"])
+
+
+async def _settled(
+    ctx: GatewayContext, p: _Planned, outcome: bool | HeraldError, api_key: uuid.UUID
+) -> dict[str, Any]:
+    if isinstance(outcome, HeraldError):
+        return _item(p.index, outcome.status_code, error=outcome.error)
+    if outcome:
+        admitted(p.admission)
+        return _item(p.index, 202, notification_id=p.admission.notification.id)
+    # Its request_id was stored already (by an earlier request, or an item before it).
+    await unlimit(ctx, api_key=str(api_key), user_id=str(p.body.user_id))
+    conflict = HeraldError.conflict(f"request_id '{p.body.request_id}' is being reused")
+    return await _replayed(ctx, p.index, p.body, p.request_hash, api_key, conflict)

@@ -17,8 +17,17 @@ from herald.services.gateway.routes import router
 SERVICE = "gateway"
 
 
+# The one route whose body may be larger than the rest: a batch of notifications.
+BATCH_PATH = "/api/v1/notifications/batch"
+
+
 def build(
-    *, database: Check, ctx: GatewayContext, max_body_bytes: int, max_in_flight: int = 512
+    *,
+    database: Check,
+    ctx: GatewayContext,
+    max_body_bytes: int,
+    max_in_flight: int = 512,
+    max_batch_body_bytes: int | None = None,
 ) -> FastAPI:
     gauges = Gauges(ctx.broker, ctx.relay)
 
@@ -41,6 +50,7 @@ def build(
         title="Herald",
         max_body_bytes=max_body_bytes,
         max_in_flight=max_in_flight,
+        larger_bodies={BATCH_PATH: max_batch_body_bytes or max_body_bytes},
         lifespan=lifespan,
         checks={
             "database": database,

@@ -51,6 +51,11 @@ class Intake:
             raise stored
         return stored
 
+    async def admit_together(self, batch: list[Admission]) -> list[bool | HeraldError]:
+        """Store a client's batch in one transaction, now: for each, True when stored,
+        False for a request_id already used, or the error that refused it."""
+        return await self._store(batch) if batch else []
+
     async def _store(self, batch: list[Admission]) -> list[bool | HeraldError]:
         try:
             return list(await self._store_all(batch))

@@ -14,7 +14,7 @@ from herald.domain.statuses import Channel, Status
 from herald.kit.deps import SessionDep
 from herald.kit.envelope import ERROR_RESPONSES, Envelope, Page, PaginationMeta, ok
 from herald.services.gateway import reports, schemas
-from herald.services.gateway.accept import accept
+from herald.services.gateway.accept import accept, accept_batch
 from herald.services.gateway.presenters import notification_out
 from herald.services.gateway.repositories import NotificationRepository
 from herald.services.gateway.security import Caller, Ctx, key_id, may_see
@@ -41,6 +41,30 @@ async def send(
     # The answer was built from the response model already: returned as a response, it
     # is not validated and serialized a second time on the busiest route.
     return JSONResponse(ok(answer, message), status_code=status.HTTP_202_ACCEPTED)
+
+
+@router.post(
+    "/notifications/batch",
+    status_code=status.HTTP_207_MULTI_STATUS,
+    summary="Accept up to 1,000 notifications, each judged on its own",
+    response_model=Envelope[list[schemas.BatchItem]],
+)
+async def send_batch(
+    body: schemas.BatchIn, request: Request, who: Caller, ctx: Ctx
+) -> JSONResponse:
+    """Each item is admitted or refused on its own (validation, idempotency by its
+    ``request_id``, rate limits counting each item), and the admitted ones are stored
+    in one transaction: ``data`` holds one result per item, in input order."""
+    who.require("send")
+    results = await accept_batch(
+        ctx,
+        body.notifications,
+        api_key=uuid.UUID(key_id(who)),
+        correlation_id=getattr(request.state, "request_id", None),
+    )
+    admitted = sum(1 for r in results if r["status_code"] == 202)
+    message = f"{admitted} of {len(results)} accepted"
+    return JSONResponse(ok(results, message), status_code=status.HTTP_207_MULTI_STATUS)
 
 
 @router.get("/", summary="Where things are: the version and links to the docs")

@@ -49,6 +49,25 @@ class NotificationIn(Strict):
     metadata: dict[str, Any] | None = None
 
 
+MAX_BATCH = 1000
+
+
+class BatchIn(Strict):
+    """``POST /api/v1/notifications/batch``: up to 1,000 send bodies, each judged alone."""
+
+    notifications: list[dict[str, Any]] = Field(
+        min_length=1,
+        description="Send bodies, each as POST /api/v1/notifications/ takes it (at most 1,000)",
+    )
+
+
+class BatchItem(BaseModel):
+    index: int
+    status_code: int
+    notification_id: uuid.UUID | None = None
+    error: str | None = None
+
+
 class Accepted(BaseModel):
     notification_id: uuid.UUID
     request_id: str
