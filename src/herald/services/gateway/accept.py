@@ -85,9 +85,10 @@ async def accept_batch(
     accepted ones stored in one transaction. One result per item, in input order."""
     if len(items) > schemas.MAX_BATCH:
         raise HeraldError(413, f"a batch holds at most {schemas.MAX_BATCH} notifications")
-    judged = await asyncio.gather(
-        *(_judge(ctx, i, raw, api_key, correlation_id) for i, raw in enumerate(items))
-    )
+    # Rate limits are counted in input order, so that past a limit it is the later
+    # items that wait; looking users and templates up then runs side by side.
+    limited = [await _limited(ctx, i, raw, api_key) for i, raw in enumerate(items)]
+    judged = await asyncio.gather(*(_judge(ctx, item, api_key, correlation_id) for item in limited))
     results = {r["index"]: r for r in judged if isinstance(r, dict)}
     planned = [p for p in judged if isinstance(p, _Planned)]
     stored = await ctx.intake.admit_together([p.admission for p in planned])
@@ -112,20 +113,34 @@ def _item(
     ).model_dump(mode="json")
 
 
-async def _judge(
-    ctx: GatewayContext,
-    index: int,
-    raw: dict[str, Any],
-    api_key: uuid.UUID,
-    correlation_id: str | None,
-) -> _Planned | dict[str, Any]:
+async def _limited(
+    ctx: GatewayContext, index: int, raw: dict[str, Any], api_key: uuid.UUID
+) -> tuple[int, schemas.NotificationIn | dict[str, Any], HeraldError | None]:
+    """The item validated and counted against the rate limits (or why not)."""
     try:
         body = schemas.NotificationIn.model_validate(raw)
     except ValidationError as exc:
-        return _item(index, 422, error=describe_all(exc.errors()))
-    request_hash = fingerprint(body)
+        return index, _item(index, 422, error=describe_all(exc.errors())), None
     try:
         await limit(ctx, api_key=str(api_key), user_id=str(body.user_id))
+    except HeraldError as exc:
+        return index, body, exc
+    return index, body, None
+
+
+async def _judge(
+    ctx: GatewayContext,
+    item: tuple[int, schemas.NotificationIn | dict[str, Any], HeraldError | None],
+    api_key: uuid.UUID,
+    correlation_id: str | None,
+) -> _Planned | dict[str, Any]:
+    index, body, refusal = item
+    if isinstance(body, dict):
+        return body  # refused by validation
+    request_hash = fingerprint(body)
+    try:
+        if refusal is not None:
+            raise refusal
         route = await plan(ctx.directory, body)
     except HeraldError as exc:
         return await _replayed(ctx, index, body, request_hash, api_key, exc)
