@@ -82,13 +82,13 @@ class RequestGuard:
             attributes={"http.request.method": scope["method"], "herald.service": self.service},
         ) as span:
             try:
-                refusal = self._refuse(scope, headers)
+                limit = self.larger_bodies.get(scope["path"], self.max_body)
+                refusal = self._refuse(scope, headers, limit)
                 if refusal is not None:
                     await refusal(scope, receive, send_with_id)
                     return
                 self.in_flight += 1
                 try:
-                    limit = self.larger_bodies.get(scope["path"], self.max_body)
                     await self.app(scope, self._limited(receive, limit), send_with_id)
                 finally:
                     self.in_flight -= 1
@@ -102,7 +102,8 @@ class RequestGuard:
                 )
                 structlog.contextvars.unbind_contextvars("request_id")
 
-    def _refuse(self, scope: Scope, headers: Mapping[bytes, bytes]) -> ASGIApp | None:
+    def _refuse(self, scope: Scope, headers: Mapping[bytes, bytes], limit: int) -> ASGIApp | None:
+        """``limit``: the most body bytes this request's path takes."""
         if sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > MAX_HEADER_BYTES:
             return JSONResponse(
                 failure(f"request headers are larger than {MAX_HEADER_BYTES} bytes"),
@@ -118,7 +119,6 @@ class RequestGuard:
                 headers={"Retry-After": "1"},
             )
         length = headers.get(b"content-length")
-        limit = self.larger_bodies.get(scope["path"], self.max_body)
         if length is not None and length.isdigit() and int(length) > limit:
             return JSONResponse(
                 failure(f"request body is larger than {limit} bytes"), status_code=413

@@ -83,7 +83,7 @@ class Keys:
         return self.key(UNSUBSCRIBE_PURPOSE)
 
     def service(self, issuer: str) -> str:
-        return self.key(f"service tokens of {issuer}")
+        return self.key(service_purpose(issuer))
 
     @property
     def services(self) -> dict[str, str]:
@@ -110,10 +110,16 @@ class Keys:
 
 USER_PURPOSE = "user tokens"
 UNSUBSCRIBE_PURPOSE = "unsubscribe links"
+
+
+def service_purpose(issuer: str) -> str:
+    return f"service tokens of {issuer}"
+
+
 # What each worker signs with: the one key to give it instead of the secret.
 WORKER_PURPOSES = {
-    "email_worker": ["service tokens of email_worker", UNSUBSCRIBE_PURPOSE],
-    "push_worker": ["service tokens of push_worker"],
+    "email_worker": [service_purpose("email_worker"), UNSUBSCRIBE_PURPOSE],
+    "push_worker": [service_purpose("push_worker")],
 }
 
 

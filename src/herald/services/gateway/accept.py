@@ -52,17 +52,24 @@ async def accept(
         correlation_id=correlation_id,
     )
     if not await ctx.intake.admit(stored):
-        # A replay stores nothing new, so it spends no rate limit either.
-        await unlimit(ctx, api_key=str(api_key), user_id=str(body.user_id))
-        earlier = await _earlier(ctx, api_key, body.request_id, request_hash)
-        if earlier is None:  # stored a moment ago, and already gone
-            raise HeraldError.conflict(f"request_id '{body.request_id}' is being reused")
-        return earlier, "already accepted"
+        return await _stored_before(ctx, body, request_hash, api_key), "already accepted"
     admitted(stored)
     answer = stored.answer
     if answer["status"] == Status.SKIPPED:
         return answer, f"notification skipped: {answer['reason']}"
     return answer, "notification accepted"
+
+
+async def _stored_before(
+    ctx: GatewayContext, body: schemas.NotificationIn, request_hash: str, api_key: uuid.UUID
+) -> dict[str, Any]:
+    """The answer to a request whose request_id the store found already used: a replay
+    stores nothing new, so it spends no rate limit either."""
+    await unlimit(ctx, api_key=str(api_key), user_id=str(body.user_id))
+    earlier = await _earlier(ctx, api_key, body.request_id, request_hash)
+    if earlier is None:  # stored a moment ago, and already gone
+        raise HeraldError.conflict(f"request_id '{body.request_id}' is being reused")
+    return earlier
 
 
 async def _earlier(
@@ -138,12 +145,13 @@ async def _judge(
     if isinstance(body, dict):
         return body  # refused by validation
     request_hash = fingerprint(body)
-    try:
-        if refusal is not None:
-            raise refusal
-        route = await plan(ctx.directory, body)
-    except HeraldError as exc:
-        return await _replayed(ctx, index, body, request_hash, api_key, exc)
+    if refusal is None:
+        try:
+            route = await plan(ctx.directory, body)
+        except HeraldError as exc:
+            refusal = exc
+    if refusal is not None:
+        return await _replayed(ctx, index, body, request_hash, api_key, refusal)
     stored = admission(
         api_key_id=api_key,
         body=body,
@@ -181,6 +189,8 @@ async def _settled(
         admitted(p.admission)
         return _item(p.index, 202, notification_id=p.admission.notification.id)
     # Its request_id was stored already (by an earlier request, or an item before it).
-    await unlimit(ctx, api_key=str(api_key), user_id=str(p.body.user_id))
-    conflict = HeraldError.conflict(f"request_id '{p.body.request_id}' is being reused")
-    return await _replayed(ctx, p.index, p.body, p.request_hash, api_key, conflict)
+    try:
+        earlier = await _stored_before(ctx, p.body, p.request_hash, api_key)
+    except HeraldError as exc:
+        return _item(p.index, exc.status_code, error=exc.error)
+    return _item(p.index, 202, notification_id=earlier["notification_id"])

@@ -5,34 +5,26 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from herald.domain.messages import Device, Recipient
+from herald.domain.messages import Recipient
 
 
-class Contact(BaseModel):
-    """``GET /internal/users/{id}/contact``: everything needed to route one notification."""
+class Contact(Recipient):
+    """``GET /internal/users/{id}/contact``: everything needed to route one notification,
+    the recipient a worker sees and what decides whether it is sent at all."""
 
     model_config = ConfigDict(extra="ignore")
 
-    user_id: str
-    name: str
-    email: str | None = None
-    locale: str = "en"
     timezone: str = "UTC"
     preferences: dict[str, bool] = Field(default_factory=dict)
     email_bounce: str | None = None
-    devices: list[Device] = Field(default_factory=list)
 
     def wants(self, channel: str) -> bool:
         return self.preferences.get(channel, True)
 
     def recipient(self) -> Recipient:
-        return Recipient(
-            user_id=self.user_id,  # validated to a UUID
-            name=self.name,
-            email=self.email,
-            locale=self.locale,
-            devices=self.devices,
-        )
+        """The recipient alone, as the message to a worker carries it."""
+        # Its fields were validated with the contact: copied, not checked again.
+        return Recipient.model_construct(**{k: getattr(self, k) for k in Recipient.model_fields})
 
 
 class VersionNeeds(BaseModel):
