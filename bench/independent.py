@@ -16,15 +16,14 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.e2e.processes import on_servers, services
-from tests.servers import drop_redis_prefix, pg_url, postgres_databases, rabbit_vhost, unique
 from tests.smtp import free_port
+
+from bench.stack import five_services
 
 SMTP_SINK, SMTP_SOURCE, WRK = "/usr/sbin/smtp-sink", "/usr/sbin/smtp-source", "wrk"
 SCRIPT = Path(__file__).parent / "post.lua"
@@ -95,54 +94,43 @@ async def total(client: httpx.AsyncClient, **filters: str) -> int:
 async def run(api_key: str, seconds: float, connections: int = 64) -> dict[str, Any]:
     port = free_port()
     sink = _sink(port)
-    name, prefix = unique("herald_indep"), unique("herald_t")
-    services_ = ("gateway", "users", "templates", "email_worker", "push_worker")
     try:
         await asyncio.sleep(0.5)
         ceiling = await asyncio.to_thread(smtp_ceiling, port)
-        async with rabbit_vhost() as amqp, postgres_databases([f"{name}_{s}" for s in services_]):
-            values = on_servers(
-                database_url=pg_url(name + "_{service}"),
-                amqp_url=amqp,
-                key_prefix=prefix,
-                smtp_url=f"smtp://127.0.0.1:{port}",
-                api_key=api_key,
-                HERALD_RATE_LIMIT_PER_KEY="10000000/minute",
-                HERALD_RATE_LIMIT_PER_RECIPIENT="10000000/minute",
-                HERALD_LOG_LEVEL="warning",
-            )
-            with tempfile.TemporaryDirectory() as folder:
-                async with services(values, Path(folder)) as stack:
-                    url = stack.url("gateway")
-                    auth = {"Authorization": f"Bearer {api_key}"}
-                    async with httpx.AsyncClient(base_url=url, headers=auth, timeout=30) as c:
-                        user = (
-                            await c.post(
-                                "/api/v1/users/",
-                                json={
-                                    "name": "Ada",
-                                    "email": "ada@example.com",
-                                    "password": "correct horse",
-                                },
-                            )
-                        ).json()["data"]["id"]
-                        started = time.monotonic()
-                        load = await asyncio.to_thread(
-                            wrk,
-                            f"{url}/api/v1/notifications/",
-                            seconds,
-                            connections,
-                            {"HERALD_BENCH_USER": user, "HERALD_BENCH_KEY": api_key},
-                        )
-                        deadline = time.monotonic() + 600
-                        # Requests wrk left in flight at its end may still be stored:
-                        # what was accepted is read again each round.
-                        while (delivered := await total(c, status="delivered")) < (
-                            accepted := await total(c)
-                        ) and time.monotonic() < deadline:
-                            await asyncio.sleep(0.25)
-                        drained = time.monotonic() - started
-            await drop_redis_prefix(prefix)
+        async with five_services(
+            smtp_url=f"smtp://127.0.0.1:{port}",
+            api_key=api_key,
+            HERALD_RATE_LIMIT_PER_RECIPIENT="10000000/minute",
+        ) as bench:
+            url = bench.stack.url("gateway")
+            auth = {"Authorization": f"Bearer {api_key}"}
+            async with httpx.AsyncClient(base_url=url, headers=auth, timeout=30) as c:
+                user = (
+                    await c.post(
+                        "/api/v1/users/",
+                        json={
+                            "name": "Ada",
+                            "email": "ada@example.com",
+                            "password": "correct horse",
+                        },
+                    )
+                ).json()["data"]["id"]
+                started = time.monotonic()
+                load = await asyncio.to_thread(
+                    wrk,
+                    f"{url}/api/v1/notifications/",
+                    seconds,
+                    connections,
+                    {"HERALD_BENCH_USER": user, "HERALD_BENCH_KEY": api_key},
+                )
+                deadline = time.monotonic() + 600
+                # Requests wrk left in flight at its end may still be stored:
+                # what was accepted is read again each round.
+                while (delivered := await total(c, status="delivered")) < (
+                    accepted := await total(c)
+                ) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.25)
+                drained = time.monotonic() - started
     finally:
         sink.terminate()
         sink.wait(10)

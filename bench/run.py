@@ -30,28 +30,19 @@ from tests.e2e.processes import (
     Services,
     environment,
     notification,
-    on_servers,
-    services,
 )
 from tests.integration.helpers import browser_subscription
 from tests.pushserver import PushServer
-from tests.servers import (
-    drop_redis_prefix,
-    pg_url,
-    postgres_databases,
-    rabbit_vhost,
-    unique,
-)
 from tests.smtp import free_port
 
 from bench import ceilings, independent
 from bench.http import Answer, LoadClient
 from bench.load import open_loop
 from bench.sink import SinkProcess
+from bench.stack import five_services
 from herald.devmode.secrets import generate_vapid_pem
 
 API_KEY = "hk_bench_" + "k" * 40
-SERVICES = ("gateway", "users", "templates", "email_worker", "push_worker")
 
 
 def rss_mb(pid: int) -> float:
@@ -191,106 +182,92 @@ async def main(rates: list[float], seconds: float, e2e: int) -> dict[str, Any]:
     await sink.start()
     push = PushServer()  # a Web Push endpoint on loopback
     await push.start()
-    name, prefix = unique("herald_bench"), unique("herald_t")
     result: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
-        async with rabbit_vhost() as amqp, postgres_databases([f"{name}_{s}" for s in SERVICES]):
-            values = on_servers(
-                database_url=pg_url(name + "_{service}"),
-                amqp_url=amqp,
-                key_prefix=prefix,
-                smtp_url=sink.url,
-                api_key=API_KEY,
-                HERALD_RATE_LIMIT_PER_KEY="10000000/minute",
-                HERALD_LOG_LEVEL="warning",
-                HERALD_VAPID_PRIVATE_KEY=generate_vapid_pem(),
-                HERALD_ALLOW_PRIVATE_TARGETS="true",
-            )
-            with tempfile.TemporaryDirectory() as folder:
-                async with services(values, Path(folder)) as stack:
-                    await asyncio.sleep(2)
-                    result["memory_idle_mb"] = memory(stack)
-                    result["ceilings"] = {
-                        "postgres_insert_tx_per_s": round(
-                            await ceilings.postgres_inserts(
-                                pg_url(f"{name}_gateway").replace("+asyncpg", "")
-                            ),
-                            1,
-                        ),
-                        "rabbitmq_confirmed_round_trip_per_s": round(
-                            await ceilings.rabbitmq_round_trip(amqp), 1
-                        ),
-                        "smtp_messages_per_s": round(await ceilings.smtp_messages(sink.port), 1),
-                    }
-                    sink.clear()
-                    result["bare_asgi"] = [
-                        await ceilings.bare_asgi(free_port(), folder, rate, seconds)
-                        for rate in rates
-                    ]
-                    auth = {"Authorization": f"Bearer {API_KEY}"}
-                    async with httpx.AsyncClient(
-                        base_url=stack.url("gateway"),
-                        headers=auth,
-                        timeout=30,
-                        limits=httpx.Limits(max_connections=500),
-                    ) as client:
-                        user = (
-                            await client.post(
-                                "/api/v1/users/",
-                                json={
-                                    "name": "Ada",
-                                    "email": "ada@example.com",
-                                    "password": "correct horse",
-                                },
-                            )
-                        ).json()["data"]
+        async with five_services(
+            smtp_url=sink.url,
+            api_key=API_KEY,
+            HERALD_VAPID_PRIVATE_KEY=generate_vapid_pem(),
+            HERALD_ALLOW_PRIVATE_TARGETS="true",
+        ) as bench:
+            stack, folder = bench.stack, str(bench.folder)
+            await asyncio.sleep(2)
+            result["memory_idle_mb"] = memory(stack)
+            result["ceilings"] = {
+                "postgres_insert_tx_per_s": round(
+                    await ceilings.postgres_inserts(
+                        bench.database_url("gateway").replace("+asyncpg", "")
+                    ),
+                    1,
+                ),
+                "rabbitmq_confirmed_round_trip_per_s": round(
+                    await ceilings.rabbitmq_round_trip(bench.amqp_url), 1
+                ),
+                "smtp_messages_per_s": round(await ceilings.smtp_messages(sink.port), 1),
+            }
+            sink.clear()
+            result["bare_asgi"] = [
+                await ceilings.bare_asgi(free_port(), folder, rate, seconds) for rate in rates
+            ]
+            auth = {"Authorization": f"Bearer {API_KEY}"}
+            async with httpx.AsyncClient(
+                base_url=stack.url("gateway"),
+                headers=auth,
+                timeout=30,
+                limits=httpx.Limits(max_connections=500),
+            ) as client:
+                user = (
+                    await client.post(
+                        "/api/v1/users/",
+                        json={
+                            "name": "Ada",
+                            "email": "ada@example.com",
+                            "password": "correct horse",
+                        },
+                    )
+                ).json()["data"]
 
-                        load = LoadClient.for_url(stack.url("gateway"), headers=auth)
+                load = LoadClient.for_url(stack.url("gateway"), headers=auth)
 
-                        async def accept() -> bool:
-                            response = await load.post(
-                                "/api/v1/notifications/", notification(user["id"])
-                            )
-                            return response.status_code == 202
+                async def accept() -> bool:
+                    response = await load.post("/api/v1/notifications/", notification(user["id"]))
+                    return response.status_code == 202
 
-                        outcomes = [
-                            await open_loop(accept, rate=rate, seconds=seconds) for rate in rates
-                        ]
-                        result["gateway"] = [o.summary() for o in outcomes]
-                        # Every accepted notification arrives before the end-to-end run
-                        # starts, so that it does not queue behind this backlog.
-                        await drained(sink, sum(len(o.latencies) for o in outcomes))
-                        before = cpu_by_process(stack, sink)
-                        result["end_to_end_email"] = await end_to_end(
-                            load,
-                            e2e,
-                            lambda: notification(user["id"]),
-                            accepted_id,
-                            mail_arrivals(sink),
-                        )
-                        after = cpu_by_process(stack, sink)
-                        # Where the machine's CPU went, per notification delivered.
-                        result["cpu_ms_per_email"] = cpu_spent(before, after, e2e)
-                        subscription, _, _ = browser_subscription(f"{push.url}/push/bench")
-                        device = await client.post(
-                            f"/api/v1/users/{user['id']}/devices",
-                            json={"kind": "webpush", "subscription": subscription},
-                        )
-                        assert device.status_code == 201, device.text
-                        result["end_to_end_push"] = await end_to_end(
-                            load,
-                            e2e,
-                            lambda: notification(
-                                user["id"],
-                                notification_type="push",
-                                metadata={"topic": uuid.uuid4().hex},
-                            ),
-                            lambda request, _: str(request["metadata"]["topic"]),
-                            push_arrivals(push),
-                        )
-                        await load.close()
-                    result["memory_after_mb"] = memory(stack)
-            await drop_redis_prefix(prefix)
+                outcomes = [await open_loop(accept, rate=rate, seconds=seconds) for rate in rates]
+                result["gateway"] = [o.summary() for o in outcomes]
+                # Every accepted notification arrives before the end-to-end run
+                # starts, so that it does not queue behind this backlog.
+                await drained(sink, sum(len(o.latencies) for o in outcomes))
+                before = cpu_by_process(stack, sink)
+                result["end_to_end_email"] = await end_to_end(
+                    load,
+                    e2e,
+                    lambda: notification(user["id"]),
+                    accepted_id,
+                    mail_arrivals(sink),
+                )
+                after = cpu_by_process(stack, sink)
+                # Where the machine's CPU went, per notification delivered.
+                result["cpu_ms_per_email"] = cpu_spent(before, after, e2e)
+                subscription, _, _ = browser_subscription(f"{push.url}/push/bench")
+                device = await client.post(
+                    f"/api/v1/users/{user['id']}/devices",
+                    json={"kind": "webpush", "subscription": subscription},
+                )
+                assert device.status_code == 201, device.text
+                result["end_to_end_push"] = await end_to_end(
+                    load,
+                    e2e,
+                    lambda: notification(
+                        user["id"],
+                        notification_type="push",
+                        metadata={"topic": uuid.uuid4().hex},
+                    ),
+                    lambda request, _: str(request["metadata"]["topic"]),
+                    push_arrivals(push),
+                )
+                await load.close()
+            result["memory_after_mb"] = memory(stack)
         result["dev"] = await dev_end_to_end(sink, e2e)
     finally:
         await sink.stop()
