@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 256 * 1024
     # A batch of up to 1,000 notifications (POST /api/v1/notifications/batch).
     max_batch_body_bytes: int = 4 * 1024 * 1024
+    # Subscribers a topic send's fan-out reads, and children it stores, per transaction.
+    fanout_page_size: int = Field(default=1000, ge=1, le=10_000)
     # Past this many requests in progress the gateway answers 503 at once: a backlog
     # that only grows costs memory and makes every caller wait (docs/operations.md).
     max_in_flight: int = Field(default=512, ge=1)

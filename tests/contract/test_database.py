@@ -32,7 +32,7 @@ from herald.domain.statuses import Channel, Status
 from herald.ports import BrokerUnavailable
 from herald.services.email_worker.models import EmailDelivery
 from herald.services.gateway import schemas
-from herald.services.gateway.admission import Admission, admission
+from herald.services.gateway.admission import Admission, Send, admission
 from herald.services.gateway.intake import Intake
 from herald.services.gateway.models import ApiKey, Notification, NotificationEvent, OutboxMessage
 from herald.services.gateway.relay import OutboxRelay
@@ -41,8 +41,15 @@ from herald.services.gateway.status_events import StatusApplier
 from tests.servers import pg_url, postgres_databases, unique
 
 EXPECTED = {
-    "gateway": {"api_keys", "notifications", "notification_events", "outbox"},
-    "users": {"users", "devices"},
+    "gateway": {
+        "api_keys",
+        "notifications",
+        "notification_events",
+        "outbox",
+        "topics",
+        "topic_subscribers",
+    },
+    "users": {"users", "devices", "suppressions"},
     "templates": {"templates", "template_versions"},
     "email_worker": {"email_deliveries"},
     "push_worker": {"push_deliveries"},
@@ -134,7 +141,7 @@ async def _admission(engine: AsyncEngine, request_id: str, *, skip: str | None =
     recipient = Recipient(user_id=user, name="Ada", email="ada@example.com")
     return admission(
         api_key_id=key_id,
-        body=body,
+        send=Send.of(body),
         request_hash="h" * 64,
         plan=Route(3, "en", recipient, skip),
         correlation_id="req-1",
@@ -154,7 +161,7 @@ def test_an_admission_holds_every_column_of_a_notification_and_no_other() -> Non
     recipient = Recipient(user_id=body.user_id, name="Ada", email="ada@example.com")
     row = admission(
         api_key_id=uuid.uuid4(),
-        body=body,
+        send=Send.of(body),
         request_hash="h",
         plan=Route(1, "en", recipient, None),
         correlation_id=None,

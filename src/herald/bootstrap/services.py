@@ -85,6 +85,7 @@ def gateway_app(
     from herald.services.gateway import app as gateway
     from herald.services.gateway.clients import Directory
     from herald.services.gateway.context import GatewayContext
+    from herald.services.gateway.fanout import Fanout
     from herald.services.gateway.intake import Intake
     from herald.services.gateway.keys import KeyVerifier
     from herald.services.gateway.relay import OutboxRelay
@@ -111,11 +112,13 @@ def gateway_app(
         relay=relay,
         intake=Intake(store, relay),
         statuses=StatusApplier(store, infra.broker),
+        fanout=Fanout(store, directory, relay, page_size=s.fanout_page_size),
         signing=infra.keys,
         rate_limit_per_key=Rule.parse(s.rate_limit_per_key),
         rate_limit_per_recipient=Rule.parse(s.rate_limit_per_recipient),
         public_url=s.public_url,
         vapid_public_key=_vapid_public_key(s),
+        allow_private_targets=s.private_targets_allowed,
     )
     app = gateway.build(
         database=infra.database_check("gateway"),

@@ -13,3 +13,7 @@ def template_head(code: str, channel: str) -> str:
 
 def template_version(code: str, channel: str, locale: str, version: int) -> str:
     return f"templates:version:{channel}:{code}:{locale}:{version}"
+
+
+def suppression(suppression_id: str) -> str:
+    return f"users:suppressed:{suppression_id}"

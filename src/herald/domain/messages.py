@@ -35,10 +35,12 @@ class Device(BaseModel):
 
 
 class Recipient(BaseModel):
+    """A stored user, or (``user_id`` None) an address a client gave directly."""
+
     model_config = ConfigDict(extra="ignore")
 
-    user_id: UUID
-    name: str
+    user_id: UUID | None
+    name: str = ""
     email: str | None = None
     locale: str = "en"
     devices: list[Device] = Field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -47,8 +48,9 @@ class RequestGuard:
         self.app = app
         self.service = service
         self.max_body = max_body_bytes
-        # Paths whose bodies may be larger (a batch of notifications), by exact path.
-        self.larger_bodies = dict(larger_bodies or {})
+        # Paths whose bodies may be larger (a batch of notifications), by a regular
+        # expression the whole path matches.
+        self.larger_bodies = [(re.compile(p), n) for p, n in (larger_bodies or {}).items()]
         self.max_in_flight = max_in_flight
         self.in_flight = 0
 
@@ -82,7 +84,7 @@ class RequestGuard:
             attributes={"http.request.method": scope["method"], "herald.service": self.service},
         ) as span:
             try:
-                limit = self.larger_bodies.get(scope["path"], self.max_body)
+                limit = self._body_limit(scope["path"])
                 refusal = self._refuse(scope, headers, limit)
                 if refusal is not None:
                     await refusal(scope, receive, send_with_id)
@@ -138,6 +140,9 @@ class RequestGuard:
                     failure("Content-Type must be application/json"), status_code=415
                 )
         return None
+
+    def _body_limit(self, path: str) -> int:
+        return next((n for p, n in self.larger_bodies if p.fullmatch(path)), self.max_body)
 
     def _limited(self, receive: Receive, max_body: int) -> Receive:
         seen = 0

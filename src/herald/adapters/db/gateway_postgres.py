@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import JSON, DateTime, Integer, String, TypeDecorator, Uuid
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
 from herald.adapters.db.engine import postgres_driver
@@ -118,6 +119,18 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::timestam
 """
 
 
+async def _admit(driver: Any, batch: Sequence[Admission]) -> set[uuid.UUID]:
+    bodies = {a.notification.id: a.outbox.body for a in batch if a.outbox}
+    arguments = admit_arguments([a.notification for a in batch], bodies)
+    try:
+        rows = await driver.fetch(ADMIT_SQL, *arguments)
+    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+        raise refused(exc) from exc
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise StoreUnavailable(str(exc)) from exc
+    return {r[0] for r in rows}
+
+
 def move_arguments(changed: Sequence[Notification]) -> list[list[Any]]:
     return [
         [n.id for n in changed],
@@ -140,17 +153,12 @@ def history_arguments(entries: Sequence[NotificationEvent]) -> list[list[Any]]:
 
 class PostgresGatewayStore(SqlGatewayStore):
     async def admit(self, batch: Sequence[Admission]) -> set[uuid.UUID]:
-        bodies = {a.notification.id: a.outbox.body for a in batch if a.outbox}
-        arguments = admit_arguments([a.notification for a in batch], bodies)
-        try:
-            async with self._engine.connect() as conn:
-                driver = await postgres_driver(conn)
-                rows = await driver.fetch(ADMIT_SQL, *arguments)  # commits by itself
-        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
-            raise refused(exc) from exc
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        return {r[0] for r in rows}
+        async with self._engine.connect() as conn:
+            return await _admit(await postgres_driver(conn), batch)  # commits by itself
+
+    async def _insert(self, session: AsyncSession, batch: Sequence[Admission]) -> set[uuid.UUID]:
+        # On the session's connection, inside the transaction it has begun.
+        return await _admit(await postgres_driver(await session.connection()), batch)
 
     @asynccontextmanager
     async def claim_outbox(self, limit: int) -> AsyncIterator[list[OutboxRow]]:

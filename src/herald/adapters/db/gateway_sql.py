@@ -14,8 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from herald.ports import RowRefused
 from herald.services.gateway.admission import Admission
-from herald.services.gateway.repositories import NotificationRepository, OutboxRepository
-from herald.services.gateway.store import Mover, OutboxRow
+from herald.services.gateway.fanout import Progress, advance
+from herald.services.gateway.repositories import (
+    NotificationRepository,
+    OutboxRepository,
+    TopicRepository,
+)
+from herald.services.gateway.store import Children, Mover, OutboxRow
 
 
 def refused(exc: Exception) -> RowRefused:
@@ -27,18 +32,47 @@ class SqlGatewayStore:
         self._engine = engine
 
     async def admit(self, batch: Sequence[Admission]) -> set[uuid.UUID]:
+        async with AsyncSession(self._engine) as session, session.begin():
+            return await self._insert(session, batch)
+
+    async def _insert(self, session: AsyncSession, batch: Sequence[Admission]) -> set[uuid.UUID]:
+        """Store the batch in the session's transaction; return the ids stored."""
         try:
-            async with AsyncSession(self._engine) as session, session.begin():
-                repo = NotificationRepository(session)
-                # Two requests in one batch may share a request_id: only the first is new.
-                inserted = await repo.insert_new([asdict(a.notification) for a in batch])
-                stored = [a for a in batch if a.notification.id in inserted]
-                await repo.insert_events([asdict(a.event) for a in stored])
-                outbox = [asdict(a.outbox) for a in stored if a.outbox]
-                await OutboxRepository(session).insert(outbox)
+            repo = NotificationRepository(session)
+            # Two requests in one batch may share a request_id: only the first is new.
+            inserted = await repo.insert_new([asdict(a.notification) for a in batch])
+            stored = [a for a in batch if a.notification.id in inserted]
+            await repo.insert_events([asdict(a.event) for a in stored])
+            outbox = [asdict(a.outbox) for a in stored if a.outbox]
+            await OutboxRepository(session).insert(outbox)
         except (sa.DataError, sa.IntegrityError) as exc:
             raise refused(exc) from exc
         return inserted
+
+    async def audience(self, topic: str) -> int | None:
+        async with AsyncSession(self._engine) as session:
+            repo = TopicRepository(session)
+            if await repo.get(topic) is None:
+                return None
+            return await repo.audience(topic)
+
+    async def fan_out(self, page_size: int, children: Children) -> Progress | None:
+        async with AsyncSession(self._engine) as session, session.begin():
+            repo = NotificationRepository(session)
+            parent = await repo.fanning_out()
+            if parent is None:
+                return None
+            assert parent.topic is not None
+            user_ids = await TopicRepository(session).page_after(
+                parent.topic, after=parent.fanout_cursor, before=parent.created_at, limit=page_size
+            )
+            batch = await children(parent, user_ids)
+            inserted = await self._insert(session, batch) if batch else set()
+            last = user_ids[-1] if user_ids else None
+            progress, event = advance(parent, batch, inserted, last, len(user_ids) < page_size)
+            if event is not None:
+                repo.add(event)
+            return progress
 
     @asynccontextmanager
     async def claim_outbox(self, limit: int) -> AsyncIterator[list[OutboxRow]]:

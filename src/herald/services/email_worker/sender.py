@@ -21,6 +21,13 @@ def unsubscribe_token(key: str, user_id: str, channel: str) -> str:
     )
 
 
+def address_unsubscribe_token(key: str, address: str) -> str:
+    """For mail sent to an address directly: unsubscribing suppresses the address."""
+    return auth.mint(
+        key, subject=f"address:email:{address}", ttl=UNSUBSCRIBE_TTL, audience=auth.UNSUBSCRIBE
+    )
+
+
 class EmailSender:
     channel = Channel.EMAIL
 
@@ -41,7 +48,10 @@ class EmailSender:
         recipient = message.recipient
         if not recipient.email:
             raise DeliveryError("recipient has no email address", permanent=True)
-        token = unsubscribe_token(self._unsubscribe_key, str(recipient.user_id), "email")
+        if recipient.user_id is None:
+            token = address_unsubscribe_token(self._unsubscribe_key, recipient.email)
+        else:
+            token = unsubscribe_token(self._unsubscribe_key, str(recipient.user_id), "email")
         headers = [
             ("From", self._from),
             ("To", recipient.email),

@@ -1,5 +1,5 @@
-"""Accepting one notification: the application's one way to do it, whichever door it
-came through (the API today; a batch, a topic or the console as they come)."""
+"""Accepting notifications: the application's one way to do it, whichever door they
+came through (one request, or a batch of them)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from herald.domain.statuses import Status
 from herald.kit.db import unit_of_work
 from herald.kit.errors import describe_all
 from herald.services.gateway import schemas
-from herald.services.gateway.admission import Admission, admission, admitted, fingerprint
+from herald.services.gateway.admission import Admission, Send, admission, admitted, fingerprint
 from herald.services.gateway.context import GatewayContext
 from herald.services.gateway.presenters import replay
 from herald.services.gateway.repositories import NotificationRepository
-from herald.services.gateway.routing import plan
+from herald.services.gateway.routing import Route, plan
 from herald.services.gateway.security import limit, unlimit
 
 
@@ -35,8 +35,8 @@ async def accept(
     has now), spending no rate limit; with another body it is a 409."""
     request_hash = fingerprint(body)
     try:
-        await limit(ctx, api_key=str(api_key), user_id=str(body.user_id))
-        route = await plan(ctx.directory, body)
+        await limit(ctx, api_key=str(api_key), user_id=body.recipient_key)
+        route, send = await _prepared(ctx, body)
     except HeraldError:
         # A retry of a request accepted earlier gets its answer, not a 429 or a 404
         # for a user deleted since. Only failures pay for this read.
@@ -46,18 +46,35 @@ async def accept(
         return earlier, "already accepted"
     stored = admission(
         api_key_id=api_key,
-        body=body,
+        send=send,
         request_hash=request_hash,
         plan=route,
         correlation_id=correlation_id,
     )
     if not await ctx.intake.admit(stored):
         return await _stored_before(ctx, body, request_hash, api_key), "already accepted"
-    admitted(stored)
+    _admitted(ctx, stored)
     answer = stored.answer
     if answer["status"] == Status.SKIPPED:
         return answer, f"notification skipped: {answer['reason']}"
     return answer, "notification accepted"
+
+
+async def _prepared(ctx: GatewayContext, body: schemas.NotificationIn) -> tuple[Route, Send]:
+    """Where it goes, and what is stored: a topic send counts its audience now."""
+    route = await plan(ctx.directory, body, allow_private=ctx.allow_private_targets)
+    audience = None
+    if body.topic is not None:
+        audience = await ctx.fanout.audience(body.topic)
+        if audience is None:
+            raise HeraldError.not_found(f"topic '{body.topic}'")
+    return route, Send.of(body, audience=audience)
+
+
+def _admitted(ctx: GatewayContext, stored: Admission) -> None:
+    admitted(stored)
+    if stored.notification.topic is not None:
+        ctx.fanout.wake()
 
 
 async def _stored_before(
@@ -65,7 +82,7 @@ async def _stored_before(
 ) -> dict[str, Any]:
     """The answer to a request whose request_id the store found already used: a replay
     stores nothing new, so it spends no rate limit either."""
-    await unlimit(ctx, api_key=str(api_key), user_id=str(body.user_id))
+    await unlimit(ctx, api_key=str(api_key), user_id=body.recipient_key)
     earlier = await _earlier(ctx, api_key, body.request_id, request_hash)
     if earlier is None:  # stored a moment ago, and already gone
         raise HeraldError.conflict(f"request_id '{body.request_id}' is being reused")
@@ -129,7 +146,7 @@ async def _limited(
     except ValidationError as exc:
         return index, _item(index, 422, error=describe_all(exc.errors())), None
     try:
-        await limit(ctx, api_key=str(api_key), user_id=str(body.user_id))
+        await limit(ctx, api_key=str(api_key), user_id=body.recipient_key)
     except HeraldError as exc:
         return index, body, exc
     return index, body, None
@@ -147,14 +164,14 @@ async def _judge(
     request_hash = fingerprint(body)
     if refusal is None:
         try:
-            route = await plan(ctx.directory, body)
+            route, send = await _prepared(ctx, body)
         except HeraldError as exc:
             refusal = exc
     if refusal is not None:
         return await _replayed(ctx, index, body, request_hash, api_key, refusal)
     stored = admission(
         api_key_id=api_key,
-        body=body,
+        send=send,
         request_hash=request_hash,
         plan=route,
         correlation_id=correlation_id,
@@ -186,7 +203,7 @@ async def _settled(
     if isinstance(outcome, HeraldError):
         return _item(p.index, outcome.status_code, error=outcome.error)
     if outcome:
-        admitted(p.admission)
+        _admitted(ctx, p.admission)
         return _item(p.index, 202, notification_id=p.admission.notification.id)
     # Its request_id was stored already (by an earlier request, or an item before it).
     try:

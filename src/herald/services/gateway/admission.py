@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 
 from herald.domain.clock import utcnow
-from herald.domain.messages import SendNotification
+from herald.domain.messages import Recipient, SendNotification
 from herald.domain.statuses import Channel, Status
 from herald.kit import tracing
 from herald.kit.metrics import NOTIFICATIONS
@@ -26,8 +26,62 @@ log = structlog.get_logger(__name__)
 
 
 def fingerprint(body: schemas.NotificationIn) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    fields = body.model_dump(mode="json")
+    # Fields added since the first release count only when given, so that a request
+    # stored before them still matches itself when it is retried.
+    for name in _ADDED_FIELDS:
+        if fields.get(name) is None:
+            fields.pop(name, None)
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_ADDED_FIELDS = ("to", "topic")
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """What one notification asks for, whichever way it came: a request's body, or a
+    topic send's child made for one subscriber."""
+
+    request_id: str
+    channel: str
+    template_code: str
+    variables: dict[str, Any]
+    priority: int
+    metadata: dict[str, Any] | None
+    user_id: uuid.UUID | None = None
+    to: dict[str, Any] | None = None
+    topic: str | None = None
+    parent_id: uuid.UUID | None = None
+    fanout: dict[str, int] | None = None
+
+    @classmethod
+    def of(cls, body: schemas.NotificationIn, *, audience: int | None = None) -> Send:
+        """``audience``: a topic send's subscribers, counted as it is accepted."""
+        to = None
+        if body.to is not None:
+            to = {"email": body.to.email} if body.to.email else {"device": _shown(body.to)}
+        return cls(
+            request_id=body.request_id,
+            channel=body.notification_type,
+            template_code=body.template_code,
+            variables=body.variables.model_dump(mode="json"),
+            priority=body.priority,
+            metadata=body.metadata,
+            user_id=body.user_id,
+            to=to,
+            topic=body.topic,
+            fanout=None
+            if body.topic is None
+            else {"total": audience or 0, "accepted": 0, "skipped": 0},
+        )
+
+
+def _shown(to: schemas.To) -> dict[str, str]:
+    """A device given directly as its notification shows it: never its keys."""
+    assert to.device is not None
+    return {"kind": to.device.kind, "address": to.address}
 
 
 @dataclass(slots=True)
@@ -40,7 +94,7 @@ class NotificationRow:
     request_id: str
     request_hash: str
     channel: str
-    user_id: uuid.UUID
+    user_id: uuid.UUID | None
     template_code: str
     template_version: int | None
     locale: str | None
@@ -55,6 +109,10 @@ class NotificationRow:
     correlation_id: str | None
     created_at: datetime
     updated_at: datetime
+    parent_id: uuid.UUID | None
+    topic: str | None
+    fanout: dict[str, Any] | None
+    fanout_cursor: uuid.UUID | None
 
 
 @dataclass(slots=True)
@@ -97,7 +155,7 @@ class Admission:
 def admission(
     *,
     api_key_id: uuid.UUID,
-    body: schemas.NotificationIn,
+    send: Send,
     request_hash: str,
     plan: Route,
     correlation_id: str | None,
@@ -105,25 +163,31 @@ def admission(
     status = Status.SKIPPED if plan.skip_reason else Status.PENDING
     now = utcnow()
     notification_id = uuid.uuid4()
-    variables = body.variables.model_dump(mode="json")
     outbox = None
-    if status is Status.PENDING:
-        outbox = _outbox(body, plan, notification_id, variables, correlation_id, now)
+    # A topic send's parent is pending while its children are made; it has no message.
+    if status is Status.PENDING and plan.recipient is not None:
+        outbox = _outbox(send, plan, plan.recipient, notification_id, correlation_id, now)
+    if send.to is not None:
+        recipient: dict[str, Any] | None = send.to
+    elif plan.recipient is not None:
+        recipient = {"email": plan.recipient.email}
+    else:
+        recipient = None
     return Admission(
         notification=NotificationRow(
             id=notification_id,
             api_key_id=api_key_id,
-            request_id=body.request_id,
+            request_id=send.request_id,
             request_hash=request_hash,
-            channel=body.notification_type,
-            user_id=body.user_id,
-            template_code=body.template_code,
+            channel=send.channel,
+            user_id=send.user_id,
+            template_code=send.template_code,
             template_version=plan.version,
             locale=plan.locale,
-            variables=variables,
-            priority=body.priority,
-            extra=body.metadata,
-            recipient={"email": plan.recipient.email},
+            variables=send.variables,
+            priority=send.priority,
+            extra=send.metadata,
+            recipient=recipient,
             status=status.value,
             initial_status=status.value,
             attempts=0,
@@ -131,6 +195,10 @@ def admission(
             correlation_id=correlation_id,
             created_at=now,
             updated_at=now,
+            parent_id=send.parent_id,
+            topic=send.topic,
+            fanout=send.fanout,
+            fanout_cursor=None,
         ),
         event=FirstEvent(
             notification_id=notification_id,
@@ -144,31 +212,32 @@ def admission(
 
 
 def _outbox(
-    body: schemas.NotificationIn,
+    send: Send,
     plan: Route,
+    recipient: Recipient,
     notification_id: uuid.UUID,
-    variables: dict[str, Any],
     correlation_id: str | None,
     now: datetime,
 ) -> NewOutboxMessage:
+    assert plan.version is not None and plan.locale is not None
     command = SendNotification(
         notification_id=notification_id,
-        channel=Channel(body.notification_type),
-        template_code=body.template_code,
+        channel=Channel(send.channel),
+        template_code=send.template_code,
         template_version=plan.version,
         locale=plan.locale,
-        variables=variables,
-        priority=body.priority,
-        recipient=plan.recipient,
-        topic=topic_of(body.metadata),
+        variables=send.variables,
+        priority=send.priority,
+        recipient=recipient,
+        topic=topic_of(send.metadata),
         trace_context=tracing.inject() or None,
         correlation_id=correlation_id,
         created_at=now,
     )
     return NewOutboxMessage(
-        routing_key=body.notification_type,
+        routing_key=send.channel,
         body=command.model_dump_json().encode(),
-        priority=body.priority,
+        priority=send.priority,
         message_id=str(notification_id),
         correlation_id=correlation_id,
         created_at=now,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,7 +10,7 @@ from fastapi import FastAPI
 
 from herald.kit.app import create_app
 from herald.kit.health import Check
-from herald.services.gateway import openapi, proxy, unsubscribe
+from herald.services.gateway import openapi, proxy, topics, unsubscribe
 from herald.services.gateway.context import GatewayContext
 from herald.services.gateway.gauges import Gauges
 from herald.services.gateway.routes import router
@@ -17,7 +18,8 @@ from herald.services.gateway.routes import router
 SERVICE = "gateway"
 
 
-# The one route whose body may be larger than the rest: a batch of notifications.
+# The routes whose bodies may be larger than the rest: a batch of notifications, and
+# a topic's subscribers added or removed 10,000 at a time.
 BATCH_PATH = "/api/v1/notifications/batch"
 
 
@@ -36,11 +38,13 @@ def build(
         await ctx.relay.start()
         await ctx.intake.start()
         await ctx.statuses.start()
+        await ctx.fanout.start()
         await gauges.start()
         try:
             yield
         finally:
             await gauges.stop()
+            await ctx.fanout.stop()
             await ctx.statuses.stop()
             await ctx.intake.stop()
             await ctx.relay.stop()
@@ -50,7 +54,10 @@ def build(
         title="Herald",
         max_body_bytes=max_body_bytes,
         max_in_flight=max_in_flight,
-        larger_bodies={BATCH_PATH: max_batch_body_bytes or max_body_bytes},
+        larger_bodies={
+            re.escape(BATCH_PATH): max_batch_body_bytes or max_body_bytes,
+            topics.SUBSCRIBERS_PATH: max_batch_body_bytes or max_body_bytes,
+        },
         lifespan=lifespan,
         checks={
             "database": database,
@@ -67,6 +74,7 @@ def build(
     app.state.keys = ctx.signing
     app.state.ctx = ctx
     app.include_router(router)
+    app.include_router(topics.router)
     app.include_router(unsubscribe.router)
     app.include_router(proxy.router(ctx.directory.users, ctx.directory.templates))
     app.include_router(openapi.router(app, [ctx.directory.users, ctx.directory.templates]))

@@ -8,8 +8,12 @@ without calling the service at all.
 from __future__ import annotations
 
 import json
+import uuid
+from typing import Any
 
 from herald.domain import cachekeys
+from herald.domain.errors import HeraldError
+from herald.domain.suppressions import suppression_id
 from herald.kit.clients import ServiceClient
 from herald.ports import Cache
 from herald.services.gateway.records import Contact, TemplateHeads
@@ -51,10 +55,66 @@ class Directory:
         )
         if contact is None:  # the user is unknown: the template is not worth a call
             return None, None
-        heads = await self._fill(
-            keys[1], heads_hit, self.templates, f"/internal/templates/{code}/heads", channel=channel
-        )
+        heads = await self._heads(keys[1], heads_hit, code, channel)
         return (
             Contact.model_validate_json(contact),
             None if heads is None else TemplateHeads.model_validate_json(heads),
         )
+
+    async def heads(self, code: str, channel: str) -> TemplateHeads | None:
+        key = cachekeys.template_head(code, channel)
+        (hit,) = await self.cache.get_many((key,))
+        raw = await self._heads(key, hit, code, channel)
+        return None if raw is None else TemplateHeads.model_validate_json(raw)
+
+    async def heads_and_suppression(
+        self, code: str, channel: str, address: str
+    ) -> tuple[TemplateHeads | None, str | None]:
+        """A template's heads and why ``address`` is suppressed (None when it is not),
+        both from one cache read; a miss reads through to the owning service."""
+        entry = suppression_id(channel, address)
+        keys = (cachekeys.template_head(code, channel), cachekeys.suppression(entry))
+        heads_hit, suppressed_hit = await self.cache.get_many(keys)
+        heads = await self._heads(keys[0], heads_hit, code, channel)
+        if heads is None:
+            return None, None
+        suppressed = await self._fill(
+            keys[1],
+            suppressed_hit,
+            self.users,
+            "/internal/suppressions",
+            channel=channel,
+            address=address,
+        )
+        reason = None if suppressed is None else json.loads(suppressed)["reason"]
+        return TemplateHeads.model_validate_json(heads), reason
+
+    async def _heads(self, key: str, hit: bytes | None, code: str, channel: str) -> bytes | None:
+        return await self._fill(
+            key, hit, self.templates, f"/internal/templates/{code}/heads", channel=channel
+        )
+
+    async def contacts(self, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, Contact]:
+        """The contacts of those of ``user_ids`` that exist, read fresh in one call (a
+        page of a topic's subscribers: each read once, not worth caching)."""
+        data = await self._post("/internal/users/contacts", [str(u) for u in user_ids])
+        found = (Contact.model_validate(c) for c in data)
+        return {c.user_id: c for c in found if c.user_id is not None}
+
+    async def unknown(self, user_ids: list[uuid.UUID]) -> list[str]:
+        """Those of ``user_ids`` that name no user."""
+        data: list[str] = await self._post("/internal/users/unknown", [str(u) for u in user_ids])
+        return data
+
+    async def _post(self, path: str, user_ids: list[str]) -> Any:
+        response = await self.users.post_json(path, {"user_ids": user_ids})
+        if response.status_code >= 400:
+            raise HeraldError.unavailable(f"the users service answered {response.status_code}")
+        return response.json()["data"]
+
+    async def suppress(self, channel: str, address: str, reason: str) -> None:
+        response = await self.users.post_json(
+            "/internal/suppressions", {"channel": channel, "address": address, "reason": reason}
+        )
+        if response.status_code >= 400:
+            raise HeraldError.unavailable("the users service could not suppress the address")

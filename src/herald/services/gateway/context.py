@@ -8,6 +8,7 @@ from herald.domain.ratelimits import Rule
 from herald.kit.auth import Keys
 from herald.ports import Broker, RateLimiter
 from herald.services.gateway.clients import Directory
+from herald.services.gateway.fanout import Fanout
 from herald.services.gateway.intake import Intake
 from herald.services.gateway.keys import KeyVerifier
 from herald.services.gateway.relay import OutboxRelay
@@ -24,8 +25,11 @@ class GatewayContext:
     relay: OutboxRelay
     intake: Intake
     statuses: StatusApplier
+    fanout: Fanout
     signing: Keys
     rate_limit_per_key: Rule
     rate_limit_per_recipient: Rule
     public_url: str
     vapid_public_key: str | None = None
+    # Whether a Web Push endpoint given directly (``to.device``) may be private.
+    allow_private_targets: bool = False

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -48,6 +49,14 @@ class Notification(Base):
         UniqueConstraint("api_key_id", "request_id", name="uq_notifications_key_request"),
         Index("ix_notifications_user_created", "user_id", "created_at"),
         Index("ix_notifications_status_created", "status", "created_at"),
+        Index("ix_notifications_parent_created", "parent_id", "created_at"),
+        # The topic sends whose fan-out has not finished: what the fan-out looks for.
+        Index(
+            "ix_notifications_fanning_out",
+            "created_at",
+            postgresql_where=text("topic IS NOT NULL AND status = 'pending'"),
+            sqlite_where=text("topic IS NOT NULL AND status = 'pending'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -55,7 +64,8 @@ class Notification(Base):
     request_id: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))
-    user_id: Mapped[uuid.UUID]
+    # None for a notification addressed directly (``to``) or to a topic.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     template_code: Mapped[str] = mapped_column(String(100))
     template_version: Mapped[int | None] = mapped_column(Integer, default=None)
     locale: Mapped[str | None] = mapped_column(String(35), default=None)
@@ -70,6 +80,34 @@ class Notification(Base):
     correlation_id: Mapped[str | None] = mapped_column(String(128), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A topic send's child names its parent; the parent names its topic, counts its
+    # children as they are made, and keeps the last subscriber it reached (the fan-out
+    # resumes after it).
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    topic: Mapped[str | None] = mapped_column(String(100), default=None)
+    fanout: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    fanout_cursor: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+
+class Topic(Base):
+    __tablename__ = "topics"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TopicSubscriber(Base):
+    """One user following one topic. The fan-out reads them in user id order, by the
+    primary key, a page at a time."""
+
+    __tablename__ = "topic_subscribers"
+
+    topic_key: Mapped[str] = mapped_column(
+        ForeignKey("topics.key", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class NotificationEvent(Base):

@@ -93,6 +93,10 @@ def router(users: ServiceClient, templates: ServiceClient) -> APIRouter:
     async def to_auth(request: Request, rest: str) -> Response:
         return await forward(request, users)
 
+    @r.api_route("/api/v1/suppressions{rest:path}", methods=_METHODS)
+    async def to_suppressions(request: Request, rest: str) -> Response:
+        return await forward(request, users)
+
     @r.api_route("/api/v1/templates{rest:path}", methods=_METHODS)
     async def to_templates(request: Request, rest: str) -> Response:
         return await forward(request, templates)

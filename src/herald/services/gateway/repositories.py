@@ -2,13 +2,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.domain.statuses import Status
 from herald.kit.db import insert_new
-from herald.services.gateway.models import ApiKey, Notification, NotificationEvent, OutboxMessage
+from herald.services.gateway.models import (
+    ApiKey,
+    Notification,
+    NotificationEvent,
+    OutboxMessage,
+    Topic,
+    TopicSubscriber,
+)
 
 
 class NotificationRepository:
@@ -35,6 +44,18 @@ class NotificationRepository:
             .with_for_update()
         )
         return {n.id: n for n in rows}
+
+    async def fanning_out(self) -> Notification | None:
+        """The oldest topic send whose fan-out has not finished, locked; one another
+        transaction holds is passed over (SKIP LOCKED: replicas take different ones)."""
+        stmt = (
+            select(Notification)
+            .where(Notification.topic.is_not(None), Notification.status == Status.PENDING)
+            .order_by(Notification.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.session.scalars(stmt)).first()
 
     async def history(self, notification_id: uuid.UUID) -> list[NotificationEvent]:
         rows = await self.session.scalars(
@@ -114,3 +135,82 @@ class ApiKeyRepository:
 
     def add(self, key: ApiKey) -> None:
         self.session.add(key)
+
+
+class TopicRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, key: str) -> Topic | None:
+        return await self.session.get(Topic, key)
+
+    def add(self, topic: Topic) -> None:
+        self.session.add(topic)
+
+    async def delete(self, topic: Topic) -> None:
+        # Its subscribers go first: SQLite enforces the cascade only where foreign keys
+        # are on, and the rows must not outlive their topic anywhere.
+        await self.session.execute(
+            delete(TopicSubscriber).where(TopicSubscriber.topic_key == topic.key)
+        )
+        await self.session.delete(topic)
+
+    async def page(self, *, offset: int, limit: int) -> tuple[list[tuple[Topic, int]], int]:
+        total = await self.session.scalar(select(func.count()).select_from(Topic)) or 0
+        counts = (
+            select(TopicSubscriber.topic_key, func.count().label("n"))
+            .group_by(TopicSubscriber.topic_key)
+            .subquery()
+        )
+        rows = await self.session.execute(
+            select(Topic, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.topic_key == Topic.key)
+            .order_by(Topic.created_at, Topic.key)
+            .offset(offset)
+            .limit(limit)
+        )
+        return [(t, int(n)) for t, n in rows.all()], int(total)
+
+    async def audience(self, key: str, *, before: datetime | None = None) -> int:
+        stmt = select(func.count()).where(TopicSubscriber.topic_key == key)
+        if before is not None:
+            stmt = stmt.where(TopicSubscriber.created_at <= before)
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def subscribe(self, key: str, user_ids: Sequence[uuid.UUID]) -> int:
+        """Add those not yet subscribed; return how many were new."""
+        stmt = insert_new(self.session, TopicSubscriber, "topic_key", "user_id").returning(
+            TopicSubscriber.user_id
+        )
+        rows = [{"topic_key": key, "user_id": u} for u in dict.fromkeys(user_ids)]
+        return len((await self.session.scalars(stmt, rows)).all())
+
+    async def unsubscribe(self, key: str, user_ids: Sequence[uuid.UUID]) -> int:
+        result = await self.session.execute(
+            delete(TopicSubscriber).where(
+                TopicSubscriber.topic_key == key, TopicSubscriber.user_id.in_(list(user_ids))
+            )
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def subscribers(self, key: str, *, offset: int, limit: int) -> list[TopicSubscriber]:
+        rows = await self.session.scalars(
+            select(TopicSubscriber)
+            .where(TopicSubscriber.topic_key == key)
+            .order_by(TopicSubscriber.user_id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return list(rows)
+
+    async def page_after(
+        self, key: str, *, after: uuid.UUID | None, before: datetime, limit: int
+    ) -> list[uuid.UUID]:
+        """The next ``limit`` subscribers by user id after ``after``: those who followed
+        the topic by ``before`` (the send), so that who joins later is not sent it."""
+        stmt = select(TopicSubscriber.user_id).where(
+            TopicSubscriber.topic_key == key, TopicSubscriber.created_at <= before
+        )
+        if after is not None:
+            stmt = stmt.where(TopicSubscriber.user_id > after)
+        return list(await self.session.scalars(stmt.order_by(TopicSubscriber.user_id).limit(limit)))

@@ -126,12 +126,17 @@ async def list_notifications(
     user_id: uuid.UUID | None = None,
     status: Status | None = None,
     notification_type: Channel | None = None,
+    parent_id: Annotated[
+        uuid.UUID | None, Query(description="a topic send's id: the children it made")
+    ] = None,
 ) -> dict[str, Any]:
     filters: dict[str, Any] = {}
     if not who.is_admin:
         filters["api_key_id"] = uuid.UUID(key_id(who))
     if user_id is not None:
         filters["user_id"] = user_id
+    if parent_id is not None:
+        filters["parent_id"] = parent_id
     if status is not None:
         filters["status"] = status.value
     if notification_type is not None:

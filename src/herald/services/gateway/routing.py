@@ -1,6 +1,8 @@
-"""Where one notification goes: its user and template looked up (cached), the locale
-and version chosen, its variables checked against what that version uses, and whether
-it is sent or skipped, and why."""
+"""Where one notification goes: its recipient and template looked up (cached), the
+locale and version chosen, its variables checked against what that version uses, and
+whether it is sent or skipped, and why. A recipient is a stored user (preferences
+apply), an address given directly (the suppression list applies), or a topic (its
+variables are checked against every locale; each subscriber is routed at fan-out)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from herald.domain import locales, variables
+from herald.domain import locales, targets, variables
 from herald.domain.errors import HeraldError
-from herald.domain.messages import Recipient
+from herald.domain.messages import Device, Recipient
 from herald.domain.statuses import Channel
+from herald.kit.devices import FcmDeviceIn, WebPushDeviceIn, device_id
 from herald.services.gateway import schemas
 from herald.services.gateway.clients import Directory
-from herald.services.gateway.records import VersionNeeds
+from herald.services.gateway.records import Contact, TemplateHeads, VersionNeeds
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
@@ -28,54 +31,132 @@ def topic_of(metadata: dict[str, Any] | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Where one notification goes: its template version, locale and recipient."""
+    """Where one notification goes: its template version, locale and recipient (none
+    for a topic send, whose children each have their own)."""
 
-    version: int
-    locale: str
-    recipient: Recipient
+    version: int | None
+    locale: str | None
+    recipient: Recipient | None
     skip_reason: str | None
 
 
-async def plan(directory: Directory, body: schemas.NotificationIn) -> Route:
-    """Look the user and template up (cached) and decide: send, or skip and why."""
+async def plan(
+    directory: Directory, body: schemas.NotificationIn, *, allow_private: bool = False
+) -> Route:
+    """Look the recipient and template up (cached) and decide: send, or skip and why.
+    ``allow_private``: whether a Web Push endpoint given directly may be a private
+    address (as for devices users register)."""
     channel = Channel(body.notification_type)
+    if body.to is not None:
+        return await _direct(directory, body, body.to, channel, allow_private)
+    if body.topic is not None:
+        every = _found(body, channel, await directory.heads(body.template_code, channel))
+        for needs in every.needs.values():  # whichever locale each subscriber gets
+            _check_variables(body.template_code, body.variables, needs)
+        return Route(None, None, None, None)
     contact, heads = await directory.contact_and_heads(
         str(body.user_id), body.template_code, channel
     )
     if contact is None:
         raise HeraldError.not_found(f"user {body.user_id}")
+    found = _found(body, channel, heads)
+    locale = _locale(body.template_code, found, contact.locale)
+    _check_variables(body.template_code, body.variables, found.needs.get(locale))
+    return Route(found.locales[locale], locale, contact.recipient(), skip_for(contact, channel))
+
+
+def route_subscriber(contact: Contact | None, heads: TemplateHeads | None, channel: str) -> Route:
+    """A topic's child: its variables were checked with the parent, so what is left
+    is the subscriber's locale and whether they want it. Never raises: what could not
+    be sent is skipped, with the reason."""
+    if contact is None:
+        return Route(None, None, None, "the user no longer exists")
     if heads is None:
-        raise HeraldError.not_found(f"template '{body.template_code}' for channel {channel}")
-    chain = locales.fallback_chain(contact.locale, heads.default_locale)
-    locale = next((c for c in chain if c in heads.locales), None)
-    if locale is None:
-        raise HeraldError.not_found(
-            f"template '{body.template_code}' has no version in {contact.locale}"
-        )
-    _check_variables(body, heads.needs.get(locale))
-    recipient = contact.recipient()
-    skip: str | None = None
+        return Route(None, None, contact.recipient(), "the template no longer exists")
+    try:
+        locale = _locale(heads.code, heads, contact.locale)
+    except HeraldError as exc:
+        return Route(None, None, contact.recipient(), exc.error)
+    return Route(heads.locales[locale], locale, contact.recipient(), skip_for(contact, channel))
+
+
+def skip_for(contact: Contact, channel: str) -> str | None:
+    """Why a user is not sent this channel, or None."""
     if not contact.wants(channel):
-        skip = f"user turned {channel} notifications off"
-    elif channel == Channel.EMAIL and not contact.email:
-        skip = "user has no email address"
-    elif channel == Channel.EMAIL and contact.email_bounce:
-        skip = f"email address is bouncing: {contact.email_bounce}"
-    elif channel == Channel.PUSH and not recipient.devices:
-        skip = "user has no valid push device"
+        return f"user turned {channel} notifications off"
+    if channel == Channel.EMAIL and not contact.email:
+        return "user has no email address"
+    if channel == Channel.EMAIL and contact.email_bounce:
+        return f"email address is bouncing: {contact.email_bounce}"
+    if channel == Channel.PUSH and not contact.devices:
+        return "user has no valid push device"
+    return None
+
+
+async def _direct(
+    directory: Directory,
+    body: schemas.NotificationIn,
+    to: schemas.To,
+    channel: Channel,
+    allow_private: bool,
+) -> Route:
+    if isinstance(to.device, WebPushDeviceIn):
+        why = targets.check_endpoint(to.device.address, allow_private=allow_private)
+        if why is not None:
+            raise HeraldError.invalid(f"to.device.subscription.endpoint: {why}")
+    heads, suppressed = await directory.heads_and_suppression(
+        body.template_code, channel, to.address
+    )
+    heads = _found(body, channel, heads)
+    locale = _locale(body.template_code, heads, to.locale or heads.default_locale)
+    _check_variables(body.template_code, body.variables, heads.needs.get(locale))
+    devices = [] if to.device is None else [_device(to.device)]
+    recipient = Recipient(user_id=None, name="", email=to.email, locale=locale, devices=devices)
+    skip = f"address is suppressed: {suppressed}" if suppressed else None
     return Route(heads.locales[locale], locale, recipient, skip)
 
 
-def _check_variables(body: schemas.NotificationIn, needs: VersionNeeds | None) -> None:
+def _device(given: FcmDeviceIn | WebPushDeviceIn) -> Device:
+    """A device given directly, as a worker sees a registered one."""
+    if isinstance(given, FcmDeviceIn):
+        return Device(id=device_id(given.token), kind="fcm", token=given.token)
+    keys = given.subscription.keys
+    return Device(
+        id=device_id(given.address),
+        kind="webpush",
+        subscription={
+            "endpoint": given.address,
+            "keys": {"p256dh": keys.p256dh, "auth": keys.auth},
+        },
+    )
+
+
+def _found(
+    body: schemas.NotificationIn, channel: Channel, heads: TemplateHeads | None
+) -> TemplateHeads:
+    if heads is None:
+        raise HeraldError.not_found(f"template '{body.template_code}' for channel {channel}")
+    return heads
+
+
+def _locale(code: str, heads: TemplateHeads, wanted: str) -> str:
+    chain = locales.fallback_chain(wanted, heads.default_locale)
+    locale = next((c for c in chain if c in heads.locales), None)
+    if locale is None:
+        raise HeraldError.not_found(f"template '{code}' has no version in {wanted}")
+    return locale
+
+
+def _check_variables(code: str, given_model: schemas.Variables, needs: VersionNeeds | None) -> None:
     """Refuse at the door what the worker could only fail on: a variable the template
     uses that the request lacks, or a line break bound for a subject or title."""
     if needs is None:  # heads cached before they carried what a version needs
         return
-    given = body.variables.model_dump(mode="json")
+    given = given_model.model_dump(mode="json")
     lacking = variables.missing(given, needs.all)
     if lacking:
         raise HeraldError.invalid(
-            f"variables: template '{body.template_code}' uses "
+            f"variables: template '{code}' uses "
             + ", ".join(f"'{name}'" for name in lacking)
             + ", which the request does not give"
         )

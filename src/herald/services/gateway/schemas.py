@@ -5,9 +5,12 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal, Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from herald.domain import variables
+from herald.domain.locales import Locale
+from herald.domain.suppressions import suppression_id
+from herald.kit.devices import DeviceIn
 from herald.kit.envelope import Input as Strict
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
@@ -37,16 +40,71 @@ class Variables(Strict):
 _VARIABLE_NAME = re.compile(variables.NAME_PATTERN)
 
 
+KEY_PATTERN = r"^[a-z0-9][a-z0-9_.\-]{0,99}$"
+
+
+class To(Strict):
+    """A recipient without a stored user: an email address, or a push device."""
+
+    email: EmailStr | None = Field(default=None, description="for an email notification")
+    device: DeviceIn | None = Field(
+        default=None, description="for a push notification: a device body as users register"
+    )
+    locale: Locale | None = Field(default=None, description="the template locale to use")
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.email is None) == (self.device is None):
+            raise ValueError("give exactly one of 'email' and 'device'")
+        return self
+
+    @property
+    def channel(self) -> str:
+        return "email" if self.email is not None else "push"
+
+    @property
+    def address(self) -> str:
+        if self.email is not None:
+            return self.email
+        assert self.device is not None
+        return self.device.address
+
+
 class NotificationIn(Strict):
-    """The seed's request body, exactly."""
+    """The seed's request body, with a recipient named in exactly one of three ways:
+    a stored user (``user_id``), an address (``to``), or a topic's subscribers."""
 
     notification_type: Literal["email", "push"]
-    user_id: uuid.UUID
-    template_code: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
+    user_id: uuid.UUID | None = None
+    to: To | None = None
+    topic: str | None = Field(default=None, pattern=KEY_PATTERN)
+    template_code: str = Field(pattern=KEY_PATTERN)
     variables: Variables
     request_id: str = Field(min_length=1, max_length=200)
     priority: int = Field(default=5, ge=0, le=9)
     metadata: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _addressed_once(self) -> Self:
+        named = [f for f in ("user_id", "to", "topic") if getattr(self, f) is not None]
+        if len(named) != 1:
+            raise ValueError(
+                "give exactly one of 'user_id', 'to' and 'topic'"
+                + (f" (this request gives {', '.join(named)})" if named else "")
+            )
+        if self.to is not None and self.to.channel != self.notification_type:
+            wanted = "email" if self.notification_type == "email" else "device"
+            raise ValueError(f"a {self.notification_type} notification's 'to' takes '{wanted}'")
+        return self
+
+    @property
+    def recipient_key(self) -> str:
+        """Whom the per-recipient rate limit counts: a user, an address, or a topic."""
+        if self.user_id is not None:
+            return str(self.user_id)
+        if self.to is not None:
+            return f"{self.to.channel}:{suppression_id(self.to.channel, self.to.address)}"
+        return f"topic:{self.topic}"
 
 
 MAX_BATCH = 1000
@@ -92,11 +150,21 @@ class HistoryEntry(BaseModel):
     error: str | None = None
 
 
+class Fanout(BaseModel):
+    total: int
+    accepted: int
+    skipped: int
+
+
 class NotificationOut(BaseModel):
     notification_id: uuid.UUID
     request_id: str
     notification_type: str
-    user_id: uuid.UUID
+    user_id: uuid.UUID | None
+    to: dict[str, Any] | None = None
+    topic: str | None = None
+    parent_id: uuid.UUID | None = None
+    fanout: Fanout | None = None
     template_code: str
     template_version: int | None
     locale: str | None
@@ -113,3 +181,36 @@ class NotificationOut(BaseModel):
 class ApiKeyIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Literal["admin", "send", "status"]] = Field(default=["send"])
+
+
+class TopicIn(Strict):
+    key: str = Field(pattern=KEY_PATTERN, description="lowercase letters, digits, _ . -")
+    name: str = Field(min_length=1, max_length=200)
+
+
+class TopicOut(BaseModel):
+    key: str
+    name: str
+    subscribers: int
+    created_at: datetime
+
+
+MAX_SUBSCRIBERS_PER_CALL = 10_000
+
+
+class SubscribersIn(Strict):
+    user_ids: list[uuid.UUID] = Field(
+        min_length=1,
+        max_length=MAX_SUBSCRIBERS_PER_CALL,
+        description="at most 10,000 users per call",
+    )
+
+
+class SubscribersChanged(BaseModel):
+    changed: int
+    subscribers: int
+
+
+class SubscriberOut(BaseModel):
+    user_id: uuid.UUID
+    subscribed_at: datetime

@@ -6,13 +6,16 @@ for ``herald dev``) through SQLAlchemy. The composition root picks the adapter."
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from herald.services.gateway.admission import Admission
 from herald.services.gateway.models import Notification, NotificationEvent
+
+if TYPE_CHECKING:
+    from herald.services.gateway.fanout import Progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,9 @@ Mover = Callable[
     [Mapping[uuid.UUID, Notification]], tuple[list[Notification], list[NotificationEvent]]
 ]
 
+# A topic send's children for a page of its subscribers (user ids, in order).
+Children = Callable[[Notification, list[uuid.UUID]], Awaitable[list[Admission]]]
+
 
 class GatewayStore(Protocol):
     async def admit(self, batch: Sequence[Admission]) -> set[uuid.UUID]:
@@ -46,3 +52,12 @@ class GatewayStore(Protocol):
         what changed and its history, in one transaction."""
 
     async def outbox_backlog(self) -> int: ...
+
+    async def audience(self, topic: str) -> int | None:
+        """How many users follow ``topic``; None when there is no such topic."""
+
+    async def fan_out(self, page_size: int, children: Children) -> Progress | None:
+        """One page of the oldest topic send still fanning out, in one transaction:
+        lock it (a send another replica holds is passed over), read the next
+        ``page_size`` subscribers, store ``children`` for them and move the send on.
+        None when no send is fanning out."""

@@ -22,14 +22,24 @@ router = APIRouter(prefix="/api/v1/unsubscribe", tags=["unsubscribe"], responses
 
 
 def _subject(ctx: Ctx, token: str) -> tuple[str, str]:
+    """Whom the link unsubscribes and from which channel: ``(user id, channel)``, or
+    ``("address:" + address, channel)`` for mail sent to an address directly."""
     # Links mailed before keys were derived were signed with the secret itself.
     signing = ctx.signing
     accepted = [signing.unsubscribe, *([signing.legacy] if signing.legacy else [])]
     who = auth.verify(accepted, token, audience=auth.UNSUBSCRIBE)
+    if who.subject.startswith(_ADDRESS):
+        channel, _, address = who.subject.removeprefix(_ADDRESS).partition(":")
+        if channel != "email" or not address:
+            raise HeraldError.unauthorized("unsubscribe link is not valid")
+        return _ADDRESS + address, channel
     user_id, _, channel = who.subject.partition(":")
     if channel not in ("email", "push"):
         raise HeraldError.unauthorized("unsubscribe link is not valid")
     return user_id, channel
+
+
+_ADDRESS = "address:"
 
 
 @router.get(
@@ -57,6 +67,9 @@ async def confirm(token: str, ctx: Ctx) -> HTMLResponse:
 @router.post("/{token}", summary="Turn a channel off (RFC 8058 one-click)")
 async def unsubscribe(token: str, ctx: Ctx) -> dict[str, Any]:
     user_id, channel = _subject(ctx, token)
+    if user_id.startswith(_ADDRESS):
+        await ctx.directory.suppress(channel, user_id.removeprefix(_ADDRESS), "unsubscribed")
+        return ok({"channel": channel, "subscribed": False}, f"{channel} to this address stopped")
     response = await ctx.directory.users.post_json(
         f"/internal/users/{user_id}/unsubscribe", {"channel": channel}
     )

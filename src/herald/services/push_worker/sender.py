@@ -66,10 +66,17 @@ class PushSender:
                 return transport.target(self._request(message, device, {}))
         return "none"
 
-    async def _invalidate(self, device: Device, reason: str) -> None:
-        response = await self._users.post_json(
-            f"/internal/devices/{device.id}/invalidate", {"reason": reason}
-        )
+    async def _invalidate(self, message: SendNotification, device: Device, reason: str) -> None:
+        if message.recipient.user_id is None:  # given directly: its address is suppressed
+            address = device.token or (device.subscription or {}).get("endpoint", "")
+            response = await self._users.post_json(
+                "/internal/suppressions",
+                {"channel": "push", "address": address, "reason": f"device gone: {reason}"},
+            )
+        else:
+            response = await self._users.post_json(
+                f"/internal/devices/{device.id}/invalidate", {"reason": reason}
+            )
         if response.status_code >= 500:
             raise DeliveryError("users service could not invalidate a device", permanent=False)
         log.info(
@@ -85,7 +92,7 @@ class PushSender:
                 await self._transport(device).send(self._request(message, device, content))
                 delivered += 1
             except DeviceGone as exc:
-                await self._invalidate(device, exc.error)
+                await self._invalidate(message, device, exc.error)
                 failures.append(exc)
             except DeliveryError as exc:
                 failures.append(exc)

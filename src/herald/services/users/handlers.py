@@ -13,7 +13,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.domain import cachekeys, targets
+from herald.domain import cachekeys, suppressions, targets
 from herald.domain.errors import HeraldError
 from herald.domain.ratelimits import Rule
 from herald.kit import auth
@@ -21,8 +21,8 @@ from herald.kit.db import after_commit
 from herald.kit.ratelimit import too_many
 from herald.ports import Cache, RateLimit, RateLimiter
 from herald.services.users import schemas
-from herald.services.users.models import Device, User
-from herald.services.users.repositories import UserRepository
+from herald.services.users.models import Device, Suppression, User
+from herald.services.users.repositories import SuppressionRepository, UserRepository
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so that login takes as long either way.
@@ -54,7 +54,11 @@ async def _hash(ctx: UsersContext, password: str) -> str:
 
 
 def _forget(session: AsyncSession, ctx: UsersContext, user_id: uuid.UUID) -> None:
-    key = cachekeys.user_contact(str(user_id))
+    _drop_cached(session, ctx, cachekeys.user_contact(str(user_id)))
+
+
+def _drop_cached(session: AsyncSession, ctx: UsersContext, key: str) -> None:
+    """Drop ``key`` from the gateway's cache once the change is committed."""
 
     async def drop() -> None:
         await ctx.cache.delete(key)
@@ -194,6 +198,8 @@ async def invalidate_device(
         raise HeraldError.not_found(f"device {device_id}")
     device.valid, device.invalid_reason = False, reason
     _forget(session, ctx, device.user_id)
+    # Gone for its user is gone for anyone who names it directly.
+    await suppress(session, ctx, "push", device.address, f"device gone: {reason}")
 
 
 async def unsubscribe(
@@ -215,7 +221,43 @@ async def record_bounce(
     if user is not None:
         user.email_bounce = reason
         _forget(session, ctx, user.id)
+    await suppress(session, ctx, "email", email, f"hard bounce: {reason}")
     return user
+
+
+async def suppress(
+    session: AsyncSession, ctx: UsersContext, channel: str, address: str, reason: str
+) -> Suppression:
+    """Put an address on the suppression list; one already there keeps its first reason."""
+    entry_id = suppressions.suppression_id(channel, address)
+    repo = SuppressionRepository(session)
+    entry = await repo.get(entry_id)
+    if entry is None:
+        entry = Suppression(
+            id=entry_id,
+            channel=channel,
+            address=suppressions.normalized(channel, address),
+            reason=reason[:2000],
+        )
+        repo.add(entry)
+        await session.flush()
+        _drop_cached(session, ctx, cachekeys.suppression(entry_id))
+    return entry
+
+
+async def unsuppress(session: AsyncSession, ctx: UsersContext, entry_id: str) -> None:
+    repo = SuppressionRepository(session)
+    entry = await repo.get(entry_id)
+    if entry is None:
+        raise HeraldError.not_found(f"suppression {entry_id}")
+    await repo.delete(entry)
+    _drop_cached(session, ctx, cachekeys.suppression(entry_id))
+
+
+async def suppressed(session: AsyncSession, channel: str, address: str) -> str | None:
+    """Why ``address`` is suppressed, or None when it is not."""
+    entry = await SuppressionRepository(session).get(suppressions.suppression_id(channel, address))
+    return None if entry is None else entry.reason
 
 
 async def login(
@@ -257,6 +299,15 @@ async def contact(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
     user = await UserRepository(session).get(user_id, with_devices=True)
     if user is None:
         raise HeraldError.not_found(f"user {user_id}")
+    return _contact(user)
+
+
+async def contacts(session: AsyncSession, user_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+    """The contacts of those of ``user_ids`` that exist, in one read (a topic's page)."""
+    return [_contact(u) for u in await UserRepository(session).with_devices(user_ids)]
+
+
+def _contact(user: User) -> dict[str, Any]:
     return {
         "user_id": str(user.id),
         "name": user.name,

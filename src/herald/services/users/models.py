@@ -59,3 +59,16 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="devices", lazy="raise")
+
+
+class Suppression(Base):
+    """An address that ``to`` sends skip (unsubscribed, hard-bounced, or a gone device)."""
+
+    __tablename__ = "suppressions"
+
+    # domain.suppressions.suppression_id(channel, address)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(4096))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

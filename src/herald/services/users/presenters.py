@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from herald.services.users import schemas
-from herald.services.users.models import Device, User
+from herald.services.users.models import Device, Suppression, User
 
 
 def user_out(user: User) -> dict[str, Any]:
@@ -38,4 +38,14 @@ def device_out(device: Device) -> dict[str, Any]:
         valid=device.valid,
         invalid_reason=device.invalid_reason,
         created_at=device.created_at,
+    ).model_dump(mode="json")
+
+
+def suppression_out(entry: Suppression) -> dict[str, Any]:
+    return schemas.SuppressionOut(
+        id=entry.id,
+        channel=entry.channel,
+        address=entry.address,
+        reason=entry.reason,
+        created_at=entry.created_at,
     ).model_dump(mode="json")

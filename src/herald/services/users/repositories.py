@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from herald.services.users.models import Device, User
+from herald.services.users.models import Device, Suppression, User
 
 
 class UserRepository:
@@ -40,6 +40,13 @@ class UserRepository:
     async def delete(self, user: User) -> None:
         await self.session.delete(user)
 
+    async def with_devices(self, user_ids: list[uuid.UUID]) -> list[User]:
+        stmt = select(User).where(User.id.in_(user_ids)).options(selectinload(User.devices))
+        return list(await self.session.scalars(stmt))
+
+    async def known(self, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        return set(await self.session.scalars(select(User.id).where(User.id.in_(user_ids))))
+
     async def devices(self, user_id: uuid.UUID) -> list[Device]:
         rows = await self.session.scalars(
             select(Device).where(Device.user_id == user_id).order_by(Device.created_at)
@@ -52,3 +59,29 @@ class UserRepository:
     async def device_by_address(self, user_id: uuid.UUID, address: str) -> Device | None:
         stmt = select(Device).where(Device.user_id == user_id, Device.address == address)
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+
+class SuppressionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, suppression_id: str) -> Suppression | None:
+        return await self.session.get(Suppression, suppression_id)
+
+    def add(self, entry: Suppression) -> None:
+        self.session.add(entry)
+
+    async def delete(self, entry: Suppression) -> None:
+        await self.session.delete(entry)
+
+    async def page(
+        self, *, channel: str | None, offset: int, limit: int
+    ) -> tuple[list[Suppression], int]:
+        stmt = select(Suppression)
+        if channel is not None:
+            stmt = stmt.where(Suppression.channel == channel)
+        total = await self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        rows = await self.session.scalars(
+            stmt.order_by(Suppression.created_at.desc(), Suppression.id).offset(offset).limit(limit)
+        )
+        return list(rows), int(total)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 
 from herald.domain.errors import HeraldError
 from herald.kit.app import CLIENT_ADDRESS_HEADER
@@ -14,8 +14,8 @@ from herald.kit.deps import PrincipalDep, SessionDep, service_context
 from herald.kit.envelope import ERROR_RESPONSES, Envelope, Page, PaginationMeta, ok
 from herald.services.users import handlers, schemas
 from herald.services.users.handlers import UsersContext
-from herald.services.users.presenters import device_out, user_out
-from herald.services.users.repositories import UserRepository
+from herald.services.users.presenters import device_out, suppression_out, user_out
+from herald.services.users.repositories import SuppressionRepository, UserRepository
 
 router = APIRouter(prefix="/api/v1", tags=["users"], responses=ERROR_RESPONSES)
 internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
@@ -164,6 +164,61 @@ async def login(
     return ok(await handlers.login(session, ctx, body, client=client), "logged in")
 
 
+@router.get(
+    "/suppressions/",
+    tags=["suppressions"],
+    summary="List the addresses direct sends skip",
+    response_model=Envelope[list[schemas.SuppressionOut]],
+)
+async def list_suppressions(
+    session: SessionDep,
+    who: Caller,
+    page: Annotated[Page, Query()],
+    channel: Literal["email", "push"] | None = None,
+) -> dict[str, Any]:
+    who.require("admin")
+    rows, total = await SuppressionRepository(session).page(
+        channel=channel, offset=page.offset, limit=page.limit
+    )
+    return ok(
+        [suppression_out(r) for r in rows],
+        "suppressions",
+        PaginationMeta.of(total=total, page=page.page, limit=page.limit),
+    )
+
+
+@router.post(
+    "/suppressions/",
+    tags=["suppressions"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Suppress an address (an address already suppressed keeps its first reason)",
+    response_model=Envelope[schemas.SuppressionOut],
+)
+async def add_suppression(
+    body: schemas.SuppressionIn, session: SessionDep, who: Caller, ctx: Ctx
+) -> dict[str, Any]:
+    who.require("admin")
+    entry = await handlers.suppress(session, ctx, body.channel, body.address, body.reason)
+    return ok(suppression_out(entry), "address suppressed")
+
+
+@router.delete(
+    "/suppressions/{suppression_id}",
+    tags=["suppressions"],
+    summary="Send to a suppressed address again",
+    response_model=Envelope[None],
+)
+async def remove_suppression(
+    suppression_id: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
+    session: SessionDep,
+    who: Caller,
+    ctx: Ctx,
+) -> dict[str, Any]:
+    who.require("admin")
+    await handlers.unsuppress(session, ctx, suppression_id)
+    return ok(None, "suppression removed")
+
+
 async def _service(who: PrincipalDep) -> None:
     if not who.subject.startswith("service:"):
         raise HeraldError.forbidden("internal endpoint")
@@ -197,3 +252,27 @@ async def unsubscribe(
 async def bounce(body: schemas.Bounce, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     user = await handlers.record_bounce(session, ctx, body.email, body.reason)
     return ok({"user_id": str(user.id) if user else None}, "bounce recorded")
+
+
+@internal.get("/suppressions", dependencies=[Service])
+async def suppressed(
+    channel: Literal["email", "push"], address: str, session: SessionDep
+) -> dict[str, Any]:
+    return ok({"reason": await handlers.suppressed(session, channel, address)})
+
+
+@internal.post("/suppressions", dependencies=[Service])
+async def suppress(body: schemas.SuppressionIn, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+    entry = await handlers.suppress(session, ctx, body.channel, body.address, body.reason)
+    return ok(suppression_out(entry), "address suppressed")
+
+
+@internal.post("/users/contacts", dependencies=[Service])
+async def contacts(body: schemas.UserIds, session: SessionDep) -> dict[str, Any]:
+    return ok(await handlers.contacts(session, body.user_ids))
+
+
+@internal.post("/users/unknown", dependencies=[Service])
+async def unknown(body: schemas.UserIds, session: SessionDep) -> dict[str, Any]:
+    found = await UserRepository(session).known(body.user_ids)
+    return ok([str(u) for u in body.user_ids if u not in found])

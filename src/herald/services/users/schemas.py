@@ -1,18 +1,19 @@
 from __future__ import annotations
 
-import binascii
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
-from herald.domain.encoding import b64url_decode
 from herald.domain.locales import Locale
+from herald.kit.devices import DeviceIn as DeviceIn
+from herald.kit.devices import FcmDeviceIn as FcmDeviceIn
+from herald.kit.devices import FcmToken
+from herald.kit.devices import WebPushDeviceIn as WebPushDeviceIn
 from herald.kit.envelope import Input
 
-FCM_TOKEN_PATTERN = r"^[A-Za-z0-9_:\-.]{20,4096}$"
 _ZONES = sorted(available_timezones())
 _ZONE_SET = frozenset(_ZONES)
 
@@ -30,20 +31,6 @@ class Strict(Input):
 # Each rule is in the JSON schema too, so that a request valid by /openapi.json is
 # never refused by a check the schema did not show.
 TimeZone = Annotated[str, Field(json_schema_extra={"enum": _ZONES}), AfterValidator(_zone)]
-FcmToken = Annotated[str, Field(pattern=FCM_TOKEN_PATTERN)]
-
-
-def _b64url(value: str, size: int, name: str) -> str:
-    try:
-        raw = b64url_decode(value)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"{name} is not base64url")
-    if len(raw) != size or (name == "p256dh" and raw[0] != 4):
-        raise ValueError(
-            f"{name} must decode to {size} bytes"
-            + (" (an uncompressed P-256 point)" if name == "p256dh" else "")
-        )
-    return value
 
 
 class Preferences(Strict):
@@ -69,40 +56,6 @@ class UserUpdate(Strict):
     password: str | None = Field(default=None, min_length=8, max_length=1024)
     locale: Locale | None = None
     timezone: TimeZone | None = None
-
-
-class SubscriptionKeys(Strict):
-    p256dh: str
-    auth: str
-
-    @field_validator("p256dh")
-    @classmethod
-    def _p256dh(cls, v: str) -> str:
-        return _b64url(v, 65, "p256dh")
-
-    @field_validator("auth")
-    @classmethod
-    def _auth(cls, v: str) -> str:
-        return _b64url(v, 16, "auth")
-
-
-class Subscription(Strict):
-    endpoint: str = Field(max_length=2048)
-    keys: SubscriptionKeys
-    expirationTime: Any = None
-
-
-class FcmDeviceIn(Strict):
-    kind: Literal["fcm"]
-    token: FcmToken
-
-
-class WebPushDeviceIn(Strict):
-    kind: Literal["webpush"]
-    subscription: Subscription
-
-
-DeviceIn = Annotated[FcmDeviceIn | WebPushDeviceIn, Field(discriminator="kind")]
 
 
 class DeviceOut(BaseModel):
@@ -149,3 +102,26 @@ class Bounce(Strict):
 
 class InvalidateDevice(Strict):
     reason: str = Field(max_length=2000)
+
+
+class SuppressionIn(Strict):
+    channel: Literal["email", "push"]
+    address: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="An email address, an FCM token or a Web Push endpoint",
+    )
+    reason: str = Field(default="added by an operator", min_length=1, max_length=2000)
+
+
+class SuppressionOut(BaseModel):
+    id: str
+    channel: str
+    address: str
+    reason: str
+    created_at: datetime
+
+
+class UserIds(Strict):
+    # A topic's page of subscribers, or the users of one subscribe call.
+    user_ids: list[uuid.UUID] = Field(max_length=10_000)
