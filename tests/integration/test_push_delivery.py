@@ -303,3 +303,53 @@ class TestTargets:
 
     async def test_loopback_http_is_allowed_when_configured(self) -> None:
         await check_target("http://127.0.0.1:9/p", allow_private=True)
+
+
+class TestDirectDevice:
+    async def test_a_device_given_directly_is_pushed_and_suppressed_once_gone(
+        self, stack: Stack, push_server: PushServer
+    ) -> None:
+        sub, ua_key, auth_secret = browser_subscription(f"{push_server.url}/wp/direct")
+        body = {
+            "notification_type": "push",
+            "to": {"device": {"kind": "webpush", "subscription": sub}},
+            "template_code": "welcome",
+            "variables": {"name": "Ada", "link": "https://example.com/start"},
+            "request_id": "direct-1",
+        }
+        sent = (await stack.send(body)).json()["data"]
+        await stack.until(sent["notification_id"], "delivered")
+        plain = http_ece.decrypt(
+            push_server.received[0].body,
+            private_key=ua_key,
+            auth_secret=auth_secret,
+            version="aes128gcm",
+        )
+        assert json.loads(plain)["title"] == "Welcome, Ada!"
+        shown = await stack.status(sent["notification_id"])
+        assert shown["user_id"] is None
+        assert shown["to"] == {"device": {"kind": "webpush", "address": sub["endpoint"]}}
+
+        # When its push service says it is gone, the endpoint is suppressed
+        push_server.answers = [(200, {}, None), (410, {}, None)]
+        gone = (await stack.send({**body, "request_id": "direct-2"})).json()["data"]
+        await stack.until(gone["notification_id"], "failed")
+        later = (await stack.send({**body, "request_id": "direct-3"})).json()["data"]
+        assert later["status"] == "skipped" and "suppressed" in later["reason"]
+        listed = await stack.client.get(
+            "/api/v1/suppressions/", params={"channel": "push"}, headers=stack.auth
+        )
+        assert [s["address"] for s in listed.json()["data"]] == [sub["endpoint"]]
+
+    async def test_a_device_that_cannot_be_signed_for_is_refused(self, stack: Stack) -> None:
+        sub, _, _ = browser_subscription("https://[2001:db8::1]/wp/x")
+        answer = await stack.send(
+            {
+                "notification_type": "push",
+                "to": {"device": {"kind": "webpush", "subscription": sub}},
+                "template_code": "welcome",
+                "variables": {"name": "Ada"},
+                "request_id": "ipv6",
+            }
+        )
+        assert answer.status_code == 422 and "IPv6" in answer.json()["error"]

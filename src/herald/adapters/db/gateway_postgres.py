@@ -21,8 +21,9 @@ from herald.adapters.db.engine import postgres_driver
 from herald.adapters.db.gateway_sql import SqlGatewayStore, refused
 from herald.ports import StoreUnavailable
 from herald.services.gateway.admission import Admission, NotificationRow
+from herald.services.gateway.fanout import Progress
 from herald.services.gateway.models import Notification, NotificationEvent
-from herald.services.gateway.store import Mover, OutboxRow
+from herald.services.gateway.store import Children, Mover, OutboxRow
 
 
 # Every column of a notification row, read from the model (the one list of them): the
@@ -155,6 +156,17 @@ class PostgresGatewayStore(SqlGatewayStore):
     async def admit(self, batch: Sequence[Admission]) -> set[uuid.UUID]:
         async with self._engine.connect() as conn:
             return await _admit(await postgres_driver(conn), batch)  # commits by itself
+
+    async def fan_out(self, page_size: int, children: Children) -> Progress | None:
+        # One transaction holds the send locked while its children are built: another
+        # replica passes it over (SKIP LOCKED) instead of building the same page.
+        async with AsyncSession(self._engine) as session, session.begin():
+            found = await self._next_page(session, page_size)
+            if found is None:
+                return None
+            parent, user_ids = found
+            batch = await children(parent, user_ids)
+            return await self._store_page(session, parent, user_ids, batch, page_size)
 
     async def _insert(self, session: AsyncSession, batch: Sequence[Admission]) -> set[uuid.UUID]:
         # On the session's connection, inside the transaction it has begun.

@@ -12,9 +12,11 @@ from dataclasses import asdict
 from sqlalchemy import exc as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from herald.domain.statuses import Status
 from herald.ports import RowRefused
 from herald.services.gateway.admission import Admission
 from herald.services.gateway.fanout import Progress, advance
+from herald.services.gateway.models import Notification
 from herald.services.gateway.repositories import (
     NotificationRepository,
     OutboxRepository,
@@ -57,22 +59,56 @@ class SqlGatewayStore:
             return await repo.audience(topic)
 
     async def fan_out(self, page_size: int, children: Children) -> Progress | None:
-        async with AsyncSession(self._engine) as session, session.begin():
-            repo = NotificationRepository(session)
-            parent = await repo.fanning_out()
-            if parent is None:
+        # The children are built between two transactions, not inside one: in herald
+        # dev the users service they are read from shares this SQLite file, and would
+        # wait on the write lock a transaction here holds. The second transaction
+        # stores the page only if no one moved the send on meanwhile.
+        async with AsyncSession(self._engine, expire_on_commit=False) as session:
+            async with session.begin():
+                found = await self._next_page(session, page_size)
+            if found is None:
                 return None
-            assert parent.topic is not None
-            user_ids = await TopicRepository(session).page_after(
-                parent.topic, after=parent.fanout_cursor, before=parent.created_at, limit=page_size
-            )
+            parent, user_ids = found
+            cursor = parent.fanout_cursor
             batch = await children(parent, user_ids)
-            inserted = await self._insert(session, batch) if batch else set()
-            last = user_ids[-1] if user_ids else None
-            progress, event = advance(parent, batch, inserted, last, len(user_ids) < page_size)
-            if event is not None:
-                repo.add(event)
-            return progress
+            async with session.begin():
+                locked = await NotificationRepository(session).get(parent.id, lock=True)
+                if (
+                    locked is None
+                    or locked.status != Status.PENDING
+                    or locked.fanout_cursor != cursor
+                ):
+                    return Progress(parent.id, 0, queued=False, done=False)
+                return await self._store_page(session, locked, user_ids, batch, page_size)
+
+    async def _next_page(
+        self, session: AsyncSession, page_size: int
+    ) -> tuple[Notification, list[uuid.UUID]] | None:
+        """The oldest send still fanning out (locked, where the database locks rows),
+        and its next page of subscribers."""
+        parent = await NotificationRepository(session).fanning_out()
+        if parent is None:
+            return None
+        assert parent.topic is not None
+        user_ids = await TopicRepository(session).page_after(
+            parent.topic, after=parent.fanout_cursor, before=parent.created_at, limit=page_size
+        )
+        return parent, user_ids
+
+    async def _store_page(
+        self,
+        session: AsyncSession,
+        parent: Notification,
+        user_ids: list[uuid.UUID],
+        batch: list[Admission],
+        page_size: int,
+    ) -> Progress:
+        inserted = await self._insert(session, batch) if batch else set()
+        last = user_ids[-1] if user_ids else None
+        progress, event = advance(parent, batch, inserted, last, len(user_ids) < page_size)
+        if event is not None:
+            NotificationRepository(session).add(event)
+        return progress
 
     @asynccontextmanager
     async def claim_outbox(self, limit: int) -> AsyncIterator[list[OutboxRow]]:

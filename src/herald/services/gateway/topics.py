@@ -96,9 +96,11 @@ async def subscribe(
     key: Key, body: schemas.SubscribersIn, session: SessionDep, who: Caller, ctx: Ctx
 ) -> dict[str, Any]:
     who.require("send")
+    # Asked before this request's transaction begins: in herald dev the users service
+    # shares its SQLite file, whose write lock that transaction would hold.
+    unknown = await ctx.directory.unknown(body.user_ids)
     repo = TopicRepository(session)
     await _topic(repo, key)
-    unknown = await ctx.directory.unknown(body.user_ids)
     if unknown:
         more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
         raise HeraldError.not_found("users " + ", ".join(unknown[:5]) + more)

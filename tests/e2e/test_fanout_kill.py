@@ -1,0 +1,142 @@
+"""A gateway killed with SIGKILL in the middle of a topic send's fan-out and started
+again: the fan-out resumes where its last committed page ended, and every subscriber
+gets exactly one child."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest_asyncio
+
+from tests.e2e.processes import Services, notification, on_servers, services
+from tests.servers import PG, REDIS, drop_redis_prefix, need, pg_url, postgres_databases, unique
+
+API_KEY = "hk_fan_" + "k" * 40
+SUBSCRIBERS = 4000
+PAGE = 20  # 200 pages: the kill lands between two of them
+
+
+@pytest_asyncio.fixture
+async def stack(amqp_url: str, tmp_path: Path) -> AsyncIterator[tuple[Services, str]]:
+    need("Redis", REDIS)
+    name, prefix = unique("herald_e2e"), unique("herald_t")
+    async with postgres_databases([name]):
+        values = on_servers(
+            database_url=pg_url(name),
+            amqp_url=amqp_url,
+            key_prefix=prefix,
+            smtp_url="smtp://127.0.0.1:1",
+            api_key=API_KEY,
+            HERALD_FANOUT_PAGE_SIZE=str(PAGE),
+        )
+        async with services(values, tmp_path, ("users", "templates", "gateway")) as running:
+            yield running, name
+        await drop_redis_prefix(prefix)
+
+
+async def add_users(database: str, count: int) -> list[str]:
+    """Users stored directly: creating thousands through the API would spend minutes
+    hashing their passwords."""
+    now = datetime.now(UTC)
+    rows = [
+        (
+            uuid.uuid4(),
+            f"User {i}",
+            f"user{i}@example.com",
+            "x",
+            "en",
+            "UTC",
+            True,
+            True,
+            0,
+            now,
+            now,
+        )
+        for i in range(count)
+    ]
+    conn = await asyncpg.connect(user="postgres", host=PG[0], port=PG[1], database=database)
+    try:
+        await conn.copy_records_to_table(
+            "users",
+            records=rows,
+            columns=[
+                "id",
+                "name",
+                "email",
+                "password_hash",
+                "locale",
+                "timezone",
+                "email_enabled",
+                "push_enabled",
+                "token_version",
+                "created_at",
+                "updated_at",
+            ],
+        )
+    finally:
+        await conn.close()
+    return [str(r[0]) for r in rows]
+
+
+async def children(database: str, parent_id: str) -> list[Any]:
+    conn = await asyncpg.connect(user="postgres", host=PG[0], port=PG[1], database=database)
+    try:
+        return list(
+            await conn.fetch(
+                "SELECT user_id, count(*) AS n FROM notifications WHERE parent_id = $1 "
+                "GROUP BY user_id",
+                uuid.UUID(parent_id),
+            )
+        )
+    finally:
+        await conn.close()
+
+
+class TestFanoutKill:
+    async def test_sigkill_mid_fanout_gives_every_subscriber_exactly_one_child(
+        self, stack: tuple[Services, str]
+    ) -> None:
+        running, database = stack
+        users = await add_users(database, SUBSCRIBERS)
+        auth = {"Authorization": f"Bearer {API_KEY}"}
+        async with httpx.AsyncClient(
+            base_url=running.url("gateway"), headers=auth, timeout=30
+        ) as client:
+            await client.post("/api/v1/topics/", json={"key": "all", "name": "All"})
+            added = await client.post("/api/v1/topics/all/subscribers", json={"user_ids": users})
+            assert added.json()["data"]["subscribers"] == SUBSCRIBERS, added.text
+            sent = await client.post(
+                "/api/v1/notifications/",
+                json={**notification(users[0]), "user_id": None, "topic": "all"},
+            )
+            assert sent.status_code == 202, sent.text
+            parent_id = sent.json()["data"]["notification_id"]
+
+            # When the gateway is killed once some pages are stored, and not all
+            while not await children(database, parent_id):
+                await asyncio.sleep(0.01)
+            running["gateway"].kill()
+            made = sum(r["n"] for r in await children(database, parent_id))
+            assert 0 < made < SUBSCRIBERS, f"the kill did not land mid-fan-out ({made})"
+
+            # Then, started again, it finishes the fan-out
+            running["gateway"].start()
+            await running["gateway"].wait_healthy()
+            for _ in range(600):
+                parent = (await client.get(f"/api/v1/notifications/{parent_id}")).json()["data"]
+                if parent["status"] == "delivered":
+                    break
+                await asyncio.sleep(0.1)
+            assert parent["status"] == "delivered", parent
+            assert parent["fanout"] == {"total": SUBSCRIBERS, "accepted": SUBSCRIBERS, "skipped": 0}
+        # ... with one child per subscriber, none twice
+        rows = await children(database, parent_id)
+        assert sorted(str(r["user_id"]) for r in rows) == sorted(users)
+        assert {r["n"] for r in rows} == {1}
