@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import aio_pika
@@ -139,3 +140,28 @@ async def bare_asgi(port: int, folder: str, rate: float, seconds: float) -> dict
         await client.close()
         process.terminate()
         await process.wait()
+
+
+async def postgres_bulk_inserts(dsn: str, rows: int = 20_000, per_statement: int = 1000) -> float:
+    """Rows per second inserted 1,000 at a time (one unnest statement and transaction
+    each), notification-sized: the shape of a batch's or a fan-out page's store."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_bulk "
+            "(id uuid primary key, body jsonb not null, note text not null)"
+        )
+        body = '{"kind": "bench", "variables": {"name": "Ada", "link": "https://example.com"}}'
+        started = time.perf_counter()
+        for _ in range(rows // per_statement):
+            await conn.execute(
+                "INSERT INTO bench_bulk SELECT * FROM unnest($1::uuid[], $2::jsonb[], $3::text[])",
+                [uuid.uuid4() for _ in range(per_statement)],
+                [body] * per_statement,
+                ["x" * 200] * per_statement,
+            )
+        elapsed = time.perf_counter() - started
+        await conn.execute("DROP TABLE bench_bulk")
+    finally:
+        await conn.close()
+    return rows / elapsed

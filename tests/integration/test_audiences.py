@@ -200,6 +200,8 @@ class TestTopics:
         assert again.json()["data"] == {"changed": 0, "subscribers": 3}
         unknown = await subscribe(stack, "news", [str(uuid.uuid4())])
         assert unknown.status_code == 404 and "users " in unknown.json()["error"]
+        many = await subscribe(stack, "news", [str(uuid.uuid4()) for _ in range(10_000)])
+        assert many.status_code == 404 and "(and 9995 more)" in many.json()["error"]
         page = await stack.client.get(
             "/api/v1/topics/news/subscribers", params={"limit": 2}, headers=stack.auth
         )

@@ -178,11 +178,12 @@ class TopicRepository:
         return int(await self.session.scalar(stmt) or 0)
 
     async def subscribe(self, key: str, user_ids: Sequence[uuid.UUID]) -> int:
-        """Add those not yet subscribed; return how many were new."""
+        """Add those not yet subscribed (``user_ids`` without repeats); return how many
+        were new."""
         stmt = insert_new(self.session, TopicSubscriber, "topic_key", "user_id").returning(
             TopicSubscriber.user_id
         )
-        rows = [{"topic_key": key, "user_id": u} for u in dict.fromkeys(user_ids)]
+        rows = [{"topic_key": key, "user_id": u} for u in user_ids]
         return len((await self.session.scalars(stmt, rows)).all())
 
     async def unsubscribe(self, key: str, user_ids: Sequence[uuid.UUID]) -> int:

@@ -98,13 +98,14 @@ async def subscribe(
     who.require("send")
     # Asked before this request's transaction begins: in herald dev the users service
     # shares its SQLite file, whose write lock that transaction would hold.
-    unknown = await ctx.directory.unknown(body.user_ids)
+    user_ids = list(dict.fromkeys(body.user_ids))
+    unknown = await ctx.directory.unknown(user_ids)
     repo = TopicRepository(session)
     await _topic(repo, key)
     if unknown:
         more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
         raise HeraldError.not_found("users " + ", ".join(unknown[:5]) + more)
-    added = await repo.subscribe(key, body.user_ids)
+    added = await repo.subscribe(key, user_ids)
     data = schemas.SubscribersChanged(changed=added, subscribers=await repo.audience(key))
     return ok(data.model_dump(), f"{added} subscribed")
 

@@ -13,6 +13,10 @@ from herald.services.users.routes import internal, router
 
 SERVICE = "users"
 
+# The gateway asks about up to 10,000 users at once (a topic's subscribers): 10,000
+# ids as JSON are about 400 KB.
+_MANY_USERS = 1024 * 1024
+
 
 def build(
     *, engine: AsyncEngine, database: Check, ctx: UsersContext, max_body_bytes: int
@@ -21,6 +25,7 @@ def build(
         service=SERVICE,
         title="Herald users",
         max_body_bytes=max_body_bytes,
+        larger_bodies={r"/internal/users/(unknown|contacts)": max(max_body_bytes, _MANY_USERS)},
         checks={"database": database, "cache": ctx.cache.ready},
     )
     app.state.sessions = sessionmaker(engine)
