@@ -176,6 +176,22 @@ class TestDirect:
         )
         assert [r["status_code"] for r in answered.json()["data"]] == [202, 202]
 
+    async def test_a_batch_looks_its_addresses_up_on_the_suppression_list(
+        self, stack: Stack
+    ) -> None:
+        await stack.client.post(
+            "/api/v1/suppressions/",
+            headers=stack.auth,
+            json={"channel": "email", "address": "no@example.com", "reason": "asked us"},
+        )
+        items = [direct("yes@example.com"), direct("NO@example.com"), direct("no@example.com")]
+        answered = await stack.client.post(
+            "/api/v1/notifications/batch", headers=stack.auth, json={"notifications": items}
+        )
+        found = [await stack.status(r["notification_id"]) for r in answered.json()["data"]]
+        assert [f["status"] for f in found] == ["pending", "skipped", "skipped"]
+        assert found[1]["last_error"] == "address is suppressed: asked us"
+
 
 async def subscribe(stack: Stack, key: str, user_ids: list[str]) -> Any:
     return await stack.client.post(

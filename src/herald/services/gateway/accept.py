@@ -16,6 +16,7 @@ from herald.kit.db import unit_of_work
 from herald.kit.errors import describe_all
 from herald.services.gateway import schemas
 from herald.services.gateway.admission import Admission, Send, admission, admitted, fingerprint
+from herald.services.gateway.clients import Suppressions
 from herald.services.gateway.context import GatewayContext
 from herald.services.gateway.presenters import replay
 from herald.services.gateway.repositories import NotificationRepository
@@ -60,9 +61,14 @@ async def accept(
     return answer, "notification accepted"
 
 
-async def _prepared(ctx: GatewayContext, body: schemas.NotificationIn) -> tuple[Route, Send]:
-    """Where it goes, and what is stored: a topic send counts its audience now."""
-    route = await plan(ctx.directory, body, allow_private=ctx.allow_private_targets)
+async def _prepared(
+    ctx: GatewayContext, body: schemas.NotificationIn, suppressions: Suppressions | None = None
+) -> tuple[Route, Send]:
+    """Where it goes, and what is stored: a topic send counts its audience now.
+    ``suppressions``: a batch's addresses, looked up together."""
+    route = await plan(
+        ctx.directory, body, allow_private=ctx.allow_private_targets, suppressions=suppressions
+    )
     audience = None
     if body.topic is not None:
         audience = await ctx.fanout.audience(body.topic)
@@ -112,7 +118,16 @@ async def accept_batch(
     # Rate limits are counted in input order, so that past a limit it is the later
     # items that wait; looking users and templates up then runs side by side.
     limited = [await _limited(ctx, i, raw, api_key) for i, raw in enumerate(items)]
-    judged = await asyncio.gather(*(_judge(ctx, item, api_key, correlation_id) for item in limited))
+    # The batch's addresses are looked up on the suppression list together.
+    addresses = [
+        (body.to.channel, body.to.address)
+        for _, body, refusal in limited
+        if isinstance(body, schemas.NotificationIn) and body.to is not None and refusal is None
+    ]
+    known = await ctx.directory.suppressions(addresses) if addresses else None
+    judged = await asyncio.gather(
+        *(_judge(ctx, item, api_key, correlation_id, known) for item in limited)
+    )
     results = {r["index"]: r for r in judged if isinstance(r, dict)}
     planned = [p for p in judged if isinstance(p, _Planned)]
     stored = await ctx.intake.admit_together([p.admission for p in planned])
@@ -157,6 +172,7 @@ async def _judge(
     item: tuple[int, schemas.NotificationIn | dict[str, Any], HeraldError | None],
     api_key: uuid.UUID,
     correlation_id: str | None,
+    known: Suppressions | None,
 ) -> _Planned | dict[str, Any]:
     index, body, refusal = item
     if isinstance(body, dict):
@@ -164,7 +180,7 @@ async def _judge(
     request_hash = fingerprint(body)
     if refusal is None:
         try:
-            route, send = await _prepared(ctx, body)
+            route, send = await _prepared(ctx, body, known)
         except HeraldError as exc:
             refusal = exc
     if refusal is not None:

@@ -18,6 +18,9 @@ from herald.kit.clients import ServiceClient
 from herald.ports import Cache
 from herald.services.gateway.records import Contact, TemplateHeads
 
+# Why each (channel, address) is suppressed, or None when it is not.
+Suppressions = dict[tuple[str, str], str | None]
+
 
 class Directory:
     """Users and templates as the gateway needs them on the hot path."""
@@ -68,10 +71,13 @@ class Directory:
         return None if raw is None else TemplateHeads.model_validate_json(raw)
 
     async def heads_and_suppression(
-        self, code: str, channel: str, address: str
+        self, code: str, channel: str, address: str, known: Suppressions | None = None
     ) -> tuple[TemplateHeads | None, str | None]:
         """A template's heads and why ``address`` is suppressed (None when it is not),
-        both from one cache read; a miss reads through to the owning service."""
+        both from one cache read; a miss reads through to the owning service.
+        ``known``: the suppressions of a batch's addresses, looked up together."""
+        if known is not None and (channel, address) in known:
+            return await self.heads(code, channel), known[(channel, address)]
         entry = suppression_id(channel, address)
         keys = (cachekeys.template_head(code, channel), cachekeys.suppression(entry))
         heads_hit, suppressed_hit = await self.cache.get_many(keys)
@@ -93,6 +99,21 @@ class Directory:
         return await self._fill(
             key, hit, self.templates, f"/internal/templates/{code}/heads", channel=channel
         )
+
+    async def suppressions(self, wanted: list[tuple[str, str]]) -> Suppressions:
+        """Why each of ``wanted`` (channel, address) is suppressed, or None: one call per
+        channel, fresh (a batch of new addresses would miss the cache one by one)."""
+        found: Suppressions = dict.fromkeys(wanted)
+        for channel in {c for c, _ in wanted}:
+            addresses = list(dict.fromkeys(a for c, a in wanted if c == channel))
+            response = await self.users.post_json(
+                "/internal/suppressions/lookup", {"channel": channel, "addresses": addresses}
+            )
+            if response.status_code >= 400:
+                raise HeraldError.unavailable(f"the users service answered {response.status_code}")
+            for address, reason in response.json()["data"].items():
+                found[(channel, address)] = reason
+        return found
 
     async def contacts(self, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, Contact]:
         """The contacts of those of ``user_ids`` that exist, read fresh in one call (a

@@ -16,7 +16,7 @@ from herald.domain.messages import Device, Recipient
 from herald.domain.statuses import Channel
 from herald.kit.devices import FcmDeviceIn, WebPushDeviceIn, device_id
 from herald.services.gateway import schemas
-from herald.services.gateway.clients import Directory
+from herald.services.gateway.clients import Directory, Suppressions
 from herald.services.gateway.records import Contact, TemplateHeads, VersionNeeds
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -41,14 +41,18 @@ class Route:
 
 
 async def plan(
-    directory: Directory, body: schemas.NotificationIn, *, allow_private: bool = False
+    directory: Directory,
+    body: schemas.NotificationIn,
+    *,
+    allow_private: bool = False,
+    suppressions: Suppressions | None = None,
 ) -> Route:
     """Look the recipient and template up (cached) and decide: send, or skip and why.
     ``allow_private``: whether a Web Push endpoint given directly may be a private
-    address (as for devices users register)."""
+    address (as for devices users register); ``suppressions``: a batch's, known."""
     channel = Channel(body.notification_type)
     if body.to is not None:
-        return await _direct(directory, body, body.to, channel, allow_private)
+        return await _direct(directory, body, body.to, channel, allow_private, suppressions)
     if body.topic is not None:
         every = _found(body, channel, await directory.heads(body.template_code, channel))
         for needs in every.needs.values():  # whichever locale each subscriber gets
@@ -99,13 +103,14 @@ async def _direct(
     to: schemas.To,
     channel: Channel,
     allow_private: bool,
+    known: Suppressions | None,
 ) -> Route:
     if isinstance(to.device, WebPushDeviceIn):
         why = targets.check_endpoint(to.device.address, allow_private=allow_private)
         if why is not None:
             raise HeraldError.invalid(f"to.device.subscription.endpoint: {why}")
     heads, suppressed = await directory.heads_and_suppression(
-        body.template_code, channel, to.address
+        body.template_code, channel, to.address, known
     )
     heads = _found(body, channel, heads)
     locale = _locale(body.template_code, heads, to.locale or heads.default_locale)

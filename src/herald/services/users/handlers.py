@@ -57,6 +57,16 @@ def _forget(session: AsyncSession, ctx: UsersContext, user_id: uuid.UUID) -> Non
     _drop_cached(session, ctx, cachekeys.user_contact(str(user_id)))
 
 
+async def suppressed_many(
+    session: AsyncSession, channel: str, addresses: list[str]
+) -> dict[str, str]:
+    """Of ``addresses``, those suppressed and why, by the address as given."""
+    ids = {a: suppressions.suppression_id(channel, a) for a in addresses}
+    found = await SuppressionRepository(session).many(list(set(ids.values())))
+    reasons = {entry.id: entry.reason for entry in found}
+    return {a: reasons[i] for a, i in ids.items() if i in reasons}
+
+
 def _drop_cached(session: AsyncSession, ctx: UsersContext, key: str) -> None:
     """Drop ``key`` from the gateway's cache once the change is committed."""
 

@@ -68,6 +68,9 @@ class SuppressionRepository:
     async def get(self, suppression_id: str) -> Suppression | None:
         return await self.session.get(Suppression, suppression_id)
 
+    async def many(self, ids: list[str]) -> list[Suppression]:
+        return list(await self.session.scalars(select(Suppression).where(Suppression.id.in_(ids))))
+
     def add(self, entry: Suppression) -> None:
         self.session.add(entry)
 

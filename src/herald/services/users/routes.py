@@ -261,6 +261,12 @@ async def suppressed(
     return ok({"reason": await handlers.suppressed(session, channel, address)})
 
 
+@internal.post("/suppressions/lookup", dependencies=[Service])
+async def suppressed_many(body: schemas.AddressesIn, session: SessionDep) -> dict[str, Any]:
+    """Of ``addresses``, those suppressed, with why: ``{address: reason}``."""
+    return ok(await handlers.suppressed_many(session, body.channel, body.addresses))
+
+
 @internal.post("/suppressions", dependencies=[Service])
 async def suppress(body: schemas.SuppressionIn, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     entry = await handlers.suppress(session, ctx, body.channel, body.address, body.reason)

@@ -125,3 +125,10 @@ class SuppressionOut(BaseModel):
 class UserIds(Strict):
     # A topic's page of subscribers, or the users of one subscribe call.
     user_ids: list[uuid.UUID] = Field(max_length=10_000)
+
+
+class AddressesIn(Strict):
+    """Addresses of one channel whose suppression is asked about (a batch's)."""
+
+    channel: Literal["email", "push"]
+    addresses: list[str] = Field(max_length=1000)
