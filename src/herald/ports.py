@@ -161,6 +161,10 @@ class RateLimiter(Protocol):
         """Count one request against every limit, or, when any of them refuses it,
         against none; one decision per limit, in order, in one round trip."""
 
+    async def hit_each(self, requests: Sequence[Sequence[RateLimit]]) -> list[list[RateDecision]]:
+        """``hit`` for each of ``requests`` in turn (a batch's items), in one round trip:
+        a later request sees what the earlier ones counted."""
+
     async def refund(self, *limits: RateLimit) -> None:
         """Take back one counted request from each limit's current window: it turned
         out not to be a new request (an idempotent replay). Never below zero."""

@@ -163,6 +163,24 @@ class TestRateLimiterContract:
         assert (await limiter.hit(per("2/minute", "key:k")))[0].allowed
         assert not (await limiter.hit(per("2/minute", "key:k")))[0].allowed
 
+    async def test_requests_in_one_call_count_in_turn(self, limiter: RateLimiter) -> None:
+        # A batch's items: the key allows 3, recipient a allows 1
+        requests = [
+            (per("3/minute", "key:b"), per("1/minute", f"recipient:{who}"))
+            for who in ("a", "a", "b", "c", "d")
+        ]
+        decided = await limiter.hit_each(requests)
+        # the second "a" is refused by its recipient, and spends no key slot
+        assert [[d.allowed for d in pair] for pair in decided] == [
+            [True, True],
+            [True, False],
+            [True, True],
+            [True, True],
+            [False, True],
+        ]
+        assert not (await limiter.hit(per("3/minute", "key:b")))[0].allowed
+        assert await limiter.hit_each([]) == []
+
     async def test_the_previous_window_weighs_by_its_overlap(
         self, limiter: RateLimiter, clock: Clock
     ) -> None:

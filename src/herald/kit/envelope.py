@@ -6,7 +6,7 @@ import math
 import re
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 T = TypeVar("T")
 
@@ -74,6 +74,10 @@ def _unstorable(value: Any) -> str | None:
     return None
 
 
+# Validation context for parts of a body already checked as a whole.
+CHECKED = "storable_checked"
+
+
 class Input(BaseModel):
     """Base of every request body: unknown fields are refused, and so is what
     PostgreSQL cannot store: a NUL character or a lone surrogate in text, NaN or
@@ -85,7 +89,9 @@ class Input(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _storable(cls, data: Any) -> Any:
+    def _storable(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.context and info.context.get(CHECKED):  # a batch, checked as a whole
+            return data
         problem = _unstorable(data)
         if problem:
             raise ValueError(problem)

@@ -4,7 +4,7 @@ sliding window counter of ``herald.domain.ratelimits`` on two counters per subje
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from herald.domain.ratelimits import wait
@@ -51,6 +51,9 @@ class MemoryRateLimiter:
                 counters.current += 1
                 self._keep(key, counters)
         return decisions
+
+    async def hit_each(self, requests: Sequence[Sequence[RateLimit]]) -> list[list[RateDecision]]:
+        return [await self.hit(*limits) for limits in requests]
 
     async def refund(self, *limits: RateLimit) -> None:
         now = self._clock()

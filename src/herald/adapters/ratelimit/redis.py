@@ -1,9 +1,9 @@
 """Rate limits on Redis: every limit of a request checked and counted in one script.
 
-One ``EVALSHA`` per request, however many limits it counts against, and atomic: a
-request one limit refuses is counted against none of them. The script applies the
-sliding window counter of ``herald.domain.ratelimits`` (the memory limiter applies
-the Python one; one contract test holds both to the same answers).
+One ``EVALSHA`` per request (or per batch of requests), however many limits it counts
+against, and atomic: a request one limit refuses is counted against none of them. The
+script applies the sliding window counter of ``herald.domain.ratelimits`` (the memory
+limiter applies the Python one; one contract test holds both to the same answers).
 
 When Redis is unreachable the limiter fails open: a notification service that stops
 sending because its rate-limit store is down would lose more than it protects.
@@ -12,7 +12,7 @@ sending because its rate-limit store is down would lose more than it protects.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import redis.asyncio as aioredis
 import structlog
@@ -23,36 +23,46 @@ from herald.ports import RateDecision, RateLimit
 
 log = structlog.get_logger(__name__)
 
-# KEYS: each limit's previous and current window counter, in pairs. ARGV: each limit's
-# amount, window length and time into the current window (both in ms), in threes.
-# Returns each limit's wait in ms, 0 where one more request fits; counts the request
-# against every limit only when all of them have room.
+# Requests in turn, each counted against all its limits or none. KEYS: each limit's
+# previous and current window counter, in pairs, request after request. ARGV: the number
+# of requests; then for each, its number of limits and, per limit, its amount, window
+# length and time into the current window (both in ms). Returns each limit's wait in ms,
+# 0 where one more request fits, in the same order. A later request sees the counts of
+# the earlier ones: the script runs atomically, and a GET after an INCR reads it.
 _HIT = """
-local waits, refused = {}, false
-for i = 1, #KEYS / 2 do
-  local amount = tonumber(ARGV[3 * i - 2])
-  local window = tonumber(ARGV[3 * i - 1])
-  local elapsed = tonumber(ARGV[3 * i])
-  local previous = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
-  local current = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
-  local wait = 0
-  if previous * (window - elapsed) / window + current + 1 > amount then
-    if current + 1 <= amount then
-      wait = window - (amount - 1 - current) * window / previous - elapsed
-    else
-      wait = 2 * window - elapsed - (amount - 1) * window / current
+local waits, k, a = {}, 0, 2
+for r = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local first, refused, windows = #waits, false, {}
+  for i = 1, n do
+    local amount = tonumber(ARGV[a])
+    local window = tonumber(ARGV[a + 1])
+    local elapsed = tonumber(ARGV[a + 2])
+    a = a + 3
+    windows[i] = window
+    local previous = tonumber(redis.call('GET', KEYS[k + 2 * i - 1]) or '0')
+    local current = tonumber(redis.call('GET', KEYS[k + 2 * i]) or '0')
+    local wait = 0
+    if previous * (window - elapsed) / window + current + 1 > amount then
+      if current + 1 <= amount then
+        wait = window - (amount - 1 - current) * window / previous - elapsed
+      else
+        wait = 2 * window - elapsed - (amount - 1) * window / current
+      end
+      wait = math.max(math.ceil(wait), 1)
+      refused = true
     end
-    wait = math.max(math.ceil(wait), 1)
-    refused = true
+    waits[first + i] = wait
   end
-  waits[i] = wait
-end
-if not refused then
-  for i = 1, #KEYS / 2 do
-    redis.call('INCR', KEYS[2 * i])
-    -- Kept for two windows: the current window is the next one's previous.
-    redis.call('PEXPIRE', KEYS[2 * i], 2 * tonumber(ARGV[3 * i - 1]))
+  if not refused then
+    for i = 1, n do
+      redis.call('INCR', KEYS[k + 2 * i])
+      -- Kept for two windows: the current window is the next one's previous.
+      redis.call('PEXPIRE', KEYS[k + 2 * i], 2 * windows[i])
+    end
   end
+  k = k + 2 * n
 end
 return waits
 """
@@ -83,21 +93,30 @@ class RedisRateLimiter:
         return f"{self._prefix}:{limit.key}:{limit.rule.seconds}:{index}"
 
     async def hit(self, *limits: RateLimit) -> list[RateDecision]:
+        (decisions,) = await self.hit_each([limits])
+        return decisions
+
+    async def hit_each(self, requests: Sequence[Sequence[RateLimit]]) -> list[list[RateDecision]]:
         now = self._clock()
         keys: list[str] = []
-        args: list[int | float] = []
-        for limit in limits:
-            index, elapsed = limit.rule.window(now)
-            keys += [self._key(limit, index - 1), self._key(limit, index)]
-            args += [limit.rule.amount, limit.rule.seconds * 1000, elapsed * 1000]
+        args: list[int | float] = [len(requests)]
+        for limits in requests:
+            args.append(len(limits))
+            for limit in limits:
+                index, elapsed = limit.rule.window(now)
+                keys += [self._key(limit, index - 1), self._key(limit, index)]
+                args += [limit.rule.amount, limit.rule.seconds * 1000, elapsed * 1000]
         try:
-            waits = await self._script(keys=keys, args=args)
+            waits = iter(await self._script(keys=keys, args=args))
         except (RedisError, OSError) as exc:
             log.warning("ratelimit.storage_unavailable", error=str(exc))
-            return [RateDecision(True, limit.rule.amount, 0.0) for limit in limits]
+            waits = iter([0] * (len(keys) // 2))
         return [
-            RateDecision(int(ms) == 0, limit.rule.amount, int(ms) / 1000)
-            for limit, ms in zip(limits, waits, strict=True)
+            [
+                RateDecision(int(ms) == 0, limit.rule.amount, int(ms) / 1000)
+                for limit, ms in zip(limits, waits, strict=False)  # one iterator for every request
+            ]
+            for limits in requests
         ]
 
     async def refund(self, *limits: RateLimit) -> None:

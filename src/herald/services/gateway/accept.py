@@ -13,15 +13,16 @@ from pydantic import ValidationError
 from herald.domain.errors import HeraldError
 from herald.domain.statuses import Status
 from herald.kit.db import unit_of_work
+from herald.kit.envelope import CHECKED
 from herald.kit.errors import describe_all
 from herald.services.gateway import schemas
 from herald.services.gateway.admission import Admission, Send, admission, admitted, fingerprint
-from herald.services.gateway.clients import Suppressions
+from herald.services.gateway.clients import Directory
 from herald.services.gateway.context import GatewayContext
 from herald.services.gateway.presenters import replay
 from herald.services.gateway.repositories import NotificationRepository
 from herald.services.gateway.routing import Route, plan
-from herald.services.gateway.security import limit, unlimit
+from herald.services.gateway.security import limit, limit_each, unlimit
 
 
 async def accept(
@@ -62,13 +63,11 @@ async def accept(
 
 
 async def _prepared(
-    ctx: GatewayContext, body: schemas.NotificationIn, suppressions: Suppressions | None = None
+    ctx: GatewayContext, body: schemas.NotificationIn, directory: Directory | None = None
 ) -> tuple[Route, Send]:
     """Where it goes, and what is stored: a topic send counts its audience now.
-    ``suppressions``: a batch's addresses, looked up together."""
-    route = await plan(
-        ctx.directory, body, allow_private=ctx.allow_private_targets, suppressions=suppressions
-    )
+    ``directory``: a batch's, read ahead."""
+    route = await plan(directory or ctx.directory, body, allow_private=ctx.allow_private_targets)
     audience = None
     if body.topic is not None:
         audience = await ctx.fanout.audience(body.topic)
@@ -117,16 +116,17 @@ async def accept_batch(
         raise HeraldError(413, f"a batch holds at most {schemas.MAX_BATCH} notifications")
     # Rate limits are counted in input order, so that past a limit it is the later
     # items that wait; looking users and templates up then runs side by side.
-    limited = [await _limited(ctx, i, raw, api_key) for i, raw in enumerate(items)]
-    # The batch's addresses are looked up on the suppression list together.
-    addresses = [
-        (body.to.channel, body.to.address)
-        for _, body, refusal in limited
-        if isinstance(body, schemas.NotificationIn) and body.to is not None and refusal is None
+    limited = await _limited(ctx, items, api_key)
+    bodies = [
+        b for _, b, refused in limited if isinstance(b, schemas.NotificationIn) and not refused
     ]
-    known = await ctx.directory.suppressions(addresses) if addresses else None
+    directory = await ctx.directory.for_batch(
+        user_ids=[str(b.user_id) for b in bodies if b.user_id is not None],
+        templates=[(b.template_code, b.notification_type) for b in bodies],
+        addresses=[(b.to.channel, b.to.address) for b in bodies if b.to is not None],
+    )
     judged = await asyncio.gather(
-        *(_judge(ctx, item, api_key, correlation_id, known) for item in limited)
+        *(_judge(ctx, item, api_key, correlation_id, directory) for item in limited)
     )
     results = {r["index"]: r for r in judged if isinstance(r, dict)}
     planned = [p for p in judged if isinstance(p, _Planned)]
@@ -152,27 +152,37 @@ def _item(
     ).model_dump(mode="json")
 
 
+_Limited = tuple[int, schemas.NotificationIn | dict[str, Any], HeraldError | None]
+
+
 async def _limited(
-    ctx: GatewayContext, index: int, raw: dict[str, Any], api_key: uuid.UUID
-) -> tuple[int, schemas.NotificationIn | dict[str, Any], HeraldError | None]:
-    """The item validated and counted against the rate limits (or why not)."""
-    try:
-        body = schemas.NotificationIn.model_validate(raw)
-    except ValidationError as exc:
-        return index, _item(index, 422, error=describe_all(exc.errors())), None
-    try:
-        await limit(ctx, api_key=str(api_key), user_id=body.recipient_key)
-    except HeraldError as exc:
-        return index, body, exc
-    return index, body, None
+    ctx: GatewayContext, items: list[dict[str, Any]], api_key: uuid.UUID
+) -> list[_Limited]:
+    """Each item validated, and the valid ones counted against the rate limits in
+    input order, in one round trip (each with the error that refused it, if any)."""
+    parsed: list[schemas.NotificationIn | dict[str, Any]] = []
+    for index, raw in enumerate(items):
+        try:
+            # The batch's body was checked for what cannot be stored as a whole.
+            parsed.append(schemas.NotificationIn.model_validate(raw, context={CHECKED: True}))
+        except ValidationError as exc:
+            parsed.append(_item(index, 422, error=describe_all(exc.errors())))
+    valid = [b for b in parsed if isinstance(b, schemas.NotificationIn)]
+    refusals = iter(
+        await limit_each(ctx, api_key=str(api_key), recipients=[b.recipient_key for b in valid])
+    )
+    return [
+        (i, b, next(refusals) if isinstance(b, schemas.NotificationIn) else None)
+        for i, b in enumerate(parsed)
+    ]
 
 
 async def _judge(
     ctx: GatewayContext,
-    item: tuple[int, schemas.NotificationIn | dict[str, Any], HeraldError | None],
+    item: _Limited,
     api_key: uuid.UUID,
     correlation_id: str | None,
-    known: Suppressions | None,
+    directory: Directory,
 ) -> _Planned | dict[str, Any]:
     index, body, refusal = item
     if isinstance(body, dict):
@@ -180,7 +190,7 @@ async def _judge(
     request_hash = fingerprint(body)
     if refusal is None:
         try:
-            route, send = await _prepared(ctx, body, known)
+            route, send = await _prepared(ctx, body, directory)
         except HeraldError as exc:
             refusal = exc
     if refusal is not None:

@@ -26,7 +26,7 @@ log = structlog.get_logger(__name__)
 
 
 def fingerprint(body: schemas.NotificationIn) -> str:
-    fields = body.model_dump(mode="json")
+    fields = dict(body.dumped)
     # Fields added since the first release count only when given, so that a request
     # stored before them still matches itself when it is retried.
     for name in _ADDED_FIELDS:
@@ -66,7 +66,7 @@ class Send:
             request_id=body.request_id,
             channel=body.notification_type,
             template_code=body.template_code,
-            variables=body.variables.model_dump(mode="json"),
+            variables=body.dumped["variables"],
             priority=body.priority,
             metadata=body.metadata,
             user_id=body.user_id,

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from herald.domain import cachekeys
 from herald.domain.errors import HeraldError
@@ -17,6 +20,8 @@ from herald.domain.suppressions import suppression_id
 from herald.kit.clients import ServiceClient
 from herald.ports import Cache
 from herald.services.gateway.records import Contact, TemplateHeads
+
+M = TypeVar("M", bound=BaseModel)
 
 # Why each (channel, address) is suppressed, or None when it is not.
 Suppressions = dict[tuple[str, str], str | None]
@@ -32,6 +37,7 @@ class Directory:
         self.templates = templates
         self.cache = cache
         self.ttl = ttl
+        self._parsed: dict[tuple[type[BaseModel], bytes], BaseModel] | None = None
 
     async def _fill(
         self, key: str, hit: bytes | None, client: ServiceClient, path: str, **params: str
@@ -60,24 +66,21 @@ class Directory:
             return None, None
         heads = await self._heads(keys[1], heads_hit, code, channel)
         return (
-            Contact.model_validate_json(contact),
-            None if heads is None else TemplateHeads.model_validate_json(heads),
+            self._parse(Contact, contact),
+            None if heads is None else self._parse(TemplateHeads, heads),
         )
 
     async def heads(self, code: str, channel: str) -> TemplateHeads | None:
         key = cachekeys.template_head(code, channel)
         (hit,) = await self.cache.get_many((key,))
         raw = await self._heads(key, hit, code, channel)
-        return None if raw is None else TemplateHeads.model_validate_json(raw)
+        return None if raw is None else self._parse(TemplateHeads, raw)
 
     async def heads_and_suppression(
-        self, code: str, channel: str, address: str, known: Suppressions | None = None
+        self, code: str, channel: str, address: str
     ) -> tuple[TemplateHeads | None, str | None]:
         """A template's heads and why ``address`` is suppressed (None when it is not),
-        both from one cache read; a miss reads through to the owning service.
-        ``known``: the suppressions of a batch's addresses, looked up together."""
-        if known is not None and (channel, address) in known:
-            return await self.heads(code, channel), known[(channel, address)]
+        both from one cache read; a miss reads through to the owning service."""
         entry = suppression_id(channel, address)
         keys = (cachekeys.template_head(code, channel), cachekeys.suppression(entry))
         heads_hit, suppressed_hit = await self.cache.get_many(keys)
@@ -93,12 +96,63 @@ class Directory:
             address=address,
         )
         reason = None if suppressed is None else json.loads(suppressed)["reason"]
-        return TemplateHeads.model_validate_json(heads), reason
+        return self._parse(TemplateHeads, heads), reason
 
     async def _heads(self, key: str, hit: bytes | None, code: str, channel: str) -> bytes | None:
         return await self._fill(
             key, hit, self.templates, f"/internal/templates/{code}/heads", channel=channel
         )
+
+    async def for_batch(
+        self,
+        *,
+        user_ids: Sequence[str],
+        templates: Sequence[tuple[str, str]],
+        addresses: Sequence[tuple[str, str]],
+    ) -> Directory:
+        """This directory with everything a batch will look up read ahead: one cache
+        read for all of it, then one call per kind for what the cache missed. A batch's
+        thousand lookups would otherwise each wait their turn for a cache connection,
+        and on a cold cache call the users service a thousand times."""
+        users = list(dict.fromkeys(user_ids))
+        heads = list(dict.fromkeys(templates))
+        wanted = list(dict.fromkeys(addresses))
+        keys = (
+            [cachekeys.user_contact(u) for u in users]
+            + [cachekeys.template_head(code, channel) for code, channel in heads]
+            + [cachekeys.suppression(suppression_id(c, a)) for c, a in wanted]
+        )
+        cached = await self.cache.get_many(keys)
+        local = {k: v for k, v in zip(keys, cached, strict=True) if v is not None}
+        missing = [u for u in users if cachekeys.user_contact(u) not in local]
+        if missing:
+            for contact in (await self.contacts([uuid.UUID(u) for u in missing])).values():
+                local[cachekeys.user_contact(str(contact.user_id))] = (
+                    contact.model_dump_json().encode()
+                )
+        for code, channel in heads:
+            key = cachekeys.template_head(code, channel)
+            if key not in local:
+                found = await self._heads(key, None, code, channel)
+                if found is not None:
+                    local[key] = found
+        unknown = [p for p in wanted if cachekeys.suppression(suppression_id(*p)) not in local]
+        if unknown:
+            for (channel, address), reason in (await self.suppressions(unknown)).items():
+                key = cachekeys.suppression(suppression_id(channel, address))
+                local[key] = json.dumps({"reason": reason}).encode()
+        ahead = Directory(self.users, self.templates, _ReadAhead(local, self.cache), self.ttl)
+        ahead._parsed = {}  # a batch routes many notifications to one user or template
+        return ahead
+
+    def _parse(self, model: type[M], raw: bytes) -> M:
+        """``raw`` as a ``model``; parsed once per value in a batch's directory."""
+        if self._parsed is None:
+            return model.model_validate_json(raw)
+        found = self._parsed.get((model, raw))
+        if found is None:
+            found = self._parsed[(model, raw)] = model.model_validate_json(raw)
+        return found  # type: ignore[return-value]
 
     async def suppressions(self, wanted: list[tuple[str, str]]) -> Suppressions:
         """Why each of ``wanted`` (channel, address) is suppressed, or None: one call per
@@ -139,3 +193,38 @@ class Directory:
         )
         if response.status_code >= 400:
             raise HeraldError.unavailable("the users service could not suppress the address")
+
+
+class _ReadAhead:
+    """A cache answering from what was read ahead, then from the cache behind it."""
+
+    def __init__(self, local: dict[str, bytes], behind: Cache) -> None:
+        self._local = local
+        self._behind = behind
+
+    async def get(self, key: str) -> bytes | None:
+        (found,) = await self.get_many([key])
+        return found
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._local.pop(key, None)
+        await self._behind.delete(*keys)
+
+    async def ready(self) -> bool:
+        return await self._behind.ready()
+
+    async def close(self) -> None:
+        """The cache behind is the directory's, and closed with it."""
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        found = [self._local.get(k) for k in keys]
+        missing = [k for k, v in zip(keys, found, strict=True) if v is None]
+        if missing:
+            more = dict(zip(missing, await self._behind.get_many(missing), strict=True))
+            found = [v if v is not None else more[k] for k, v in zip(keys, found, strict=True)]
+        return found
+
+    async def set(self, key: str, value: bytes, *, ttl: float) -> None:
+        self._local[key] = value
+        await self._behind.set(key, value, ttl=ttl)

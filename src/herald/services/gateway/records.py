@@ -3,7 +3,7 @@ and a template's heads, as their internal routes answer (and the cache keeps the
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from herald.domain.messages import Recipient
 
@@ -17,14 +17,19 @@ class Contact(Recipient):
     timezone: str = "UTC"
     preferences: dict[str, bool] = Field(default_factory=dict)
     email_bounce: str | None = None
+    _recipient: Recipient | None = PrivateAttr(default=None)
 
     def wants(self, channel: str) -> bool:
         return self.preferences.get(channel, True)
 
     def recipient(self) -> Recipient:
-        """The recipient alone, as the message to a worker carries it."""
-        # Its fields were validated with the contact: copied, not checked again.
-        return Recipient.model_construct(**{k: getattr(self, k) for k in Recipient.model_fields})
+        """The recipient alone, as the message to a worker carries it (made once: a
+        batch or a topic page routes many notifications to one contact)."""
+        if self._recipient is None:
+            # Its fields were validated with the contact: copied, not checked again.
+            fields = {k: getattr(self, k) for k in Recipient.model_fields}
+            self._recipient = Recipient.model_construct(**fields)
+        return self._recipient
 
 
 class VersionNeeds(BaseModel):

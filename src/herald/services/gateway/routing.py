@@ -16,7 +16,7 @@ from herald.domain.messages import Device, Recipient
 from herald.domain.statuses import Channel
 from herald.kit.devices import FcmDeviceIn, WebPushDeviceIn, device_id
 from herald.services.gateway import schemas
-from herald.services.gateway.clients import Directory, Suppressions
+from herald.services.gateway.clients import Directory
 from herald.services.gateway.records import Contact, TemplateHeads, VersionNeeds
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -41,22 +41,18 @@ class Route:
 
 
 async def plan(
-    directory: Directory,
-    body: schemas.NotificationIn,
-    *,
-    allow_private: bool = False,
-    suppressions: Suppressions | None = None,
+    directory: Directory, body: schemas.NotificationIn, *, allow_private: bool = False
 ) -> Route:
     """Look the recipient and template up (cached) and decide: send, or skip and why.
     ``allow_private``: whether a Web Push endpoint given directly may be a private
-    address (as for devices users register); ``suppressions``: a batch's, known."""
+    address (as for devices users register)."""
     channel = Channel(body.notification_type)
     if body.to is not None:
-        return await _direct(directory, body, body.to, channel, allow_private, suppressions)
+        return await _direct(directory, body, body.to, channel, allow_private)
     if body.topic is not None:
         every = _found(body, channel, await directory.heads(body.template_code, channel))
         for needs in every.needs.values():  # whichever locale each subscriber gets
-            _check_variables(body.template_code, body.variables, needs)
+            _check_variables(body.template_code, body.dumped["variables"], needs)
         return Route(None, None, None, None)
     contact, heads = await directory.contact_and_heads(
         str(body.user_id), body.template_code, channel
@@ -65,7 +61,7 @@ async def plan(
         raise HeraldError.not_found(f"user {body.user_id}")
     found = _found(body, channel, heads)
     locale = _locale(body.template_code, found, contact.locale)
-    _check_variables(body.template_code, body.variables, found.needs.get(locale))
+    _check_variables(body.template_code, body.dumped["variables"], found.needs.get(locale))
     return Route(found.locales[locale], locale, contact.recipient(), skip_for(contact, channel))
 
 
@@ -103,18 +99,17 @@ async def _direct(
     to: schemas.To,
     channel: Channel,
     allow_private: bool,
-    known: Suppressions | None,
 ) -> Route:
     if isinstance(to.device, WebPushDeviceIn):
         why = targets.check_endpoint(to.device.address, allow_private=allow_private)
         if why is not None:
             raise HeraldError.invalid(f"to.device.subscription.endpoint: {why}")
     heads, suppressed = await directory.heads_and_suppression(
-        body.template_code, channel, to.address, known
+        body.template_code, channel, to.address
     )
     heads = _found(body, channel, heads)
     locale = _locale(body.template_code, heads, to.locale or heads.default_locale)
-    _check_variables(body.template_code, body.variables, heads.needs.get(locale))
+    _check_variables(body.template_code, body.dumped["variables"], heads.needs.get(locale))
     devices = [] if to.device is None else [_device(to.device)]
     recipient = Recipient(user_id=None, name="", email=to.email, locale=locale, devices=devices)
     skip = f"address is suppressed: {suppressed}" if suppressed else None
@@ -152,12 +147,11 @@ def _locale(code: str, heads: TemplateHeads, wanted: str) -> str:
     return locale
 
 
-def _check_variables(code: str, given_model: schemas.Variables, needs: VersionNeeds | None) -> None:
+def _check_variables(code: str, given: dict[str, Any], needs: VersionNeeds | None) -> None:
     """Refuse at the door what the worker could only fail on: a variable the template
     uses that the request lacks, or a line break bound for a subject or title."""
     if needs is None:  # heads cached before they carried what a version needs
         return
-    given = given_model.model_dump(mode="json")
     lacking = variables.missing(given, needs.all)
     if lacking:
         raise HeraldError.invalid(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal, Self
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, model_validator
@@ -96,6 +97,11 @@ class NotificationIn(Strict):
             wanted = "email" if self.notification_type == "email" else "device"
             raise ValueError(f"a {self.notification_type} notification's 'to' takes '{wanted}'")
         return self
+
+    @cached_property
+    def dumped(self) -> dict[str, Any]:
+        """The body as JSON values, made once (fingerprinted, stored, checked)."""
+        return self.model_dump(mode="json")
 
     @property
     def recipient_key(self) -> str:

@@ -11,7 +11,7 @@ from herald.domain.errors import HeraldError
 from herald.kit import auth
 from herald.kit.deps import service_context
 from herald.kit.ratelimit import too_many
-from herald.ports import RateLimit
+from herald.ports import RateDecision, RateLimit
 from herald.services.gateway.context import GatewayContext
 from herald.services.gateway.models import Notification
 
@@ -53,11 +53,27 @@ async def unlimit(ctx: GatewayContext, *, api_key: str, user_id: str) -> None:
 
 
 async def limit(ctx: GatewayContext, *, api_key: str, user_id: str) -> None:
-    by_key, by_recipient = await ctx.limiter.hit(*_limits(ctx, api_key, user_id))
+    refusal = _refusal(await ctx.limiter.hit(*_limits(ctx, api_key, user_id)))
+    if refusal is not None:
+        raise refusal
+
+
+async def limit_each(
+    ctx: GatewayContext, *, api_key: str, recipients: list[str]
+) -> list[HeraldError | None]:
+    """``limit`` for each of a batch's recipients in turn, in one round trip: the
+    error that refused each, or None."""
+    decided = await ctx.limiter.hit_each([_limits(ctx, api_key, r) for r in recipients])
+    return [_refusal(pair) for pair in decided]
+
+
+def _refusal(decisions: list[RateDecision]) -> HeraldError | None:
+    by_key, by_recipient = decisions
     if not by_key.allowed:
-        raise too_many("API key", by_key)
+        return too_many("API key", by_key)
     if not by_recipient.allowed:
-        raise too_many("recipient", by_recipient)
+        return too_many("recipient", by_recipient)
+    return None
 
 
 def may_see(who: auth.Principal, n: Notification) -> bool:
