@@ -97,9 +97,9 @@ class TestLocales:
             locales.normalize("not a locale")
 
     def test_fallback_chain(self) -> None:
-        assert locales.fallback_chain("pt-BR", "en") == ["pt-BR", "pt", "en"]
-        assert locales.fallback_chain("en", "en") == ["en"]
-        assert locales.fallback_chain(None, "fr") == ["fr"]
+        assert locales.fallback_chain("pt-BR", "en") == ("pt-BR", "pt", "en")
+        assert locales.fallback_chain("en", "en") == ("en",)
+        assert locales.fallback_chain(None, "fr") == ("fr",)
 
 
 class TestTargets:

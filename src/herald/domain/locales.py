@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated
 
@@ -24,15 +25,18 @@ def normalize(tag: str) -> str:
     return "-".join(out)
 
 
-def fallback_chain(requested: str | None, default: str) -> list[str]:
-    """``pt-BR`` → ``pt`` → the template's default locale, without repeats."""
+@functools.lru_cache(maxsize=1024)
+def fallback_chain(requested: str | None, default: str) -> tuple[str, ...]:
+    """``pt-BR`` → ``pt`` → the template's default locale, without repeats. (Kept for
+    the pairs seen last: a batch or a topic page asks for the same few a thousand
+    times.)"""
     chain: list[str] = []
     if requested:
         parts = requested.split("-")
         for i in range(len(parts), 0, -1):
             chain.append("-".join(parts[:i]))
     chain.append(default)
-    return list(dict.fromkeys(chain))
+    return tuple(dict.fromkeys(chain))
 
 
 # A locale field in a request: the schema shows the pattern, validation normalises it.
