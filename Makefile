@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test lint bench compose-test clean
+.PHONY: dev test lint bench bench-audiences compose-test clean
 
 # Running Herald needs Herald alone; the checks add their tools on top.
 $(VENV)/.runnable: pyproject.toml
@@ -37,6 +37,11 @@ bench: $(VENV)/.installed
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk postfix >/dev/null \
 		&& (postfix stop >/dev/null 2>&1 || true); fi
 	$(BIN)/python -m bench.run
+
+# Batches of 1,000 and a send to a topic of 100,000 subscribers, delivered to a local
+# SMTP sink (docs/benchmarks.md); about six minutes.
+bench-audiences: $(VENV)/.installed
+	$(BIN)/python -m bench.audiences
 
 # Boots compose.yaml for real and sends one email through it (docs/deploy.md). Starts a
 # Docker engine if none runs and builds stand-ins for images no registry serves here.

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select
+from sqlalchemy import Row, delete, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.domain.statuses import Status
@@ -50,7 +50,12 @@ class NotificationRepository:
         transaction holds is passed over (SKIP LOCKED: replicas take different ones)."""
         stmt = (
             select(Notification)
-            .where(Notification.topic.is_not(None), Notification.status == Status.PENDING)
+            # The status written into the statement, not bound: only then can PostgreSQL's
+            # plans (generic ones too) use the partial index of sends fanning out.
+            .where(
+                Notification.topic.is_not(None),
+                Notification.status == literal(Status.PENDING.value, literal_execute=True),
+            )
             .order_by(Notification.created_at)
             .limit(1)
             .with_for_update(skip_locked=True)
