@@ -270,6 +270,12 @@ class TestTopics:
         await wait_for_mail(smtp_server, 4)
         await asyncio.sleep(0.3)
         assert len(smtp_server.received) == 4  # one each, none twice
+        reported = await stack.client.post(
+            "/api/v1/email/status/",
+            headers=stack.auth,
+            json={"notification_id": parent_id, "status": "failed", "error": "550"},
+        )
+        assert reported.status_code == 409 and "children" in reported.json()["error"]
 
     async def test_a_topic_send_is_checked_at_the_door(self, stack: Stack) -> None:
         user = await stack.user()

@@ -32,6 +32,11 @@ async def report(
         # otherwise fail anyone's mail and mark their address as bouncing.
         if n is None or n.channel != channel or not may_see(who, n):
             raise HeraldError.not_found(f"{channel} notification {notification_id}")
+        if n.topic is not None:
+            # Nothing was sent for it: its children were, and each has its own status.
+            raise HeraldError.conflict(
+                "a topic send's status follows its fan-out; report on its children"
+            )
         if n.status != body.status:
             event = DeliveryStatusChanged(
                 notification_id=n.id,
