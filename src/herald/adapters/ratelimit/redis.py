@@ -28,21 +28,30 @@ log = structlog.get_logger(__name__)
 # of requests; then for each, its number of limits and, per limit, its amount, window
 # length and time into the current window (both in ms). Returns each limit's wait in ms,
 # 0 where one more request fits, in the same order. A later request sees the counts of
-# the earlier ones: the script runs atomically, and a GET after an INCR reads it.
+# the earlier ones: the script runs atomically and keeps the counts it has added.
 _HIT = """
-local waits, k, a = {}, 0, 2
+local counts, added, windows, waits, k, a = {}, {}, {}, {}, 0, 2
+-- Each counter read once, however many requests name it (a batch's thousand items
+-- share their API key's), and written once at the end.
+local function count(key)
+  local c = counts[key]
+  if c == nil then
+    c = tonumber(redis.call('GET', key) or '0')
+    counts[key] = c
+  end
+  return c
+end
 for r = 1, tonumber(ARGV[1]) do
   local n = tonumber(ARGV[a])
   a = a + 1
-  local first, refused, windows = #waits, false, {}
+  local first, refused = #waits, false
   for i = 1, n do
     local amount = tonumber(ARGV[a])
     local window = tonumber(ARGV[a + 1])
     local elapsed = tonumber(ARGV[a + 2])
     a = a + 3
-    windows[i] = window
-    local previous = tonumber(redis.call('GET', KEYS[k + 2 * i - 1]) or '0')
-    local current = tonumber(redis.call('GET', KEYS[k + 2 * i]) or '0')
+    local previous = count(KEYS[k + 2 * i - 1])
+    local current = count(KEYS[k + 2 * i])
     local wait = 0
     if previous * (window - elapsed) / window + current + 1 > amount then
       if current + 1 <= amount then
@@ -54,15 +63,21 @@ for r = 1, tonumber(ARGV[1]) do
       refused = true
     end
     waits[first + i] = wait
+    windows[KEYS[k + 2 * i]] = window
   end
   if not refused then
     for i = 1, n do
-      redis.call('INCR', KEYS[k + 2 * i])
-      -- Kept for two windows: the current window is the next one's previous.
-      redis.call('PEXPIRE', KEYS[k + 2 * i], 2 * windows[i])
+      local key = KEYS[k + 2 * i]
+      counts[key] = counts[key] + 1
+      added[key] = (added[key] or 0) + 1
     end
   end
   k = k + 2 * n
+end
+for key, n in pairs(added) do
+  redis.call('INCRBY', key, n)
+  -- Kept for two windows: the current window is the next one's previous.
+  redis.call('PEXPIRE', key, 2 * windows[key])
 end
 return waits
 """
