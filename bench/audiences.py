@@ -16,13 +16,13 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from tests.e2e.processes import Services, notification
+from tests.servers import stored_users
 from tests.smtp import free_port
 
 from bench import ceilings
@@ -69,38 +69,6 @@ async def batches(
     }
 
 
-async def add_users(dsn: str, count: int) -> list[str]:
-    """Users stored directly: through the API each would spend 50 ms hashing a password."""
-    now = datetime.now(UTC)
-    ids = [uuid.uuid4() for _ in range(count)]
-    rows = [
-        (u, "Subscriber", f"s{i}@example.com", "x", "en", "UTC", True, True, 0, now, now)
-        for i, u in enumerate(ids)
-    ]
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.copy_records_to_table(
-            "users",
-            records=rows,
-            columns=[
-                "id",
-                "name",
-                "email",
-                "password_hash",
-                "locale",
-                "timezone",
-                "email_enabled",
-                "push_enabled",
-                "token_version",
-                "created_at",
-                "updated_at",
-            ],
-        )
-    finally:
-        await conn.close()
-    return [str(u) for u in ids]
-
-
 class PeakMemory:
     """Each service's largest RSS, sampled four times a second."""
 
@@ -129,7 +97,7 @@ async def topic_send(
     client: httpx.AsyncClient, sink: SinkProcess, stack: Services, users_dsn: str, size: int
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    users = await add_users(users_dsn, size)
+    users = await stored_users(users_dsn, size)
     stored = time.perf_counter() - started
     await client.post("/api/v1/topics/", json={"key": "everyone", "name": "Everyone"})
     subscribe_ms = []

@@ -11,6 +11,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -55,6 +56,44 @@ async def postgres_databases(names: Sequence[str]) -> AsyncIterator[None]:
         for name in names:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()
+
+
+async def stored_users(dsn: str, count: int) -> list[str]:
+    """``count`` users written straight into the users service's table at ``dsn``:
+    creating thousands through the API would spend minutes hashing their passwords.
+    Their ids, as strings."""
+    now = datetime.now(UTC)
+    ids = [uuid.uuid4() for _ in range(count)]
+    rows = [
+        (u, f"User {i}", f"user{i}@example.com", "x", "en", "UTC", True, True, 0, now, now)
+        for i, u in enumerate(ids)
+    ]
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.copy_records_to_table("users", records=rows, columns=_USER_COLUMNS)
+    finally:
+        await conn.close()
+    return [str(u) for u in ids]
+
+
+_USER_COLUMNS = [
+    "id",
+    "name",
+    "email",
+    "password_hash",
+    "locale",
+    "timezone",
+    "email_enabled",
+    "push_enabled",
+    "token_version",
+    "created_at",
+    "updated_at",
+]
+
+
+def pg_dsn(name: str) -> str:
+    """The database ``name`` for asyncpg itself."""
+    return f"postgresql://postgres@{PG[0]}:{PG[1]}/{name}"
 
 
 def pg_url(name: str) -> str:

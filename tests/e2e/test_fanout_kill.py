@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,16 @@ import httpx
 import pytest_asyncio
 
 from tests.e2e.processes import Services, notification, on_servers, services
-from tests.servers import PG, REDIS, drop_redis_prefix, need, pg_url, postgres_databases, unique
+from tests.servers import (
+    REDIS,
+    drop_redis_prefix,
+    need,
+    pg_dsn,
+    pg_url,
+    postgres_databases,
+    stored_users,
+    unique,
+)
 
 API_KEY = "hk_fan_" + "k" * 40
 SUBSCRIBERS = 4000
@@ -41,52 +49,8 @@ async def stack(amqp_url: str, tmp_path: Path) -> AsyncIterator[tuple[Services, 
         await drop_redis_prefix(prefix)
 
 
-async def add_users(database: str, count: int) -> list[str]:
-    """Users stored directly: creating thousands through the API would spend minutes
-    hashing their passwords."""
-    now = datetime.now(UTC)
-    rows = [
-        (
-            uuid.uuid4(),
-            f"User {i}",
-            f"user{i}@example.com",
-            "x",
-            "en",
-            "UTC",
-            True,
-            True,
-            0,
-            now,
-            now,
-        )
-        for i in range(count)
-    ]
-    conn = await asyncpg.connect(user="postgres", host=PG[0], port=PG[1], database=database)
-    try:
-        await conn.copy_records_to_table(
-            "users",
-            records=rows,
-            columns=[
-                "id",
-                "name",
-                "email",
-                "password_hash",
-                "locale",
-                "timezone",
-                "email_enabled",
-                "push_enabled",
-                "token_version",
-                "created_at",
-                "updated_at",
-            ],
-        )
-    finally:
-        await conn.close()
-    return [str(r[0]) for r in rows]
-
-
 async def children(database: str, parent_id: str) -> list[Any]:
-    conn = await asyncpg.connect(user="postgres", host=PG[0], port=PG[1], database=database)
+    conn = await asyncpg.connect(pg_dsn(database))
     try:
         return list(
             await conn.fetch(
@@ -104,7 +68,7 @@ class TestFanoutKill:
         self, stack: tuple[Services, str]
     ) -> None:
         running, database = stack
-        users = await add_users(database, SUBSCRIBERS)
+        users = await stored_users(pg_dsn(database), SUBSCRIBERS)
         auth = {"Authorization": f"Bearer {API_KEY}"}
         async with httpx.AsyncClient(
             base_url=running.url("gateway"), headers=auth, timeout=30

@@ -160,29 +160,28 @@ class Directory:
         found: Suppressions = dict.fromkeys(wanted)
         for channel in {c for c, _ in wanted}:
             addresses = list(dict.fromkeys(a for c, a in wanted if c == channel))
-            response = await self.users.post_json(
+            data = await self._post(
                 "/internal/suppressions/lookup", {"channel": channel, "addresses": addresses}
             )
-            if response.status_code >= 400:
-                raise HeraldError.unavailable(f"the users service answered {response.status_code}")
-            for address, reason in response.json()["data"].items():
+            for address, reason in data.items():
                 found[(channel, address)] = reason
         return found
 
     async def contacts(self, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, Contact]:
         """The contacts of those of ``user_ids`` that exist, read fresh in one call (a
         page of a topic's subscribers: each read once, not worth caching)."""
-        data = await self._post("/internal/users/contacts", [str(u) for u in user_ids])
+        data = await self._post("/internal/users/contacts", _ids(user_ids))
         found = (Contact.model_validate(c) for c in data)
         return {c.user_id: c for c in found if c.user_id is not None}
 
     async def unknown(self, user_ids: list[uuid.UUID]) -> list[str]:
         """Those of ``user_ids`` that name no user."""
-        data: list[str] = await self._post("/internal/users/unknown", [str(u) for u in user_ids])
+        data: list[str] = await self._post("/internal/users/unknown", _ids(user_ids))
         return data
 
-    async def _post(self, path: str, user_ids: list[str]) -> Any:
-        response = await self.users.post_json(path, {"user_ids": user_ids})
+    async def _post(self, path: str, body: dict[str, Any]) -> Any:
+        """``data`` of the users service's answer; 503 when it cannot answer."""
+        response = await self.users.post_json(path, body)
         if response.status_code >= 400:
             raise HeraldError.unavailable(f"the users service answered {response.status_code}")
         return response.json()["data"]
@@ -193,6 +192,10 @@ class Directory:
         )
         if response.status_code >= 400:
             raise HeraldError.unavailable("the users service could not suppress the address")
+
+
+def _ids(user_ids: list[uuid.UUID]) -> dict[str, Any]:
+    return {"user_ids": [str(u) for u in user_ids]}
 
 
 class _ReadAhead:
