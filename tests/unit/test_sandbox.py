@@ -123,3 +123,12 @@ class TestMemoryCacheBytes:
         ]
         await cache.set("huge", b"x" * 2000, ttl=60)  # larger than the whole bound
         assert await cache.get("huge") is None and await cache.get("k4") is not None
+
+
+def test_a_variables_key_comes_before_a_dicts_method() -> None:
+    # A digest's ``items`` is its members' variables, not dict.items.
+    source = "{{ digest.count }}:{% for i in digest.items %} {{ i.name }}{% endfor %}"
+    out = templating.render(
+        {"text_body": source}, {"digest": {"count": 2, "items": [{"name": "a"}, {"name": "b"}]}}
+    )
+    assert out["text_body"] == "2: a b"

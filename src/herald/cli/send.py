@@ -19,7 +19,7 @@ ApiKey = Annotated[
     str, typer.Option(envvar="HERALD_API_KEY", help="An API key (hk_…), or HERALD_API_KEY")
 ]
 ApiUrl = Annotated[str, typer.Option(envvar="HERALD_API_URL")]
-FINAL = ("delivered", "failed", "skipped")
+FINAL = ("delivered", "failed", "skipped", "cancelled")
 T = TypeVar("T")
 
 

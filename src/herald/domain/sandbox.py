@@ -264,6 +264,13 @@ class GuardedSandbox(SandboxedEnvironment):
             return sized(left % right)
         return sized(left + right)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Variables are JSON objects: their keys come before a dict's methods, so that
+        # ``digest.items`` is the list a digest carries, not ``dict.items``.
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _check_call(__obj, args, kwargs)
         return sized(super().call(__context, __obj, *args, **kwargs))

@@ -6,10 +6,12 @@ from enum import StrEnum
 
 
 class Status(StrEnum):
+    SCHEDULED = "scheduled"
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
     SKIPPED = "skipped"
+    CANCELLED = "cancelled"
 
 
 class Channel(StrEnum):
@@ -17,7 +19,11 @@ class Channel(StrEnum):
     PUSH = "push"
 
 
-FINAL = frozenset({Status.DELIVERED, Status.FAILED, Status.SKIPPED})
+FINAL = frozenset({Status.DELIVERED, Status.FAILED, Status.SKIPPED, Status.CANCELLED})
+
+# Statuses no delivery event moves: nothing was sent (skipped, cancelled), or nothing
+# has been yet (scheduled: only its due time makes it pending).
+_UNSENT = frozenset({Status.SKIPPED, Status.CANCELLED, Status.SCHEDULED})
 
 
 def can_move(current: Status, new: Status) -> bool:
@@ -25,13 +31,14 @@ def can_move(current: Status, new: Status) -> bool:
 
     ``failed`` may still become ``delivered`` (a late provider report of success wins),
     and ``delivered`` may become ``failed`` (a hard bounce arrives after the relay
-    accepted the mail); nothing final ever returns to ``pending``.
+    accepted the mail); nothing final ever returns to ``pending``, and a notification
+    not sent (yet) is moved by no report of a delivery.
     """
-    if current == new:
+    if current == new or current in _UNSENT:
         return False
     if new is Status.PENDING:
         return current is Status.PENDING
-    return current is not Status.SKIPPED
+    return True
 
 
 def records(current: Status, new: Status) -> bool:

@@ -96,6 +96,7 @@ async def create_user(session: AsyncSession, ctx: UsersContext, body: schemas.Us
         timezone=body.timezone,
         email_enabled=body.preferences.email,
         push_enabled=body.preferences.push,
+        quiet_hours=_quiet_hours(body.preferences),
     )
     repo.add(user)
     await _flush_unique(session, f"a user with email {email} already exists")
@@ -130,7 +131,7 @@ async def update_user(
     if fields.get("timezone") is not None:
         user.timezone = fields["timezone"]
     if body.preferences is not None:
-        user.email_enabled, user.push_enabled = body.preferences.email, body.preferences.push
+        _prefer(user, body.preferences)
     await _flush_unique(session, f"a user with email {user.email} already exists")
     if body.push_token:
         await add_device(
@@ -150,9 +151,20 @@ async def set_preferences(
     session: AsyncSession, ctx: UsersContext, user_id: uuid.UUID, body: schemas.Preferences
 ) -> User:
     user = await get_user(session, user_id)
-    user.email_enabled, user.push_enabled = body.email, body.push
+    _prefer(user, body)
     _forget(session, ctx, user_id)
     return user
+
+
+def _prefer(user: User, preferences: schemas.Preferences) -> None:
+    user.email_enabled, user.push_enabled = preferences.email, preferences.push
+    if "quiet_hours" in preferences.model_fields_set:  # omitted: left as they are
+        user.quiet_hours = _quiet_hours(preferences)
+
+
+def _quiet_hours(preferences: schemas.Preferences) -> dict[str, str] | None:
+    q = preferences.quiet_hours
+    return None if q is None else {"start": q.start, "end": q.end}
 
 
 async def add_device(
@@ -325,6 +337,7 @@ def _contact(user: User) -> dict[str, Any]:
         "locale": user.locale,
         "timezone": user.timezone,
         "preferences": {"email": user.email_enabled, "push": user.push_enabled},
+        "quiet_hours": user.quiet_hours,
         "email_bounce": user.email_bounce,
         "devices": [
             {

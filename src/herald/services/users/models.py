@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from herald.domain.clock import utcnow
@@ -26,6 +26,8 @@ class User(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     email_enabled: Mapped[bool] = mapped_column(default=True)
     push_enabled: Mapped[bool] = mapped_column(default=True)
+    # {"start": "HH:MM", "end": "HH:MM"} in the user's timezone, or None.
+    quiet_hours: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
     email_bounce: Mapped[str | None] = mapped_column(Text, default=None)
     # In every user token; raised when the password changes, which revokes the tokens
     # signed before.

@@ -16,7 +16,13 @@ def user_out(user: User) -> dict[str, Any]:
         locale=user.locale,
         timezone=user.timezone,
         email_bouncing=user.email_bounce is not None,
-        preferences=schemas.Preferences(email=user.email_enabled, push=user.push_enabled),
+        preferences=schemas.Preferences(
+            email=user.email_enabled,
+            push=user.push_enabled,
+            quiet_hours=None
+            if user.quiet_hours is None
+            else schemas.QuietHoursIn(**user.quiet_hours),
+        ),
         created_at=user.created_at,
         updated_at=user.updated_at,
     ).model_dump(mode="json")

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from herald.domain.locales import Locale
+from herald.domain.quiet_hours import HH_MM
 from herald.kit.devices import DeviceIn as DeviceIn
 from herald.kit.devices import FcmDeviceIn as FcmDeviceIn
 from herald.kit.devices import FcmToken
@@ -33,9 +34,27 @@ class Strict(Input):
 TimeZone = Annotated[str, Field(json_schema_extra={"enum": _ZONES}), AfterValidator(_zone)]
 
 
+class QuietHoursIn(Strict):
+    """A daily window of the user's local time (their ``timezone``) in which only
+    urgent notifications (priority 8 or more) are delivered; the rest wait for its end.
+    An end earlier than the start spans midnight."""
+
+    start: str = Field(pattern=HH_MM, examples=["22:00"], description="HH:MM, local time")
+    end: str = Field(pattern=HH_MM, examples=["07:00"], description="HH:MM, local time")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if self.start == self.end:
+            raise ValueError("quiet hours need an end different from their start")
+        return self
+
+
 class Preferences(Strict):
     email: bool = True
     push: bool = True
+    quiet_hours: QuietHoursIn | None = Field(
+        default=None, description="omitted: unchanged; null: none"
+    )
 
 
 class UserCreate(Strict):
