@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     max_batch_body_bytes: int = 4 * 1024 * 1024
     # Subscribers a topic send's fan-out reads, and children it stores, per transaction.
     fanout_page_size: int = Field(default=1000, ge=1, le=10_000)
+    # The longest the scheduler sleeps without looking for due work (it sleeps until
+    # the next due time it knows of, and is woken by work stored in its process).
+    scheduler_idle_seconds: float = Field(default=2.0, gt=0, le=60)
     # Past this many requests in progress the gateway answers 503 at once: a backlog
     # that only grows costs memory and makes every caller wait (docs/operations.md).
     max_in_flight: int = Field(default=512, ge=1)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -20,6 +21,7 @@ from herald.adapters.db.engine import create_engine
 from herald.bootstrap import SERVICES, make_gateway_store, make_ledger_store, migrate
 from herald.config import Settings
 from herald.delivery.ledger import Ledger
+from herald.domain.clock import Clock, SystemClock
 from herald.domain.errors import HeraldError
 from herald.domain.messages import (
     WORK_QUEUES,
@@ -48,6 +50,8 @@ EXPECTED = {
         "outbox",
         "topics",
         "topic_subscribers",
+        "schedules",
+        "digests",
     },
     "users": {"users", "devices", "suppressions"},
     "templates": {"templates", "template_versions"},
@@ -125,11 +129,23 @@ class TestLedger:
             await engine.dispose()
 
 
-async def _admission(engine: AsyncEngine, request_id: str, *, skip: str | None = None) -> Admission:
-    key_id = uuid.uuid4()
-    async with AsyncSession(engine) as session, session.begin():
-        session.add(ApiKey(id=key_id, name="k", prefix="hk_t", key_hash=key_id.hex, scopes=[]))
-    user = uuid.uuid4()
+async def _admission(
+    engine: AsyncEngine,
+    request_id: str,
+    *,
+    skip: str | None = None,
+    key_id: uuid.UUID | None = None,
+    user: uuid.UUID | None = None,
+    clock: Clock | None = None,
+    **fields: Any,
+) -> Admission:
+    """An accepted notification, as the gateway builds it; under a new API key unless
+    ``key_id`` names one stored already."""
+    if key_id is None:
+        key_id = uuid.uuid4()
+        async with AsyncSession(engine) as session, session.begin():
+            session.add(ApiKey(id=key_id, name="k", prefix="hk_t", key_hash=key_id.hex, scopes=[]))
+    user = user or uuid.uuid4()
     body = schemas.NotificationIn(
         notification_type="email",
         user_id=user,
@@ -137,6 +153,7 @@ async def _admission(engine: AsyncEngine, request_id: str, *, skip: str | None =
         variables=schemas.Variables(name="Ada", link="https://example.com/a"),  # type: ignore[arg-type]
         request_id=request_id,
         metadata={"topic": "news"},
+        **fields,
     )
     recipient = Recipient(user_id=user, name="Ada", email="ada@example.com")
     return admission(
@@ -145,6 +162,7 @@ async def _admission(engine: AsyncEngine, request_id: str, *, skip: str | None =
         request_hash="h" * 64,
         plan=Route(3, "en", recipient, skip),
         correlation_id="req-1",
+        clock=clock or SystemClock(),
     )
 
 
@@ -165,6 +183,7 @@ def test_an_admission_holds_every_column_of_a_notification_and_no_other() -> Non
         request_hash="h",
         plan=Route(1, "en", recipient, None),
         correlation_id=None,
+        clock=SystemClock(),
     ).notification
     assert [f.name for f in fields(row)] == [a.key for a in Notification.__mapper__.column_attrs]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from tests.servers import REDIS
+from tests.servers import REDIS, drop_redis_prefix, need, pg_url, postgres_databases, unique
 from tests.smtp import free_port
 
 
@@ -82,9 +82,14 @@ COMMANDS = {
     "users": ["serve", "users"],
     "templates": ["serve", "templates"],
     "gateway": ["serve", "gateway"],
+    # A second gateway on the same database, broker and cache: a replica.
+    "gateway_2": ["serve", "gateway"],
     "email_worker": ["worker", "email"],
     "push_worker": ["worker", "push"],
 }
+
+
+ONE_OF_EACH = ("users", "templates", "gateway", "email_worker", "push_worker")
 
 
 def on_servers(
@@ -137,7 +142,7 @@ def migrate(env: Mapping[str, str]) -> None:
 
 @asynccontextmanager
 async def services(
-    values: Mapping[str, str], logs: Path, names: tuple[str, ...] = tuple(COMMANDS)
+    values: Mapping[str, str], logs: Path, names: tuple[str, ...] = ONE_OF_EACH
 ) -> AsyncIterator[Services]:
     ports = {name: free_port() for name in COMMANDS}
     base = environment(
@@ -170,3 +175,41 @@ async def services(
         await asyncio.gather(
             *(asyncio.to_thread(process.stop) for process in running.processes.values())
         )
+
+
+@asynccontextmanager
+async def own_stack(
+    amqp_url: str,
+    logs: Path,
+    names: tuple[str, ...],
+    *,
+    api_key: str,
+    smtp_url: str = "smtp://127.0.0.1:1",
+    **extra: str,
+) -> AsyncIterator[tuple[Services, str]]:
+    """``names`` running on one database of their own (its name given with them), a
+    Redis prefix and the test's vhost; all removed afterwards."""
+    need("Redis", REDIS)
+    name, prefix = unique("herald_e2e"), unique("herald_t")
+    async with postgres_databases([name]):
+        values = on_servers(
+            database_url=pg_url(name),
+            amqp_url=amqp_url,
+            key_prefix=prefix,
+            smtp_url=smtp_url,
+            api_key=api_key,
+            **extra,
+        )
+        async with services(values, logs, names) as running:
+            yield running, name
+        await drop_redis_prefix(prefix)
+
+
+async def create_user(client: httpx.AsyncClient, email: str = "ada@example.com") -> dict[str, Any]:
+    """A user to send to, through the API."""
+    created = await client.post(
+        "/api/v1/users/", json={"name": "Ada", "email": email, "password": "correct horse"}
+    )
+    assert created.status_code == 201, created.text
+    data: dict[str, Any] = created.json()["data"]
+    return data

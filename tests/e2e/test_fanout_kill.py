@@ -14,17 +14,8 @@ import asyncpg
 import httpx
 import pytest_asyncio
 
-from tests.e2e.processes import Services, notification, on_servers, services
-from tests.servers import (
-    REDIS,
-    drop_redis_prefix,
-    need,
-    pg_dsn,
-    pg_url,
-    postgres_databases,
-    stored_users,
-    unique,
-)
+from tests.e2e.processes import Services, notification, own_stack
+from tests.servers import pg_dsn, stored_users
 
 API_KEY = "hk_fan_" + "k" * 40
 SUBSCRIBERS = 4000
@@ -33,20 +24,14 @@ PAGE = 20  # 200 pages: the kill lands between two of them
 
 @pytest_asyncio.fixture
 async def stack(amqp_url: str, tmp_path: Path) -> AsyncIterator[tuple[Services, str]]:
-    need("Redis", REDIS)
-    name, prefix = unique("herald_e2e"), unique("herald_t")
-    async with postgres_databases([name]):
-        values = on_servers(
-            database_url=pg_url(name),
-            amqp_url=amqp_url,
-            key_prefix=prefix,
-            smtp_url="smtp://127.0.0.1:1",
-            api_key=API_KEY,
-            HERALD_FANOUT_PAGE_SIZE=str(PAGE),
-        )
-        async with services(values, tmp_path, ("users", "templates", "gateway")) as running:
-            yield running, name
-        await drop_redis_prefix(prefix)
+    async with own_stack(
+        amqp_url,
+        tmp_path,
+        ("users", "templates", "gateway"),
+        api_key=API_KEY,
+        HERALD_FANOUT_PAGE_SIZE=str(PAGE),
+    ) as found:
+        yield found
 
 
 async def children(database: str, parent_id: str) -> list[Any]:

@@ -10,8 +10,7 @@ from pathlib import Path
 import httpx
 import pytest_asyncio
 
-from tests.e2e.processes import Services, notification, on_servers, services
-from tests.servers import REDIS, drop_redis_prefix, need, pg_url, postgres_databases, unique
+from tests.e2e.processes import Services, create_user, notification, own_stack
 from tests.smtp import SmtpServer
 
 API_KEY = "hk_kill_" + "k" * 40
@@ -21,22 +20,15 @@ TOTAL = 150
 
 @pytest_asyncio.fixture
 async def stack(amqp_url: str, smtp_server: SmtpServer, tmp_path: Path) -> AsyncIterator[Services]:
-    need("Redis", REDIS)
-    name, prefix = unique("herald_e2e"), unique("herald_t")
-    async with postgres_databases([name]):
-        values = on_servers(
-            database_url=pg_url(name),
-            amqp_url=amqp_url,
-            key_prefix=prefix,
-            smtp_url=smtp_server.url,
-            api_key=API_KEY,
-            HERALD_WORKER_PREFETCH=str(PREFETCH),
-        )
-        async with services(
-            values, tmp_path, ("users", "templates", "gateway", "email_worker")
-        ) as running:
-            yield running
-        await drop_redis_prefix(prefix)
+    async with own_stack(
+        amqp_url,
+        tmp_path,
+        ("users", "templates", "gateway", "email_worker"),
+        api_key=API_KEY,
+        smtp_url=smtp_server.url,
+        HERALD_WORKER_PREFETCH=str(PREFETCH),
+    ) as (running, _):
+        yield running
 
 
 class TestWorkerKill:
@@ -48,12 +40,7 @@ class TestWorkerKill:
         async with httpx.AsyncClient(
             base_url=stack.url("gateway"), headers=auth, timeout=10
         ) as client:
-            user = (
-                await client.post(
-                    "/api/v1/users/",
-                    json={"name": "Ada", "email": "ada@example.com", "password": "correct horse"},
-                )
-            ).json()["data"]
+            user = await create_user(client)
 
             async def accept() -> str:
                 response = await client.post(

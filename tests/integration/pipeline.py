@@ -14,6 +14,7 @@ import httpx
 
 from herald import bootstrap
 from herald.config import Settings
+from herald.domain.clock import Clock
 from tests.integration.helpers import running
 from tests.integration.helpers import settings as make_settings
 from tests.servers import (
@@ -64,6 +65,11 @@ class Stack:
         body.update(overrides)
         return body
 
+    async def email_template(self, code: str, **fields: str) -> httpx.Response:
+        """Save an email template (``locale`` defaults to en) with an admin key."""
+        body = {"code": code, "channel": "email", "locale": "en", **fields}
+        return await self.client.post("/api/v1/templates/", json=body, headers=self.auth)
+
     async def send(self, body: dict[str, Any], **headers: str) -> httpx.Response:
         return await self.client.post(
             "/api/v1/notifications/", json=body, headers={**self.auth, **headers}
@@ -104,14 +110,16 @@ def on_servers(
 
 
 @asynccontextmanager
-async def herald_stack(**values: Any) -> AsyncIterator[Stack]:
+async def herald_stack(clock: Clock | None = None, **values: Any) -> AsyncIterator[Stack]:
     values.setdefault("bootstrap_api_key", API_KEY)
     values.setdefault("retry_base_delay", 0.2)
     values.setdefault("retry_max_delay", 1.0)
     values.setdefault("allow_private_targets", True)
+    # A test's clock moves by hand, unseen: the scheduler looks again this often.
+    values.setdefault("scheduler_idle_seconds", 0.2)
     s = make_settings(**values)
     await bootstrap.migrate(s)
-    app = bootstrap.all_in_one(s)
+    app = bootstrap.all_in_one(s, clock=clock)
     async with running(app) as client:
         yield Stack(client, s)
 
@@ -128,13 +136,16 @@ async def _real_servers() -> AsyncIterator[dict[str, Any]]:
 
 
 @asynccontextmanager
-async def stack_on(kind: str, tmp_path: Path, **values: Any) -> AsyncIterator[Stack]:
+async def stack_on(
+    kind: str, tmp_path: Path, clock: Clock | None = None, **values: Any
+) -> AsyncIterator[Stack]:
     """Herald in one process on ``embedded`` adapters (SQLite, the embedded broker, the
-    memory cache) or on the real ``servers``, for tests that hold both to one answer."""
+    memory cache) or on the real ``servers``, for tests that hold both to one answer.
+    ``clock``: what decides when scheduled work is due."""
     async with AsyncExitStack() as exits:
         if kind == "embedded":
             found = {"database_url": f"sqlite+aiosqlite:///{tmp_path}/herald.db", "home": tmp_path}
         else:
             found = await exits.enter_async_context(_real_servers())
         values.setdefault("smtp_url", "smtp://127.0.0.1:1")
-        yield await exits.enter_async_context(herald_stack(**found, **values))
+        yield await exits.enter_async_context(herald_stack(clock, **found, **values))

@@ -66,16 +66,8 @@ class TestDirect:
     async def test_the_locale_given_picks_the_version(
         self, stack: Stack, smtp_server: SmtpServer
     ) -> None:
-        await stack.client.post(
-            "/api/v1/templates/",
-            headers=stack.auth,
-            json={
-                "code": "hello",
-                "channel": "email",
-                "locale": "fr",
-                "subject": "Bonjour {{ name }}",
-                "text_body": "Salut",
-            },
+        await stack.email_template(
+            "hello", locale="fr", subject="Bonjour {{ name }}", text_body="Salut"
         )
         sent = await stack.send(
             direct(

@@ -479,16 +479,8 @@ class TestVariables:
         self, stack: Stack, smtp_server: SmtpServer
     ) -> None:
         # Given a one-time-code template that uses neither name nor link
-        saved = await stack.client.post(
-            "/api/v1/templates/",
-            headers=stack.auth,
-            json={
-                "code": "otp",
-                "channel": "email",
-                "locale": "en",
-                "subject": "Your code",
-                "text_body": "Code {{ code }}, valid {{ minutes }} minutes.",
-            },
+        saved = await stack.email_template(
+            "otp", subject="Your code", text_body="Code {{ code }}, valid {{ minutes }} minutes."
         )
         assert saved.status_code == 201, saved.text
         user = await stack.user()

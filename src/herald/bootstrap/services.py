@@ -21,6 +21,7 @@ from herald.bootstrap.adapters import (
 from herald.bootstrap.infra import Infra, asgi_client, http_client
 from herald.bootstrap.lifecycle import before_start, own
 from herald.config import Settings
+from herald.domain.clock import Clock, SystemClock
 from herald.domain.ratelimits import Rule
 from herald.kit import tracing
 from herald.kit.db import HeraldBase
@@ -79,7 +80,10 @@ def _vapid_public_key(settings: Settings) -> str | None:
 
 
 def gateway_app(
-    infra: Infra, users_http: httpx.AsyncClient, templates_http: httpx.AsyncClient
+    infra: Infra,
+    users_http: httpx.AsyncClient,
+    templates_http: httpx.AsyncClient,
+    clock: Clock | None = None,
 ) -> FastAPI:
     from herald.kit.db import sessionmaker
     from herald.services.gateway import app as gateway
@@ -89,6 +93,7 @@ def gateway_app(
     from herald.services.gateway.intake import Intake
     from herald.services.gateway.keys import KeyVerifier
     from herald.services.gateway.relay import OutboxRelay
+    from herald.services.gateway.scheduler import Scheduler
     from herald.services.gateway.status_events import StatusApplier
 
     s = infra.settings
@@ -103,6 +108,23 @@ def gateway_app(
     infra.on_close(limiter.close)
     store = make_gateway_store(infra.engine("gateway"))
     relay = OutboxRelay(store, infra.broker)
+    clock = clock or SystemClock()
+    fanout: Fanout | None = None
+    scheduler = Scheduler(
+        store,
+        clock,
+        on_queued=relay.wake,
+        on_topics=lambda: fanout.wake() if fanout else None,
+        idle_seconds=s.scheduler_idle_seconds,
+    )
+    fanout = Fanout(
+        store,
+        directory,
+        relay,
+        clock=clock,
+        on_scheduled=scheduler.wake,
+        page_size=s.fanout_page_size,
+    )
     ctx = GatewayContext(
         sessions=sessions,
         broker=infra.broker,
@@ -110,9 +132,11 @@ def gateway_app(
         limiter=limiter,
         keys=KeyVerifier(sessions),
         relay=relay,
-        intake=Intake(store, relay),
+        intake=Intake(store, relay, on_scheduled=scheduler.wake),
         statuses=StatusApplier(store, infra.broker),
-        fanout=Fanout(store, directory, relay, page_size=s.fanout_page_size),
+        fanout=fanout,
+        scheduler=scheduler,
+        clock=clock,
         signing=infra.keys,
         rate_limit_per_key=Rule.parse(s.rate_limit_per_key),
         rate_limit_per_recipient=Rule.parse(s.rate_limit_per_recipient),
@@ -206,15 +230,22 @@ def push_worker_app(
 
 
 def all_in_one(
-    settings: Settings, *, email: EmailTransport | None = None, capture: CaptureStore | None = None
+    settings: Settings,
+    *,
+    email: EmailTransport | None = None,
+    capture: CaptureStore | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """Every service in one process, reaching each other in-process: what ``herald dev``
-    runs (on embedded adapters) and what integration tests run (on the real servers)."""
+    runs (on embedded adapters) and what integration tests run (on the real servers).
+    ``clock``: what decides when scheduled work is due (tests give one they move)."""
     tracing.configure("dev", endpoint=settings.otel_exporter_otlp_endpoint)
     infra = Infra(settings)
     users = users_app(infra)
     templates = templates_app(infra)
-    gateway = gateway_app(infra, asgi_client(users, "users"), asgi_client(templates, "templates"))
+    gateway = gateway_app(
+        infra, asgi_client(users, "users"), asgi_client(templates, "templates"), clock
+    )
     email_worker = email_worker_app(infra, asgi_client(templates, "templates"), email)
     push_worker = push_worker_app(
         infra, asgi_client(templates, "templates"), asgi_client(users, "users"), capture

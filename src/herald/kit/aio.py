@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
+
+import structlog
+
+log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
@@ -40,3 +44,28 @@ class Background:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+async def keep_stepping(
+    step: Callable[[], Awaitable[bool]],
+    idle: Callable[[], Awaitable[object]],
+    *,
+    failed: str,
+    longest_pause: float = 5.0,
+) -> None:
+    """A background loop's life: ``step`` again at once while it says more is waiting,
+    after ``idle`` when not. A step that raises (the database or a service is away)
+    left its work where it was: it is logged as ``failed`` and tried again after a
+    pause that doubles up to ``longest_pause``."""
+    failures = 0
+    while True:
+        try:
+            more = await step()
+            failures = 0
+        except Exception:
+            failures += 1
+            log.exception(failed, failures=failures)
+            await asyncio.sleep(min(0.2 * 2**failures, longest_pause))
+            continue
+        if not more:
+            await idle()

@@ -10,20 +10,22 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import JSON, DateTime, Integer, String, TypeDecorator, Uuid
+from sqlalchemy import JSON, DateTime, Integer, String, TypeDecorator, Uuid, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
 from herald.adapters.db.engine import postgres_driver
 from herald.adapters.db.gateway_sql import SqlGatewayStore, refused
+from herald.domain.clock import utcnow
 from herald.ports import StoreUnavailable
 from herald.services.gateway.admission import Admission, NotificationRow
 from herald.services.gateway.fanout import Progress
 from herald.services.gateway.models import Notification, NotificationEvent
-from herald.services.gateway.store import Children, Mover, OutboxRow
+from herald.services.gateway.store import Children, Mover, OutboxRow, Released
 
 
 # Every column of a notification row, read from the model (the one list of them): the
@@ -52,10 +54,12 @@ _NOTIFICATION_COLUMNS = tuple(
 _BODIES = len(_NOTIFICATION_COLUMNS) + 1
 
 # One statement stores a whole batch: the notifications whose request_id is new, then
-# for exactly those their first history entry and (unless skipped) their outbox message.
-# Both are derived from the inserted row, as the SQLAlchemy adapter's dicts are
-# (``admission``): entry = (status, attempt 0, last_error, created_at); message = channel
-# as routing key, priority, id as message id, correlation id, created_at.
+# for exactly those their first history entry and their message: in the outbox if it
+# goes now, in the schedules if it waits for a time (a digest's member waits in its
+# window, which the transaction joined first). The rows are derived from the inserted
+# row, as the SQLAlchemy adapter's dicts are (``admission``): entry = (status, attempt 0,
+# last_error, created_at); message = channel as routing key, priority, id as message
+# id, correlation id, created_at; schedule = (id, send_at).
 ADMIT_SQL = f"""
 WITH n AS (
     INSERT INTO notifications ({", ".join(column for _, column, _ in _NOTIFICATION_COLUMNS)})
@@ -63,15 +67,22 @@ WITH n AS (
     ", ".join(f"${i}::{kind}[]" for i, (_, _, kind) in enumerate(_NOTIFICATION_COLUMNS, 1))
 })
     ON CONFLICT (api_key_id, request_id) DO NOTHING
-    RETURNING id, channel, priority, status, last_error, correlation_id, created_at
+    RETURNING id, channel, priority, status, last_error, correlation_id, created_at,
+        send_at, digest_id
+), b AS (
+    SELECT * FROM unnest(${_BODIES}::uuid[], ${_BODIES + 1}::bytea[]) AS b (id, body)
 ), e AS (
     INSERT INTO notification_events (notification_id, status, attempt, error, "timestamp")
     SELECT id, status, 0, last_error, created_at FROM n
 ), o AS (
     INSERT INTO outbox (routing_key, body, priority, message_id, correlation_id, created_at)
     SELECT n.channel, b.body, n.priority, n.id::text, n.correlation_id, n.created_at
-    FROM n JOIN unnest(${_BODIES}::uuid[], ${_BODIES + 1}::bytea[]) AS b (id, body)
-        ON b.id = n.id
+    FROM n JOIN b ON b.id = n.id
+    WHERE n.status = 'pending'
+), s AS (
+    INSERT INTO schedules (id, due_at, body)
+    SELECT n.id, n.send_at, b.body FROM n LEFT JOIN b ON b.id = n.id
+    WHERE n.status = 'scheduled' AND n.digest_id IS NULL
 )
 SELECT id FROM n
 """
@@ -104,8 +115,33 @@ def admit_arguments(
 # Status events: the notifications they name are locked (in id order, as every batch
 # locks them), moved in Python, then written back and their history added.
 LOCK_SQL = """
-SELECT id, channel, status, attempts, last_error FROM notifications
-WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+SELECT id, channel, status, attempts, last_error, digest_id FROM notifications
+WHERE id = ANY($1::uuid[]) OR digest_id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+"""
+
+# Due schedules released in one statement: claimed by deleting them (SKIP LOCKED, so
+# replicas take different ones), their notifications still scheduled made pending with
+# a history entry and, unless a topic send (no body), an outbox message.
+RELEASE_SQL = """
+WITH due AS (
+    DELETE FROM schedules WHERE id IN (
+        SELECT id FROM schedules WHERE due_at <= $1 ORDER BY due_at LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, body
+), moved AS (
+    UPDATE notifications AS n SET status = 'pending', updated_at = $3
+    FROM due WHERE n.id = due.id AND n.status = 'scheduled'
+    RETURNING n.id, n.channel, n.priority, n.correlation_id, n.topic, due.body
+), e AS (
+    INSERT INTO notification_events (notification_id, status, attempt, error, "timestamp")
+    SELECT id, 'pending', 0, NULL, $3 FROM moved
+), o AS (
+    INSERT INTO outbox (routing_key, body, priority, message_id, correlation_id, created_at)
+    SELECT channel, body, priority, id::text, correlation_id, $3 FROM moved
+    WHERE body IS NOT NULL
+)
+SELECT (SELECT count(*) FROM due), count(body), count(topic) FROM moved
 """
 MOVE_SQL = """
 UPDATE notifications AS n
@@ -121,7 +157,7 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::timestam
 
 
 async def _admit(driver: Any, batch: Sequence[Admission]) -> set[uuid.UUID]:
-    bodies = {a.notification.id: a.outbox.body for a in batch if a.outbox}
+    bodies = {a.notification.id: body for a in batch if (body := _body(a)) is not None}
     arguments = admit_arguments([a.notification for a in batch], bodies)
     try:
         rows = await driver.fetch(ADMIT_SQL, *arguments)
@@ -130,6 +166,12 @@ async def _admit(driver: Any, batch: Sequence[Admission]) -> set[uuid.UUID]:
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise StoreUnavailable(str(exc)) from exc
     return {r[0] for r in rows}
+
+
+def _body(a: Admission) -> bytes | None:
+    if a.outbox is not None:
+        return a.outbox.body
+    return None if a.schedule is None else a.schedule.body
 
 
 def move_arguments(changed: Sequence[Notification]) -> list[list[Any]]:
@@ -154,8 +196,26 @@ def history_arguments(entries: Sequence[NotificationEvent]) -> list[list[Any]]:
 
 class PostgresGatewayStore(SqlGatewayStore):
     async def admit(self, batch: Sequence[Admission]) -> set[uuid.UUID]:
+        if any(a.digest is not None for a in batch):
+            return await super().admit(batch)  # windows joined in the same transaction
         async with self._engine.connect() as conn:
             return await _admit(await postgres_driver(conn), batch)  # commits by itself
+
+    async def _lock_group(self, session: AsyncSession, key: str) -> None:
+        # Held to the transaction's end: the group's second member waits, then joins
+        # the window the first opened.
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+        )
+
+    async def release_due(self, now: datetime, limit: int) -> Released:
+        async with self._engine.connect() as conn:
+            driver = await postgres_driver(conn)
+            try:
+                claimed, queued, topics = await driver.fetchrow(RELEASE_SQL, now, limit, utcnow())
+            except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise StoreUnavailable(str(exc)) from exc
+            return Released(claimed, queued, topics)
 
     async def fan_out(self, page_size: int, children: Children) -> Progress | None:
         # One transaction holds the send locked while its children are built: another
@@ -170,6 +230,7 @@ class PostgresGatewayStore(SqlGatewayStore):
 
     async def _insert(self, session: AsyncSession, batch: Sequence[Admission]) -> set[uuid.UUID]:
         # On the session's connection, inside the transaction it has begun.
+        await self._join_digests(session, batch)
         return await _admit(await postgres_driver(await session.connection()), batch)
 
     @asynccontextmanager

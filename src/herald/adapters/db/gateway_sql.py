@@ -8,21 +8,47 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import exc as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from herald.domain.clock import utcnow
 from herald.domain.statuses import Status
 from herald.ports import RowRefused
 from herald.services.gateway.admission import Admission
 from herald.services.gateway.fanout import Progress, advance
-from herald.services.gateway.models import Notification
+from herald.services.gateway.models import Digest, Notification
 from herald.services.gateway.repositories import (
     NotificationRepository,
     OutboxRepository,
+    ScheduleRepository,
     TopicRepository,
 )
-from herald.services.gateway.store import Children, Mover, OutboxRow
+from herald.services.gateway.store import Children, Compose, Mover, OutboxRow, Released
+
+
+def _pending(notification_id: uuid.UUID, stamp: datetime) -> dict[str, Any]:
+    return {
+        "notification_id": notification_id,
+        "status": Status.PENDING.value,
+        "attempt": 0,
+        "error": None,
+        "timestamp": stamp,
+    }
+
+
+def _message(message_id: uuid.UUID, n: Any, body: bytes, stamp: datetime) -> dict[str, Any]:
+    """An outbox row for a message released now: ``n`` the notification it goes for."""
+    return {
+        "routing_key": n.channel,
+        "body": body,
+        "priority": n.priority,
+        "message_id": str(message_id),
+        "correlation_id": n.correlation_id,
+        "created_at": stamp,
+    }
 
 
 def refused(exc: Exception) -> RowRefused:
@@ -40,6 +66,7 @@ class SqlGatewayStore:
     async def _insert(self, session: AsyncSession, batch: Sequence[Admission]) -> set[uuid.UUID]:
         """Store the batch in the session's transaction; return the ids stored."""
         try:
+            await self._join_digests(session, batch)
             repo = NotificationRepository(session)
             # Two requests in one batch may share a request_id: only the first is new.
             inserted = await repo.insert_new([asdict(a.notification) for a in batch])
@@ -47,9 +74,89 @@ class SqlGatewayStore:
             await repo.insert_events([asdict(a.event) for a in stored])
             outbox = [asdict(a.outbox) for a in stored if a.outbox]
             await OutboxRepository(session).insert(outbox)
+            await ScheduleRepository(session).insert(
+                [
+                    {"id": a.notification.id, "due_at": a.schedule.due_at, "body": a.schedule.body}
+                    for a in stored
+                    if a.schedule
+                ]
+            )
         except (sa.DataError, sa.IntegrityError) as exc:
             raise refused(exc) from exc
         return inserted
+
+    async def _join_digests(self, session: AsyncSession, batch: Sequence[Admission]) -> None:
+        """Each digest member into its group's open window, or a new one it opens."""
+        groups: dict[str, list[Admission]] = {}
+        for a in batch:
+            if a.digest is not None:
+                groups.setdefault(a.digest.group_key, []).append(a)
+        repo = ScheduleRepository(session)
+        for key in sorted(groups):  # locked in one order, as every transaction does
+            members = groups[key]
+            join = members[0].digest
+            assert join is not None
+            await self._lock_group(session, key)
+            window = await repo.open_digest(key, join.at)
+            if window is None:
+                window = Digest(
+                    id=uuid.uuid4(), group_key=key, closes_at=join.closes_at, body=join.body
+                )
+                repo.add(window)
+                await session.flush()
+            for a in members:
+                a.notification.digest_id = window.id
+                a.notification.send_at = window.closes_at
+
+    async def _lock_group(self, session: AsyncSession, key: str) -> None:
+        """Keep two first members of one group from opening a window each. SQLite has
+        one writer at a time already."""
+
+    async def release_due(self, now: datetime, limit: int) -> Released:
+        async with AsyncSession(self._engine) as session, session.begin():
+            repo = ScheduleRepository(session)
+            due = dict(await repo.due(now, limit))
+            if not due:
+                return Released(0, 0)
+            stamp = utcnow()
+            moved = await repo.release(Notification.id.in_(list(due)), stamp)
+            await NotificationRepository(session).insert_events(
+                [_pending(m.id, stamp) for m in moved]
+            )
+            outbox = [
+                _message(m.id, m, body, stamp) for m in moved if (body := due[m.id]) is not None
+            ]
+            await OutboxRepository(session).insert(outbox)
+            topics = sum(1 for m in moved if m.topic is not None)
+            return Released(len(due), len(outbox), topics)
+
+    async def next_due(self) -> datetime | None:
+        async with AsyncSession(self._engine) as session:
+            return await ScheduleRepository(session).next_due()
+
+    async def close_digests(self, now: datetime, limit: int, compose: Compose) -> Released:
+        async with AsyncSession(self._engine) as session, session.begin():
+            repo = ScheduleRepository(session)
+            windows = await repo.closing(now, limit)
+            queued = 0
+            for window in windows:
+                stamp = utcnow()
+                members = sorted(
+                    await repo.release(Notification.digest_id == window.id, stamp),
+                    key=lambda m: (m.created_at, m.id),
+                )
+                window.closed_at, window.members = stamp, len(members)
+                if not members:
+                    continue  # every member was cancelled
+                await NotificationRepository(session).insert_events(
+                    [_pending(m.id, stamp) for m in members]
+                )
+                body = compose(window.id, window.body, [m.variables for m in members])
+                await OutboxRepository(session).insert(
+                    [_message(window.id, members[0], body, stamp)]
+                )
+                queued += 1
+            return Released(len(windows), queued)
 
     async def audience(self, topic: str) -> int | None:
         async with AsyncSession(self._engine) as session:
@@ -90,8 +197,10 @@ class SqlGatewayStore:
         if parent is None:
             return None
         assert parent.topic is not None
+        # Who follows the topic by the time it goes: its send, or its due time.
+        went = max(parent.created_at, parent.send_at or parent.created_at)
         user_ids = await TopicRepository(session).page_after(
-            parent.topic, after=parent.fanout_cursor, before=parent.created_at, limit=page_size
+            parent.topic, after=parent.fanout_cursor, before=went, limit=page_size
         )
         return parent, user_ids
 

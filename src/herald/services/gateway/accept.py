@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -52,6 +53,7 @@ async def accept(
         request_hash=request_hash,
         plan=route,
         correlation_id=correlation_id,
+        clock=ctx.clock,
     )
     if not await ctx.intake.admit(stored):
         return await _stored_before(ctx, body, request_hash, api_key), "already accepted"
@@ -67,6 +69,13 @@ async def _prepared(
 ) -> tuple[Route, Send]:
     """Where it goes, and what is stored: a topic send counts its audience now.
     ``directory``: a batch's, read ahead."""
+    if body.send_at is not None:
+        latest = ctx.clock.now() + timedelta(days=schemas.MAX_SCHEDULE_AHEAD_DAYS)
+        if body.send_at > latest:
+            raise HeraldError.invalid(
+                f"send_at: at most {schemas.MAX_SCHEDULE_AHEAD_DAYS} days ahead "
+                f"(until {latest.isoformat(timespec='seconds')})"
+            )
     route = await plan(directory or ctx.directory, body, allow_private=ctx.allow_private_targets)
     audience = None
     if body.topic is not None:
@@ -201,6 +210,7 @@ async def _judge(
         request_hash=request_hash,
         plan=route,
         correlation_id=correlation_id,
+        clock=ctx.clock,
     )
     return _Planned(index, body, request_hash, stored)
 

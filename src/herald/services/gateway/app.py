@@ -39,11 +39,13 @@ def build(
         await ctx.intake.start()
         await ctx.statuses.start()
         await ctx.fanout.start()
+        await ctx.scheduler.start()
         await gauges.start()
         try:
             yield
         finally:
             await gauges.stop()
+            await ctx.scheduler.stop()
             await ctx.fanout.stop()
             await ctx.statuses.stop()
             await ctx.intake.stop()

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from herald.domain.clock import Clock, SystemClock
 from herald.domain.ratelimits import Rule
 from herald.kit.auth import Keys
 from herald.ports import Broker, RateLimiter
@@ -12,6 +13,7 @@ from herald.services.gateway.fanout import Fanout
 from herald.services.gateway.intake import Intake
 from herald.services.gateway.keys import KeyVerifier
 from herald.services.gateway.relay import OutboxRelay
+from herald.services.gateway.scheduler import Scheduler
 from herald.services.gateway.status_events import StatusApplier
 
 
@@ -26,6 +28,7 @@ class GatewayContext:
     intake: Intake
     statuses: StatusApplier
     fanout: Fanout
+    scheduler: Scheduler
     signing: Keys
     rate_limit_per_key: Rule
     rate_limit_per_recipient: Rule
@@ -33,3 +36,5 @@ class GatewayContext:
     vapid_public_key: str | None = None
     # Whether a Web Push endpoint given directly (``to.device``) may be private.
     allow_private_targets: bool = False
+    # What decides when scheduled work is due; tests move it by hand.
+    clock: Clock = field(default_factory=SystemClock)

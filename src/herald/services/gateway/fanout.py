@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
 
-from herald.domain.clock import utcnow
+from herald.domain.clock import Clock, utcnow
 from herald.domain.statuses import Status
-from herald.kit.aio import Background, within
+from herald.kit.aio import Background, keep_stepping, within
 from herald.kit.metrics import NOTIFICATIONS
 from herald.services.gateway.admission import Admission, Send, admission
 from herald.services.gateway.clients import Directory
@@ -39,6 +40,7 @@ class Progress:
     made: int
     queued: bool
     done: bool
+    scheduled: bool = False
 
 
 def advance(
@@ -69,7 +71,8 @@ def advance(
     parent.fanout = counts  # a new dict: the JSON column sees the change
     parent.updated_at = now
     queued = any(a.outbox is not None for a in made)
-    return Progress(parent.id, len(made), queued, done), event
+    scheduled = any(a.schedule is not None or a.digest is not None for a in made)
+    return Progress(parent.id, len(made), queued, done, scheduled), event
 
 
 class Fanout:
@@ -81,9 +84,13 @@ class Fanout:
         directory: Directory,
         relay: OutboxRelay,
         *,
+        clock: Clock,
+        on_scheduled: Callable[[], None] = lambda: None,
         page_size: int = PAGE_SIZE,
         idle_seconds: float = 1.0,
     ) -> None:
+        self._clock = clock
+        self._on_scheduled = on_scheduled
         self._store = store
         self._directory = directory
         self._relay = relay
@@ -112,6 +119,8 @@ class Fanout:
             return None
         if progress.queued:
             self._relay.wake()
+        if progress.scheduled:
+            self._on_scheduled()
         if progress.done:
             log.info("notifications.fanout.done", notification_id=str(progress.parent_id))
         return progress
@@ -134,27 +143,26 @@ class Fanout:
                     metadata=parent.extra,
                     user_id=user_id,
                     parent_id=parent.id,
+                    digest=(parent.fanout or {}).get("digest"),
+                    recipient_key=str(user_id),
                 ),
                 request_hash=parent.request_hash,
                 plan=route_subscriber(contacts.get(user_id), heads, parent.channel),
                 correlation_id=parent.correlation_id,
+                clock=self._clock,
             )
             for user_id in user_ids
         ]
 
     async def _run(self) -> None:
-        failures = 0
-        while True:
+        async def step() -> bool:
             self._wake.clear()
-            try:
-                progress = await self.step()
-                failures = 0
-            except Exception:
-                # The users service or the database is unreachable: the page rolled
-                # back, and is made again once they answer.
-                failures += 1
-                log.exception("notifications.fanout.failed", failures=failures)
-                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
-                continue
-            if progress is None:
-                await within(self._idle, self._wake.wait())
+            return await self.step() is not None
+
+        # A failed page rolled back, and is made again once the users service and
+        # the database answer.
+        await keep_stepping(
+            step,
+            lambda: within(self._idle, self._wake.wait()),
+            failed="notifications.fanout.failed",
+        )

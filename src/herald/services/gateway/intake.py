@@ -12,6 +12,8 @@ stored one notification at a time, and only the refused one gets a 422.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 
 from herald.domain.errors import HeraldError
@@ -30,10 +32,12 @@ class Intake:
         store: GatewayStore,
         relay: OutboxRelay,
         *,
+        on_scheduled: Callable[[], None] = lambda: None,
         batch_size: int = 200,
     ) -> None:
         self._store_port = store
         self._relay = relay
+        self._on_scheduled = on_scheduled
         self._batcher: Batcher[Admission, bool | HeraldError] = Batcher(
             "accepted notifications", self._store, max_size=batch_size
         )
@@ -74,6 +78,8 @@ class Intake:
         inserted = await self._store_port.admit(batch)
         if any(a.outbox and a.notification.id in inserted for a in batch):
             self._relay.wake()
+        if any((a.schedule or a.digest) and a.notification.id in inserted for a in batch):
+            self._on_scheduled()
         return [a.notification.id in inserted for a in batch]
 
 

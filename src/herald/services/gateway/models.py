@@ -51,6 +51,13 @@ class Notification(Base):
         Index("ix_notifications_status_created", "status", "created_at"),
         Index("ix_notifications_parent_created", "parent_id", "created_at"),
         # The topic sends whose fan-out has not finished: what the fan-out looks for.
+        # A digest's members, which its delivery's status events move together.
+        Index(
+            "ix_notifications_digest",
+            "digest_id",
+            postgresql_where=text("digest_id IS NOT NULL"),
+            sqlite_where=text("digest_id IS NOT NULL"),
+        ),
         Index(
             "ix_notifications_fanning_out",
             "created_at",
@@ -87,6 +94,53 @@ class Notification(Base):
     topic: Mapped[str | None] = mapped_column(String(100), default=None)
     fanout: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     fanout_cursor: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    # When a scheduled notification becomes due (asked for, or the end of the user's
+    # quiet hours, or its digest's close); the digest it waits in.
+    send_at: Mapped[datetime | None] = mapped_column(default=None)
+    digest_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+
+class Schedule(Base):
+    """A scheduled notification's release: at ``due_at`` the scheduler makes it pending
+    and writes ``body`` to the outbox (a topic send, which has no message of its own,
+    starts its fan-out), in one transaction. A row whose notification was cancelled
+    meanwhile is dropped then."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
+    )
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+
+
+class Digest(Base):
+    """A window collecting one recipient's notifications of one template and key. At
+    ``closes_at`` its members make one message, sent as this digest's id."""
+
+    __tablename__ = "digests"
+    __table_args__ = (
+        Index("ix_digests_group", "group_key", "closes_at"),
+        # The windows still open: what the scheduler closes when due.
+        Index(
+            "ix_digests_open",
+            "closes_at",
+            postgresql_where=text("closed_at IS NULL"),
+            sqlite_where=text("closed_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # The hash of (API key, recipient, channel, template, key): one window at a time.
+    group_key: Mapped[str] = mapped_column(String(64))
+    closes_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    members: Mapped[int] = mapped_column(default=0)
+    # The command of the notification that opened it, rendered again at the close
+    # with every member's variables.
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Topic(Base):

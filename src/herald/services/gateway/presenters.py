@@ -23,6 +23,7 @@ class Answered(Protocol):
     channel: str
     created_at: datetime
     last_error: str | None
+    send_at: datetime | None
 
 
 def accepted(n: Answered, *, status: str | None = None) -> dict[str, Any]:
@@ -35,6 +36,7 @@ def accepted(n: Answered, *, status: str | None = None) -> dict[str, Any]:
         notification_type=n.channel,
         created_at=n.created_at,
         reason=n.last_error if n.initial_status == Status.SKIPPED else None,
+        send_at=n.send_at,
     ).model_dump(mode="json")
 
 
@@ -59,6 +61,8 @@ def notification_out(
         topic=n.topic,
         parent_id=n.parent_id,
         fanout=n.fanout,
+        send_at=n.send_at,
+        digest_id=n.digest_id,
         template_code=n.template_code,
         template_version=n.template_version,
         locale=n.locale,

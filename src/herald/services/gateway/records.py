@@ -16,6 +16,7 @@ class Contact(Recipient):
 
     timezone: str = "UTC"
     preferences: dict[str, bool] = Field(default_factory=dict)
+    quiet_hours: dict[str, str] | None = None
     email_bounce: str | None = None
     _recipient: Recipient | None = PrivateAttr(default=None)
 

@@ -5,16 +5,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, literal, select
+from sqlalchemy import Row, delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.domain.statuses import Status
 from herald.kit.db import insert_new
 from herald.services.gateway.models import (
     ApiKey,
+    Digest,
     Notification,
     NotificationEvent,
     OutboxMessage,
+    Schedule,
     Topic,
     TopicSubscriber,
 )
@@ -37,9 +39,11 @@ class NotificationRepository:
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def many(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Notification]:
+        """The notifications ``ids`` names, locked: by their ids, or by the digest they
+        were sent in."""
         rows = await self.session.scalars(
             select(Notification)
-            .where(Notification.id.in_(ids))
+            .where(or_(Notification.id.in_(ids), Notification.digest_id.in_(ids)))
             .order_by(Notification.id)
             .with_for_update()
         )
@@ -122,6 +126,91 @@ class OutboxRepository:
 
     async def backlog(self) -> int:
         return int(await self.session.scalar(select(func.count()).select_from(OutboxMessage)) or 0)
+
+
+_SCHEDULED = literal(Status.SCHEDULED.value, literal_execute=True)
+
+
+class ScheduleRepository:
+    """Scheduled notifications and digest windows, released when due."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(Schedule), list(rows))
+
+    async def due(self, now: datetime, limit: int) -> list[tuple[uuid.UUID, bytes | None]]:
+        """Up to ``limit`` schedules due by ``now``, oldest first, none another replica
+        holds; deleted with the transaction."""
+        rows = (
+            await self.session.execute(
+                select(Schedule.id, Schedule.body)
+                .where(Schedule.due_at <= now)
+                .order_by(Schedule.due_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        ids = [r[0] for r in rows]
+        if ids:
+            await self.session.execute(delete(Schedule).where(Schedule.id.in_(ids)))
+        return [(r[0], r[1]) for r in rows]
+
+    async def release(self, where: Any, stamp: datetime) -> Sequence[Row[Any]]:
+        """Make the scheduled notifications ``where`` picks pending (those cancelled
+        meanwhile stay as they are); return what their messages need."""
+        result = await self.session.execute(
+            update(Notification)
+            .where(where, Notification.status == _SCHEDULED)
+            .values(status=Status.PENDING.value, updated_at=stamp)
+            .returning(
+                Notification.id,
+                Notification.channel,
+                Notification.priority,
+                Notification.correlation_id,
+                Notification.topic,
+                Notification.variables,
+                Notification.created_at,
+            )
+        )
+        return result.all()
+
+    async def next_due(self) -> datetime | None:
+        """Two reads of an index's first entry."""
+        schedule = select(func.min(Schedule.due_at)).scalar_subquery()
+        window = (
+            select(func.min(Digest.closes_at)).where(Digest.closed_at.is_(None)).scalar_subquery()
+        )
+        found = (await self.session.execute(select(schedule, window))).one()
+        times = [t for t in found if t is not None]
+        return min(times) if times else None
+
+    async def open_digest(self, group_key: str, at: datetime) -> Digest | None:
+        """The group's window still open at ``at``, held against its close (FOR SHARE:
+        the close passes it over until this transaction ends)."""
+        stmt = (
+            select(Digest)
+            .where(Digest.group_key == group_key, Digest.closed_at.is_(None), Digest.closes_at > at)
+            .order_by(Digest.closes_at.desc())
+            .limit(1)
+            .with_for_update(read=True)
+        )
+        return (await self.session.scalars(stmt)).first()
+
+    def add(self, digest: Digest) -> None:
+        self.session.add(digest)
+
+    async def closing(self, now: datetime, limit: int) -> list[Digest]:
+        stmt = (
+            select(Digest)
+            .where(Digest.closed_at.is_(None), Digest.closes_at <= now)
+            .order_by(Digest.closes_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(await self.session.scalars(stmt))
 
 
 class ApiKeyRepository:

@@ -13,7 +13,7 @@ from herald.domain.errors import HeraldError
 from herald.domain.statuses import Channel, Status
 from herald.kit.deps import SessionDep
 from herald.kit.envelope import ERROR_RESPONSES, Envelope, Page, PaginationMeta, ok
-from herald.services.gateway import reports, schemas
+from herald.services.gateway import reports, schedules, schemas
 from herald.services.gateway.accept import accept, accept_batch
 from herald.services.gateway.presenters import notification_out
 from herald.services.gateway.repositories import NotificationRepository
@@ -149,6 +149,19 @@ async def list_notifications(
         "notifications",
         PaginationMeta.of(total=total, page=page.page, limit=page.limit),
     )
+
+
+@router.post(
+    "/notifications/{notification_id}/cancel",
+    summary="Cancel a scheduled notification",
+    response_model=Envelope[schemas.NotificationOut],
+)
+async def cancel(notification_id: uuid.UUID, who: Caller, ctx: Ctx) -> dict[str, Any]:
+    """A notification waiting for its ``send_at``, for the end of quiet hours or in a
+    digest window becomes ``cancelled`` and is never sent (a digest whose every member
+    was cancelled sends nothing). Anything else is a 409: it is on its way already."""
+    who.require("send")
+    return ok(await schedules.cancel(ctx, who, notification_id), "notification cancelled")
 
 
 @router.post(

@@ -38,6 +38,9 @@ class Route:
     locale: str | None
     recipient: Recipient | None
     skip_reason: str | None
+    # A stored user's quiet hours, in their time zone.
+    quiet_hours: dict[str, str] | None = None
+    timezone: str = "UTC"
 
 
 async def plan(
@@ -52,7 +55,7 @@ async def plan(
     if body.topic is not None:
         every = _found(body, channel, await directory.heads(body.template_code, channel))
         for needs in every.needs.values():  # whichever locale each subscriber gets
-            _check_variables(body.template_code, body.dumped["variables"], needs)
+            _check_variables(body.template_code, _given(body), needs)
         return Route(None, None, None, None)
     contact, heads = await directory.contact_and_heads(
         str(body.user_id), body.template_code, channel
@@ -61,8 +64,8 @@ async def plan(
         raise HeraldError.not_found(f"user {body.user_id}")
     found = _found(body, channel, heads)
     locale = _locale(body.template_code, found, contact.locale)
-    _check_variables(body.template_code, body.dumped["variables"], found.needs.get(locale))
-    return Route(found.locales[locale], locale, contact.recipient(), skip_for(contact, channel))
+    _check_variables(body.template_code, _given(body), found.needs.get(locale))
+    return _to_user(contact, found.locales[locale], locale, skip_for(contact, channel))
 
 
 def route_subscriber(contact: Contact | None, heads: TemplateHeads | None, channel: str) -> Route:
@@ -77,7 +80,19 @@ def route_subscriber(contact: Contact | None, heads: TemplateHeads | None, chann
         locale = _locale(heads.code, heads, contact.locale)
     except HeraldError as exc:
         return Route(None, None, contact.recipient(), exc.error)
-    return Route(heads.locales[locale], locale, contact.recipient(), skip_for(contact, channel))
+    return _to_user(contact, heads.locales[locale], locale, skip_for(contact, channel))
+
+
+def _to_user(contact: Contact, version: int, locale: str, skip: str | None) -> Route:
+    return Route(version, locale, contact.recipient(), skip, contact.quiet_hours, contact.timezone)
+
+
+def _given(body: schemas.NotificationIn) -> dict[str, Any]:
+    """The variables a send gives its template; a digest's message gets ``digest``."""
+    given: dict[str, Any] = body.dumped["variables"]
+    if body.digest is not None:
+        given = {**given, "digest": {"count": 1, "items": [given]}}
+    return given
 
 
 def skip_for(contact: Contact, channel: str) -> str | None:
@@ -109,7 +124,7 @@ async def _direct(
     )
     heads = _found(body, channel, heads)
     locale = _locale(body.template_code, heads, to.locale or heads.default_locale)
-    _check_variables(body.template_code, body.dumped["variables"], heads.needs.get(locale))
+    _check_variables(body.template_code, _given(body), heads.needs.get(locale))
     devices = [] if to.device is None else [_device(to.device)]
     recipient = Recipient(user_id=None, name="", email=to.email, locale=locale, devices=devices)
     skip = f"address is suppressed: {suppressed}" if suppressed else None

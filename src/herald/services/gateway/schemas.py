@@ -6,10 +6,19 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal, Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    model_validator,
+)
 
 from herald.domain import variables
 from herald.domain.locales import Locale
+from herald.domain.statuses import Status
 from herald.domain.suppressions import suppression_id
 from herald.kit.devices import DeviceIn
 from herald.kit.envelope import Input as Strict
@@ -71,6 +80,19 @@ class To(Strict):
         return self.device.address
 
 
+MAX_SCHEDULE_AHEAD_DAYS = 90
+
+
+class DigestIn(Strict):
+    """Collect this notification with the others for the same recipient, template and
+    ``key`` until the window closes, then send them as one message."""
+
+    key: str = Field(min_length=1, max_length=200, examples=["comments"])
+    window_seconds: int = Field(
+        ge=60, le=86_400, description="how long the window the first member opens stays open"
+    )
+
+
 class NotificationIn(Strict):
     """The seed's request body, with a recipient named in exactly one of three ways:
     a stored user (``user_id``), an address (``to``), or a topic's subscribers."""
@@ -84,6 +106,14 @@ class NotificationIn(Strict):
     request_id: str = Field(min_length=1, max_length=200)
     priority: int = Field(default=5, ge=0, le=9)
     metadata: dict[str, Any] | None = None
+    send_at: AwareDatetime | None = Field(
+        default=None,
+        description=(
+            "RFC 3339 with an offset, at most 90 days ahead: the notification is "
+            "'scheduled' until then (a time past is now)"
+        ),
+    )
+    digest: DigestIn | None = None
 
     @model_validator(mode="after")
     def _addressed_once(self) -> Self:
@@ -96,6 +126,10 @@ class NotificationIn(Strict):
         if self.to is not None and self.to.channel != self.notification_type:
             wanted = "email" if self.notification_type == "email" else "device"
             raise ValueError(f"a {self.notification_type} notification's 'to' takes '{wanted}'")
+        if self.digest is not None and self.send_at is not None:
+            raise ValueError(
+                "give 'send_at' or 'digest', not both: a digest is sent when it closes"
+            )
         return self
 
     @cached_property
@@ -135,10 +169,11 @@ class BatchItem(BaseModel):
 class Accepted(BaseModel):
     notification_id: uuid.UUID
     request_id: str
-    status: str
+    status: Status
     notification_type: str
     created_at: datetime
     reason: str | None = None
+    send_at: datetime | None = Field(default=None, description="when a scheduled one is due")
 
 
 class StatusReport(Strict):
@@ -151,7 +186,7 @@ class StatusReport(Strict):
 
 
 class HistoryEntry(BaseModel):
-    status: str
+    status: Status
     timestamp: datetime
     error: str | None = None
 
@@ -171,12 +206,18 @@ class NotificationOut(BaseModel):
     topic: str | None = None
     parent_id: uuid.UUID | None = None
     fanout: Fanout | None = None
+    send_at: datetime | None = Field(
+        default=None, description="when a scheduled notification is (or was) due"
+    )
+    digest_id: uuid.UUID | None = Field(
+        default=None, description="the digest it was (or will be) delivered in"
+    )
     template_code: str
     template_version: int | None
     locale: str | None
     priority: int
     metadata: dict[str, Any] | None
-    status: str
+    status: Status
     attempts: int
     last_error: str | None
     created_at: datetime

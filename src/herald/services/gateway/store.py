@@ -9,7 +9,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from herald.services.gateway.admission import Admission
 from herald.services.gateway.models import Notification, NotificationEvent
@@ -38,6 +39,20 @@ Mover = Callable[
 Children = Callable[[Notification, list[uuid.UUID]], Awaitable[list[Admission]]]
 
 
+@dataclass(frozen=True, slots=True)
+class Released:
+    """What one round of the scheduler did."""
+
+    claimed: int  # schedules or digests taken (a full round means more may be due)
+    queued: int  # messages written to the outbox
+    topics: int = 0  # topic sends whose fan-out may start
+
+
+# A closing digest's message: from its id, its opener's command and its members'
+# variables (oldest first).
+Compose = Callable[[uuid.UUID, bytes, list[dict[str, Any]]], bytes]
+
+
 class GatewayStore(Protocol):
     async def admit(self, batch: Sequence[Admission]) -> set[uuid.UUID]:
         """Store the batch in one transaction; return the ids stored (a request_id
@@ -55,6 +70,19 @@ class GatewayStore(Protocol):
 
     async def audience(self, topic: str) -> int | None:
         """How many users follow ``topic``; None when there is no such topic."""
+
+    async def release_due(self, now: datetime, limit: int) -> Released:
+        """Up to ``limit`` schedules due by ``now``, in one transaction: each still
+        scheduled notification made pending, with its history and (unless a topic send)
+        its outbox message; schedules another replica holds are passed over."""
+
+    async def close_digests(self, now: datetime, limit: int, compose: Compose) -> Released:
+        """Up to ``limit`` digest windows due to close by ``now``, in one transaction:
+        their members still scheduled made pending, and one message each composed from
+        them. A window with no member left sends nothing."""
+
+    async def next_due(self) -> datetime | None:
+        """The earliest due time of a schedule or an open digest window, if any."""
 
     async def fan_out(self, page_size: int, children: Children) -> Progress | None:
         """One page of the oldest topic send still fanning out, in one transaction:

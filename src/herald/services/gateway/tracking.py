@@ -56,21 +56,26 @@ def apply(n: Notification, event: DeliveryStatusChanged) -> NotificationEvent | 
 def apply_events(
     found: Mapping[uuid.UUID, Notification], events: Sequence[DeliveryStatusChanged]
 ) -> tuple[list[Notification], list[NotificationEvent]]:
-    """Apply a batch of status events, in time order, to the notifications they name;
-    return the notifications changed (each once) and the history entries to add."""
+    """Apply a batch of status events, in time order, to the notifications they name
+    (a digest's id names every member it was sent for); return the notifications
+    changed (each once) and the history entries to add."""
+    named: dict[uuid.UUID, list[Notification]] = {}
+    for n in found.values():
+        named.setdefault(n.digest_id or n.id, []).append(n)
     changed: dict[uuid.UUID, Notification] = {}
     entries: list[NotificationEvent] = []
     for event in sorted(events, key=lambda e: e.timestamp):
-        n = found.get(event.notification_id)
-        if n is None:
+        targets = named.get(event.notification_id)
+        if not targets:
             log.warning(
                 "notifications.status_for_unknown", notification_id=str(event.notification_id)
             )
             continue
-        entry = apply(n, event)
-        if entry is not None:
-            changed[n.id] = n
-            entries.append(entry)
+        for n in targets:
+            entry = apply(n, event)
+            if entry is not None:
+                changed[n.id] = n
+                entries.append(entry)
     return list(changed.values()), entries
 
 
