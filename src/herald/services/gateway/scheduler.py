@@ -24,7 +24,7 @@ import structlog
 from herald.domain.clock import Clock, utcnow
 from herald.domain.messages import SendNotification
 from herald.kit.aio import Background, keep_stepping, within
-from herald.services.gateway.store import GatewayStore
+from herald.services.gateway.store import GatewayStore, Released
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +47,10 @@ def compose(digest_id: uuid.UUID, body: bytes, items: list[dict[str, Any]]) -> b
 class Scheduler:
     BATCH_SIZE = 5000
     IDLE_SECONDS = 2.0
+    # With more due than a batch, rounds run this many at a time: on PostgreSQL each on
+    # its own connection and rows (SKIP LOCKED), about twice the rate on two cores; on
+    # SQLite they take turns.
+    LANES = 2
 
     def __init__(
         self,
@@ -66,6 +70,7 @@ class Scheduler:
         # A window's close reads and moves all its members: fewer of them per round.
         self._windows = max(1, batch_size // 50)
         self._idle = idle_seconds
+        self._backlog = False
         self._wake = asyncio.Event()
         self._loop = Background()
 
@@ -84,8 +89,17 @@ class Scheduler:
         full (more may be due at once)."""
         self._wake.clear()
         now = self._clock.now()
-        released = await self._store.release_due(now, self._batch)
+        lanes = self.LANES if self._backlog else 1
+        rounds = await asyncio.gather(
+            *(self._store.release_due(now, self._batch) for _ in range(lanes))
+        )
+        released = Released(
+            sum(r.claimed for r in rounds),
+            sum(r.queued for r in rounds),
+            sum(r.topics for r in rounds),
+        )
         closed = await self._store.close_digests(now, self._windows, compose)
+        self._backlog = any(r.claimed >= self._batch for r in rounds)
         if released.claimed:
             log.info("notifications.schedules_released", count=released.claimed)
         if closed.claimed:
@@ -94,7 +108,7 @@ class Scheduler:
             self._on_queued()
         if released.topics:
             self._on_topics()
-        return released.claimed >= self._batch or closed.claimed >= self._windows
+        return self._backlog or closed.claimed >= self._windows
 
     async def _until_due(self) -> None:
         """Sleep until the next due time, at most the idle time, or until woken."""
