@@ -5,9 +5,11 @@ test; in CI (CI=true) it fails it."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import socket
 import subprocess
+import threading
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -110,17 +112,69 @@ async def drop_redis_prefix(prefix: str) -> None:
         await client.aclose()
 
 
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+def _rabbitmqctl(*args: str) -> str:
+    done = subprocess.run(
+        ["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True, timeout=120
+    )
+    return done.stdout
+
+
+def _erlang_binaries(names: Sequence[str]) -> str:
+    return "[" + ", ".join(f'<<"{n}">>' for n in names) + "]"
+
+
+class _Vhosts:
+    """Fresh vhosts, made a batch at a time and removed together when the process ends.
+
+    Every rabbitmqctl call starts an Erlang VM: about 1.5 s and most of a core here.
+    One per vhost made and one per vhost removed was most of what a test on the real
+    servers spent before its first request. Each vhost still serves one test only."""
+
+    BATCH = 16
+
+    def __init__(self) -> None:
+        self._free: list[str] = []
+        self._taken: list[str] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> str:
+        with self._lock:
+            if not self._free:
+                names = [unique("herald_t") for _ in range(self.BATCH)]
+                _rabbitmqctl("eval", self._made(names))
+                if not self._taken:
+                    atexit.register(self.remove_all)
+                self._free = names
+            vhost = self._free.pop()
+            self._taken.append(vhost)
+            return vhost
+
+    @staticmethod
+    def _made(names: Sequence[str]) -> str:
+        guest, every = '<<"guest">>', '<<".*">>'
+        return (
+            '[begin ok = rabbit_vhost:add(V, <<"tests">>), '
+            f"ok = rabbit_auth_backend_internal:set_permissions({guest}, V, {every}, "
+            f'{every}, {every}, <<"tests">>) end || V <- {_erlang_binaries(names)}].'
+        )
+
+    def remove_all(self) -> None:
+        with self._lock:
+            gone, self._free, self._taken = [*self._free, *self._taken], [], []
+        if gone and reachable(AMQP):
+            _rabbitmqctl(
+                "eval",
+                f'[rabbit_vhost:delete(V, <<"tests">>) || V <- {_erlang_binaries(gone)}].',
+            )
+
+
+_VHOSTS = _Vhosts()
 
 
 @asynccontextmanager
 async def rabbit_vhost() -> AsyncIterator[str]:
+    """A vhost no one else uses, with guest's permissions; removed when the process
+    ends (with every other vhost it made)."""
     need("RabbitMQ", AMQP)
-    vhost = unique("herald_t")
-    await asyncio.to_thread(_rabbitmqctl, "add_vhost", vhost)
-    await asyncio.to_thread(_rabbitmqctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    try:
-        yield f"amqp://guest:guest@{AMQP[0]}:{AMQP[1]}/{vhost}"
-    finally:
-        await asyncio.to_thread(_rabbitmqctl, "delete_vhost", vhost)
+    vhost = await asyncio.to_thread(_VHOSTS.take)
+    yield f"amqp://guest:guest@{AMQP[0]}:{AMQP[1]}/{vhost}"
