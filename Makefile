@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test lint bench bench-audiences compose-test clean
+.PHONY: dev test lint bench bench-audiences bench-schedules compose-test clean
 
 # Running Herald needs Herald alone; the checks add their tools on top.
 $(VENV)/.runnable: pyproject.toml
@@ -42,6 +42,9 @@ bench: $(VENV)/.installed
 # SMTP sink (docs/benchmarks.md); about six minutes.
 bench-audiences: $(VENV)/.installed
 	$(BIN)/python -m bench.audiences
+
+bench-schedules: $(VENV)/.installed
+	$(BIN)/python -m bench.schedules
 
 # Boots compose.yaml for real and sends one email through it (docs/deploy.md). Starts a
 # Docker engine if none runs and builds stand-ins for images no registry serves here.

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +25,7 @@ from tests.smtp import free_port
 
 from bench import ceilings
 from bench.http import LoadClient
+from bench.report import ceiling_lines, save
 from bench.run import drained, memory, rss_mb
 from bench.sink import SinkProcess
 from bench.stack import five_services
@@ -243,11 +242,8 @@ def table(result: dict[str, Any]) -> str:
         "memory   peak during the topic send (RSS, MB): "
         + ", ".join(f"{k} {v}" for k, v in topic["peak_memory_mb"].items()),
         "",
+        *ceiling_lines(result),
     ]
-    for key, value in result["ceilings"].items():
-        lines.append(f"ceiling  {key:<40} {value:>10.1f}")
-    for key, value in result["ratios"].items():
-        lines.append(f"ratio    {key:<40} {value:>10.3f}")
     return "\n".join(lines)
 
 
@@ -258,8 +254,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     outcome = asyncio.run(main(args.batches, args.subscribers))
     print(table(outcome))
-    folder = Path(__file__).parent / "results"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"audiences-{outcome['when'].replace(':', '')}.json"
-    path.write_text(json.dumps(outcome, indent=2))
-    print(f"\nwritten to {path}")
+    print(f"\nwritten to {save('audiences', outcome)}")

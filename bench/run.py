@@ -98,7 +98,7 @@ def memory(stack: Services) -> dict[str, float]:
     found = {
         name: round(rss_mb(p.popen.pid), 1)
         for name, p in stack.processes.items()
-        if p.popen is not None
+        if p.popen is not None and p.popen.poll() is None  # a stopped one has none
     }
     found["total"] = round(sum(found.values()), 1)
     return found
