@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -47,3 +50,18 @@ def smtp_server() -> Iterator[SmtpServer]:
     server.start()
     yield server
     server.stop()
+
+
+def _print_tasks(*_: object) -> None:
+    """``kill -USR1 <pytest>`` prints where every asyncio task of the running test
+    waits: what a test that hangs is waiting for."""
+    try:
+        tasks = asyncio.all_tasks(asyncio.get_running_loop())
+    except RuntimeError:
+        print("no event loop is running", file=sys.stderr)
+        return
+    for task in tasks:
+        task.print_stack(file=sys.stderr)
+
+
+signal.signal(signal.SIGUSR1, _print_tasks)

@@ -38,12 +38,24 @@ class Background:
     def start(self, work: Coroutine[Any, Any, None]) -> None:
         self._task = asyncio.create_task(work)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def stop(self, grace: float = 10.0) -> None:
+        """Cancel the task and wait for it, at most ``grace`` seconds: a task that does
+        not end by then is logged with where it waits and left, so that one stuck
+        component cannot hold a whole process's shutdown."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=grace)
+        if not done:
+            where = "".join(
+                f"{f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}; "
+                for f in task.get_stack()
+            )
+            log.error("background.did_not_stop", task=task.get_name(), waiting_in=where)
+            return
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()
 
 
 async def keep_stepping(
@@ -54,18 +66,16 @@ async def keep_stepping(
     longest_pause: float = 5.0,
 ) -> None:
     """A background loop's life: ``step`` again at once while it says more is waiting,
-    after ``idle`` when not. A step that raises (the database or a service is away)
-    left its work where it was: it is logged as ``failed`` and tried again after a
-    pause that doubles up to ``longest_pause``."""
+    after ``idle`` when not. A step or an idle wait that raises (the database or a
+    service is away) left the work where it was: it is logged as ``failed`` and tried
+    again after a pause that doubles up to ``longest_pause``."""
     failures = 0
     while True:
         try:
-            more = await step()
+            if not await step():
+                await idle()
             failures = 0
         except Exception:
             failures += 1
             log.exception(failed, failures=failures)
             await asyncio.sleep(min(0.2 * 2**failures, longest_pause))
-            continue
-        if not more:
-            await idle()
