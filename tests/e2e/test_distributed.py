@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest_asyncio
+from herald_client import AsyncHerald
 
 from tests.e2e.processes import Services, notification, on_servers, services
 from tests.servers import REDIS, drop_redis_prefix, need, pg_url, postgres_databases, unique
@@ -126,3 +128,22 @@ class TestDistributed:
         ]
         assert {e["notification_id"] for e in lifecycle} == {ids[7]}
         assert lifecycle[-1]["status"] == "delivered"
+
+        # herald-client, as a developer would use it, against the separate processes.
+        async with AsyncHerald(distributed.url("gateway"), API_KEY) as herald:
+            user_id = uuid.UUID(user["id"])
+            accepted = await herald.notifications.send(
+                notification_type="email",
+                user_id=user_id,
+                template_code="welcome",
+                variables={"name": "Ada", "link": "https://example.com"},
+            )
+            for _ in range(300):
+                sent = await herald.notifications.get(accepted.notification_id)
+                if sent.status == "delivered":
+                    break
+                await asyncio.sleep(0.1)
+            assert sent.status == "delivered"
+            assert (await herald.users.get(user_id)).email == "ada@example.com"
+            page = await herald.notifications.list(user_id=user_id, limit=5)
+            assert page.meta.total == 31 and len(page.items) == 5
