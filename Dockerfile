@@ -8,13 +8,16 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
 COPY pyproject.toml README.md ./
 COPY src ./src
+# The client `herald send` uses: a package of its own, built into a wheel beside Herald.
+COPY clients/python ./clients/python
 # deploy/wheelhouse is empty unless filled for a build without an index
-# (`pip wheel --wheel-dir deploy/wheelhouse . setuptools`): then pip reads only from it.
+# (`pip wheel --wheel-dir deploy/wheelhouse . ./clients/python setuptools`): then pip
+# reads only from it.
 COPY deploy/wheelhouse /wheelhouse
 RUN if ls /wheelhouse/*.whl >/dev/null 2>&1; then \
         export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse; \
     fi \
-    && pip wheel --wheel-dir /wheels .
+    && pip wheel --wheel-dir /wheels . ./clients/python
 
 # Runtime stage: the wheels only, no compiler, no build tools, not root.
 FROM ${PYTHON_IMAGE} AS runtime

@@ -9,20 +9,21 @@ BIN    := $(VENV)/bin
 $(VENV)/.runnable: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e . -e clients/python
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.runnable
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test]" -e clients/python
 	touch $@
 
 dev: $(VENV)/.runnable
 	$(BIN)/herald dev
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check src tests $(wildcard bench)
-	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests clients $(wildcard bench)
+	$(BIN)/ruff format --check src tests clients $(wildcard bench)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict clients/python/src
 	$(BIN)/lint-imports
 
 test: lint

@@ -1,19 +1,21 @@
-"""``herald send`` and ``herald status``: the terminal's way into the public API, over
-HTTP like any client."""
+"""``herald send`` and ``herald status``: the terminal's way into the public API,
+through herald-client like any Python program."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import httpx
 import typer
 
 from herald.cli.services import WorkerName
 from herald.cli.terminal import console, fail
+
+if TYPE_CHECKING:  # imported where used: every `herald serve` loads this module
+    from herald_client import AsyncHerald
+    from herald_client.models import NotificationOut
 
 ApiKey = Annotated[
     str, typer.Option(envvar="HERALD_API_KEY", help="An API key (hk_…), or HERALD_API_KEY")
@@ -27,69 +29,57 @@ class Refused(Exception):
     """Herald answered, and said no."""
 
 
-def _client(api_url: str, api_key: str) -> httpx.AsyncClient:
+def _client(api_url: str, api_key: str) -> AsyncHerald:
+    from herald_client import AsyncHerald
+
     if not api_key.isascii() or "…" in api_key:
         fail("the API key holds characters no key has: paste the key herald dev printed")
-    return httpx.AsyncClient(
-        base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10
-    )
+    # Few retries, close together: a person is waiting at the terminal.
+    return AsyncHerald(api_url, api_key, timeout=10, retries=2, backoff=0.2)
 
 
 def _talk(conversation: Coroutine[Any, Any, T], api_url: str) -> T:
     """Run a conversation with Herald; what went wrong, in one line."""
+    from herald_client import HeraldError, Unauthorized, Unreachable
+
     try:
         return asyncio.run(conversation)
     except Refused as exc:
         fail(str(exc))
-    except httpx.TransportError as exc:
-        fail(f"cannot reach Herald at {api_url} ({exc or type(exc).__name__})", 2)
+    except Unreachable as exc:
+        fail(f"cannot reach Herald at {api_url} ({exc.error})", 2)
+    except Unauthorized as exc:
+        fail(f"401: the API key was refused ({exc.error})")
+    except HeraldError as exc:
+        fail(str(exc))
 
 
-def _data(response: httpx.Response, *expected: int) -> Any:
+async def _user_for(herald: AsyncHerald, email: str, name: str) -> str:
+    from herald_client import Conflict
+
     try:
-        body = response.json()
-    except ValueError:
-        raise Refused(f"{response.status_code} from something that is not Herald")
-    if response.status_code not in expected:
-        error = body.get("error") if isinstance(body, dict) else None
-        if response.status_code == 401:
-            error = f"the API key was refused ({error})"
-        raise Refused(f"{response.status_code}: {error or response.reason_phrase}")
-    return body["data"]
+        created = await herald.users.create(
+            name=name,
+            email=email,
+            password=f"herald-{time.time_ns()}",
+            preferences={"email": True, "push": True},
+        )
+        return str(created.id)
+    except Conflict:
+        async for user in herald.users.every():
+            if user.email == email.lower():
+                return str(user.id)
+    raise Refused(f"user {email} exists but could not be found")
 
 
-async def _user_for(client: httpx.AsyncClient, email: str, name: str) -> str:
-    created = await client.post(
-        "/api/v1/users/",
-        json={
-            "name": name,
-            "email": email,
-            "password": f"herald-{time.time_ns()}",
-            "preferences": {"email": True, "push": True},
-        },
-    )
-    if created.status_code != 409:
-        return str(_data(created, 201)["id"])
-    page = 1
-    while True:
-        listed = await client.get("/api/v1/users/", params={"page": page, "limit": 100})
-        for user in _data(listed, 200):
-            if user["email"] == email.lower():
-                return str(user["id"])
-        if not listed.json()["meta"]["has_next"]:
-            raise Refused(f"user {email} exists but could not be found")
-        page += 1
-
-
-async def _send(client: httpx.AsyncClient, body: dict[str, Any], wait: float) -> str:
-    data = _data(await client.post("/api/v1/notifications/", json=body), 202)
-    console.print(f"accepted {data['notification_id']} ({data['status']})")
+async def _send(herald: AsyncHerald, body: dict[str, Any], wait: float) -> str:
+    accepted = await herald.notifications.send(**body)
+    console.print(f"accepted {accepted.notification_id} ({accepted.status})")
     deadline = time.monotonic() + wait
-    status = str(data["status"])
+    status = str(accepted.status)
     while status not in FINAL and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
-        found = await client.get(f"/api/v1/notifications/{data['notification_id']}")
-        status = str(_data(found, 200)["status"])
+        status = (await herald.notifications.get(accepted.notification_id)).status
     return status
 
 
@@ -114,18 +104,17 @@ def send(
         raise typer.BadParameter("give --user-id, or --email to create a user for it")
 
     async def run() -> str:
-        async with _client(api_url, api_key) as client:
-            recipient = user_id or await _user_for(client, str(email), name)
+        async with _client(api_url, api_key) as herald:
+            recipient = user_id or await _user_for(herald, str(email), name)
             body = {
                 "notification_type": channel.value,
                 "user_id": recipient,
                 "template_code": template,
                 "variables": {"name": name, "link": link, "meta": None},
-                "request_id": request_id or uuid.uuid4().hex,
+                "request_id": request_id,  # the client makes one when None
                 "priority": priority,
-                "metadata": None,
             }
-            return await _send(client, body, wait)
+            return await _send(herald, body, wait)
 
     status = _talk(run(), api_url)
     console.print(f"status: {status}")
@@ -142,15 +131,15 @@ def status(
 ) -> None:
     """Show one notification's lifecycle: every status it went through, oldest first."""
 
-    async def run() -> Any:
-        async with _client(api_url, api_key) as client:
-            return _data(await client.get(f"/api/v1/notifications/{notification_id}"), 200)
+    async def run() -> NotificationOut:
+        async with _client(api_url, api_key) as herald:
+            return await herald.notifications.get(notification_id)
 
-    data = _talk(run(), api_url)
+    found = _talk(run(), api_url)
     console.print(
-        f"{data['notification_id']}  {data['notification_type']}  "
-        f"{data['status']}  attempts={data['attempts']}"
+        f"{found.notification_id}  {found.notification_type}  "
+        f"{found.status}  attempts={found.attempts}"
     )
-    for entry in data["history"]:
-        error = f"  {entry['error']}" if entry.get("error") else ""
-        console.print(f"  {entry['timestamp']}  {entry['status']}{error}", markup=False)
+    for entry in found.history or []:
+        error = f"  {entry.error}" if entry.error else ""
+        console.print(f"  {entry.timestamp.isoformat()}  {entry.status}{error}", markup=False)
