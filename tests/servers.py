@@ -5,11 +5,9 @@ test; in CI (CI=true) it fails it."""
 from __future__ import annotations
 
 import asyncio
-import atexit
 import os
 import socket
 import subprocess
-import threading
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -119,62 +117,26 @@ def _rabbitmqctl(*args: str) -> str:
     return done.stdout
 
 
-def _erlang_binaries(names: Sequence[str]) -> str:
-    return "[" + ", ".join(f'<<"{n}">>' for n in names) + "]"
-
-
-class _Vhosts:
-    """Fresh vhosts, made a batch at a time and removed together when the process ends.
-
-    Every rabbitmqctl call starts an Erlang VM: about 1.5 s and most of a core here.
-    One per vhost made and one per vhost removed was most of what a test on the real
-    servers spent before its first request. Each vhost still serves one test only."""
-
-    BATCH = 16
-
-    def __init__(self) -> None:
-        self._free: list[str] = []
-        self._taken: list[str] = []
-        self._lock = threading.Lock()
-
-    def take(self) -> str:
-        with self._lock:
-            if not self._free:
-                names = [unique("herald_t") for _ in range(self.BATCH)]
-                _rabbitmqctl("eval", self._made(names))
-                if not self._taken:
-                    atexit.register(self.remove_all)
-                self._free = names
-            vhost = self._free.pop()
-            self._taken.append(vhost)
-            return vhost
-
-    @staticmethod
-    def _made(names: Sequence[str]) -> str:
-        guest, every = '<<"guest">>', '<<".*">>'
-        return (
-            '[begin ok = rabbit_vhost:add(V, <<"tests">>), '
-            f"ok = rabbit_auth_backend_internal:set_permissions({guest}, V, {every}, "
-            f'{every}, {every}, <<"tests">>) end || V <- {_erlang_binaries(names)}].'
-        )
-
-    def remove_all(self) -> None:
-        with self._lock:
-            gone, self._free, self._taken = [*self._free, *self._taken], [], []
-        if gone and reachable(AMQP):
-            _rabbitmqctl(
-                "eval",
-                f'[rabbit_vhost:delete(V, <<"tests">>) || V <- {_erlang_binaries(gone)}].',
-            )
-
-
-_VHOSTS = _Vhosts()
+def _made(vhost: str) -> str:
+    """One rabbitmqctl call that makes ``vhost`` with guest's permissions: each call
+    starts an Erlang VM (about 1.5 s and most of a core here), and two were most of
+    the setup of a test on the real servers."""
+    every = '<<".*">>'
+    return (
+        f'ok = rabbit_vhost:add(<<"{vhost}">>, <<"tests">>), '
+        f'rabbit_auth_backend_internal:set_permissions(<<"guest">>, <<"{vhost}">>, '
+        f'{every}, {every}, {every}, <<"tests">>).'
+    )
 
 
 @asynccontextmanager
 async def rabbit_vhost() -> AsyncIterator[str]:
-    """A vhost no one else uses, with guest's permissions; removed when the process
-    ends (with every other vhost it made)."""
+    """A vhost of the caller's own, removed afterwards: removing it also closes every
+    connection to it that a test left behind."""
     need("RabbitMQ", AMQP)
-    vhost = await asyncio.to_thread(_VHOSTS.take)
-    yield f"amqp://guest:guest@{AMQP[0]}:{AMQP[1]}/{vhost}"
+    vhost = unique("herald_t")
+    await asyncio.to_thread(_rabbitmqctl, "eval", _made(vhost))
+    try:
+        yield f"amqp://guest:guest@{AMQP[0]}:{AMQP[1]}/{vhost}"
+    finally:
+        await asyncio.to_thread(_rabbitmqctl, "delete_vhost", vhost)
