@@ -150,7 +150,10 @@ def wheelhouse() -> Iterator[None]:
     (Debian's) Python's minor version too; they are cached by the hash of pyproject.toml and removed
     from deploy/ afterwards, so that a later build with the real image is unaffected.
     """
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes()
+        + (ROOT / "clients" / "python" / "pyproject.toml").read_bytes()
+    ).hexdigest()[:16]
     cached = CACHE / f"wheels-{digest}"
     if not cached.exists():
         log("building the wheelhouse")
@@ -165,6 +168,8 @@ def wheelhouse() -> Iterator[None]:
             "--wheel-dir",
             str(partial),
             str(ROOT),
+            # Herald's own client, which it depends on and no index serves.
+            str(ROOT / "clients" / "python"),
             "setuptools",
             # Debian's Python is 3.11.2; redis needs this below 3.11.3, this machine may not.
             "async-timeout",
