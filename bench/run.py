@@ -60,11 +60,9 @@ def cpu_seconds(pid: int) -> float:
 _SERVERS = {"postgres": "postgres", "beam.smp": "rabbitmq", "redis-server": "redis"}
 
 
-def cpu_by_process(stack: Services, sink: SinkProcess) -> dict[tuple[str, int], float]:
-    """CPU seconds used so far by each service, the sink and the servers' processes."""
-    named = {p.popen.pid: name for name, p in stack.processes.items() if p.popen}
-    if sink.pid is not None:
-        named[sink.pid] = "smtp sink"
+def server_processes() -> dict[int, str]:
+    """The servers' processes running now: pid to "postgres", "rabbitmq" or "redis"."""
+    named: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -74,6 +72,15 @@ def cpu_by_process(stack: Services, sink: SinkProcess) -> dict[tuple[str, int], 
             server = next((v for k, v in _SERVERS.items() if comm.startswith(k)), None)
             if server is not None:
                 named[int(entry.name)] = server
+    return named
+
+
+def cpu_by_process(stack: Services, sink: SinkProcess) -> dict[tuple[str, int], float]:
+    """CPU seconds used so far by each service, the sink and the servers' processes."""
+    named = {p.popen.pid: name for name, p in stack.processes.items() if p.popen}
+    if sink.pid is not None:
+        named[sink.pid] = "smtp sink"
+    named.update(server_processes())
     found: dict[tuple[str, int], float] = {}
     for pid, name in named.items():
         try:
@@ -83,14 +90,22 @@ def cpu_by_process(stack: Services, sink: SinkProcess) -> dict[tuple[str, int], 
     return found
 
 
-def cpu_spent(
-    before: dict[tuple[str, int], float], after: dict[tuple[str, int], float], count: int
+def cpu_seconds_spent(
+    before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]
 ) -> dict[str, float]:
-    """Milliseconds of CPU per notification by process kind; only processes alive at
-    both ends count (a server process that ended took its counters with it)."""
+    """CPU seconds by process kind between two readings; only processes alive at both
+    ends count (a server process that ended took its counters with it)."""
     spent: dict[str, float] = {}
     for key in before.keys() & after.keys():
         spent[key[0]] = spent.get(key[0], 0.0) + after[key] - before[key]
+    return spent
+
+
+def cpu_spent(
+    before: dict[tuple[str, int], float], after: dict[tuple[str, int], float], count: int
+) -> dict[str, float]:
+    """Milliseconds of CPU per notification by process kind."""
+    spent = cpu_seconds_spent(before, after)
     return {name: round(seconds * 1000 / count, 2) for name, seconds in spent.items()}
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,7 +24,7 @@ from tests.smtp import free_port
 from bench import ceilings
 from bench.http import LoadClient
 from bench.report import ceiling_lines, save
-from bench.run import cpu_by_process, cpu_seconds, memory
+from bench.run import cpu_by_process, cpu_seconds, cpu_seconds_spent, memory, server_processes
 from bench.sink import SinkProcess
 from bench.stack import five_services
 from herald.adapters.db.engine import create_engine
@@ -90,9 +90,7 @@ async def released(dsn: str, due: datetime, count: int) -> dict[str, Any]:
 def cpu_percent(
     before: dict[tuple[str, int], float], after: dict[tuple[str, int], float], seconds: float
 ) -> dict[str, float]:
-    spent: dict[str, float] = {}
-    for key in before.keys() & after.keys():
-        spent[key[0]] = spent.get(key[0], 0.0) + after[key] - before[key]
+    spent = cpu_seconds_spent(before, after)
     return {name: round(100 * s / seconds, 2) for name, s in sorted(spent.items())}
 
 
@@ -124,13 +122,10 @@ async def look_cost(database_url: str, looks: int = 500) -> dict[str, float]:
 
 def _postgres_cpu() -> float:
     total = 0.0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().startswith("postgres"):
-                    total += cpu_seconds(int(entry.name))
-            except OSError:
-                continue
+    for pid, server in server_processes().items():
+        if server == "postgres":
+            with contextlib.suppress(OSError):  # a process that ended meanwhile
+                total += cpu_seconds(pid)
     return total
 
 
