@@ -344,3 +344,28 @@ class TestIntakeAndRelay:
                 await intake.stop()
             finally:
                 await engine.dispose()
+
+
+async def test_replicas_bootstrapping_the_same_key_together_both_start(postgres_url: str) -> None:
+    """Two gateways start at once with one HERALD_BOOTSTRAP_API_KEY: the second one's
+    insert waits on the first's, then fails on the unique hash, and must not stop it."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from herald.services.gateway import keys
+
+    await migrate(Settings(database_url=postgres_url, jwt_secret="x" * 40), ["gateway"])
+    engine = create_engine(postgres_url)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    key = keys.generate()
+    try:
+        async with sessions() as first, first.begin():
+            await keys.ensure(first, key)  # inserted, not yet committed
+            second = asyncio.create_task(keys.bootstrap(sessions, key))
+            await asyncio.sleep(0.3)
+            assert not second.done()  # blocked on the first insert's index entry
+        await asyncio.wait_for(second, 10)
+        async with AsyncSession(engine) as session:
+            rows = list(await session.scalars(select(ApiKey)))
+        assert [(r.key_hash, r.scopes) for r in rows] == [(keys.digest(key), ["admin"])]
+    finally:
+        await engine.dispose()

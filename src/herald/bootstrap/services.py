@@ -154,12 +154,10 @@ def gateway_app(
     if s.bootstrap_api_key is not None:
         key = s.bootstrap_api_key.get_secret_value()
 
-        from herald.kit.db import unit_of_work
         from herald.services.gateway import keys
 
         async def ensure_key() -> None:
-            async with unit_of_work(sessions) as session:
-                await keys.ensure(session, key)
+            await keys.bootstrap(sessions, key)
 
         before_start(app, ensure_key)
     return app

@@ -7,6 +7,7 @@ import secrets
 import time
 import uuid
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.config import API_KEY_PREFIX
@@ -45,6 +46,22 @@ async def ensure(session: AsyncSession, key: str, *, name: str = "bootstrap") ->
     elif row.revoked_at is not None or "admin" not in row.scopes:
         row.revoked_at, row.scopes = None, sorted({*row.scopes, "admin"})
     return row
+
+
+async def bootstrap(sessions: async_sessionmaker[AsyncSession], key: str) -> None:
+    """``ensure`` in its own transaction, as a service does at start.
+
+    Replicas starting together may both find no key and both insert it: the one that
+    loses the race finds the winner's row on its second look.
+    """
+    for attempt in (1, 2):
+        try:
+            async with unit_of_work(sessions) as session:
+                await ensure(session, key)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
 
 
 async def revoke(session: AsyncSession, key_id: uuid.UUID) -> ApiKey:
