@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from herald.domain.ratelimits import Rule
+from herald.domain.webhooks import RetrySchedule
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-only-secret"}
 DEV_JWT_SECRET = "dev-only-secret"
@@ -112,6 +113,19 @@ class Settings(BaseSettings):
     fcm_credentials_file: Path | None = None
     allow_private_targets: bool | None = None
 
+    # Seconds to wait after each failed webhook attempt; after the last, the event is
+    # failed (SPEC.md §6.3).
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    # An endpoint whose every attempt failed for this long is disabled (5 days).
+    webhook_disable_after_seconds: float = Field(default=5 * 24 * 3600.0, gt=0)
+    # Attempts under way at once to one endpoint, and in all: a slow endpoint fills
+    # only its own slots.
+    webhook_concurrency_per_endpoint: int = Field(default=16, ge=1, le=256)
+    webhook_max_in_flight: int = Field(default=512, ge=1, le=10_000)
+    # The longest the worker waits without looking for due deliveries.
+    webhook_idle_seconds: float = Field(default=0.5, gt=0, le=60)
+
     # The standard OpenTelemetry variable (no HERALD_ prefix): tracing is off without it.
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
@@ -142,6 +156,12 @@ class Settings(BaseSettings):
     def database_url_for(self, service: str) -> str:
         url = self.database_url or f"sqlite+aiosqlite:///{self.home}/herald.db"
         return url.replace("{service}", service)
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _readable_schedule(cls, value: str) -> str:
+        RetrySchedule.parse(value)
+        return value
 
     @field_validator(
         "rate_limit_per_key",

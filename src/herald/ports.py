@@ -222,3 +222,26 @@ class CapturedMessages(Protocol):
     def get(self, item_id: int) -> dict[str, Any] | None: ...
 
     def count(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookAnswer:
+    """What came of posting one webhook: a 2xx (``error`` None) or why not."""
+
+    status: int | None  # the HTTP status, None when no answer came
+    error: str | None = None
+    permanent: bool = False  # another attempt could not succeed (a refused address)
+
+
+class WebhookTransport(Protocol):
+    """Posts a webhook (no redirect followed), refusing private addresses unless
+    allowed, including names that resolve to one."""
+
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> WebhookAnswer: ...
+
+    async def close(self) -> None: ...
+
+
+# Why a URL may not be called (it is, or its name resolves to, a private address), or
+# None: what registering a webhook endpoint asks.
+TargetCheck = Callable[[str], Awaitable[str | None]]

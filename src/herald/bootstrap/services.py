@@ -25,11 +25,12 @@ from herald.domain.clock import Clock, SystemClock
 from herald.domain.ratelimits import Rule
 from herald.kit import tracing
 from herald.kit.db import HeraldBase
-from herald.ports import EmailTransport
+from herald.ports import EmailTransport, TargetCheck, WebhookTransport
 
 if TYPE_CHECKING:
     from herald.adapters.capture import CaptureStore
     from herald.services.email_worker.sender import EmailSender
+    from herald.services.gateway.webhooks.worker import WebhookWorker
     from herald.services.push_worker.sender import PushSender
 
 
@@ -143,6 +144,7 @@ def gateway_app(
         public_url=s.public_url,
         vapid_public_key=_vapid_public_key(s),
         allow_private_targets=s.private_targets_allowed,
+        webhook_target_check=webhook_target_check(s),
     )
     app = gateway.build(
         database=infra.database_check("gateway"),
@@ -161,6 +163,48 @@ def gateway_app(
 
         before_start(app, ensure_key)
     return app
+
+
+def webhook_target_check(settings: Settings) -> TargetCheck:
+    from herald.adapters.webhooks.http import why_refused
+
+    allow = settings.private_targets_allowed
+
+    async def check(url: str) -> str | None:
+        return await why_refused(url, allow_private=allow)
+
+    return check
+
+
+def webhook_worker_app(
+    infra: Infra, transport: WebhookTransport | None = None, clock: Clock | None = None
+) -> tuple[FastAPI, WebhookWorker]:
+    from datetime import timedelta
+
+    from herald.adapters.webhooks.http import HttpWebhookTransport
+    from herald.domain.webhooks import RetrySchedule
+    from herald.kit.db import sessionmaker
+    from herald.services.gateway.webhooks import app as webhook_worker
+    from herald.services.gateway.webhooks.worker import WebhookWorker
+
+    s = infra.settings
+    if transport is None:
+        transport = HttpWebhookTransport(
+            timeout=s.webhook_timeout, allow_private=s.private_targets_allowed
+        )
+    worker = WebhookWorker(
+        sessionmaker(infra.engine("gateway")),
+        transport,
+        RetrySchedule.parse(s.webhook_retry_schedule),
+        timeout=s.webhook_timeout,
+        disable_after=timedelta(seconds=s.webhook_disable_after_seconds),
+        per_endpoint=s.webhook_concurrency_per_endpoint,
+        in_flight=s.webhook_max_in_flight,
+        idle_seconds=s.webhook_idle_seconds,
+        clock=clock,
+    )
+    app = webhook_worker.build(worker=worker, database=infra.database_check("gateway"))
+    return app, worker
 
 
 def _worker(
@@ -248,10 +292,12 @@ def all_in_one(
     push_worker = push_worker_app(
         infra, asgi_client(templates, "templates"), asgi_client(users, "users"), capture
     )
+    webhook_worker, _ = webhook_worker_app(infra, clock=clock)
     # One port in this mode: the workers' /ready and /metrics live under /workers/….
     gateway.mount("/workers/email", email_worker)
     gateway.mount("/workers/push", push_worker)
-    own(gateway, infra, children=[users, templates, email_worker, push_worker])
+    gateway.mount("/workers/webhooks", webhook_worker)
+    own(gateway, infra, children=[users, templates, email_worker, push_worker, webhook_worker])
     return gateway
 
 
@@ -269,6 +315,8 @@ def service_app(name: str, settings: Settings) -> FastAPI:
         )
     elif name == "email_worker":
         app = email_worker_app(infra, http_client(settings.templates_url))
+    elif name == "webhook_worker":
+        app, _ = webhook_worker_app(infra)
     elif name == "push_worker":
         app = push_worker_app(
             infra, http_client(settings.templates_url), http_client(settings.users_url)

@@ -21,6 +21,7 @@ PORTS = {
     "templates": 8002,
     "email_worker": 8003,
     "push_worker": 8004,
+    "webhook_worker": 8005,
 }
 
 
@@ -33,6 +34,7 @@ class ServiceName(StrEnum):
 class WorkerName(StrEnum):
     email = "email"
     push = "push"
+    webhooks = "webhooks"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -79,8 +81,10 @@ def worker(
     host: Annotated[str, typer.Option()] = "0.0.0.0",
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
-    """Run the email or push worker (its HTTP port serves health and metrics only)."""
-    _run_service(f"{kind.value}_worker", host, port)
+    """Run the email, push or webhook worker (its HTTP port serves health and metrics
+    only)."""
+    name = "webhook_worker" if kind is WorkerName.webhooks else f"{kind.value}_worker"
+    _run_service(name, host, port)
 
 
 def _run_service(name: str, host: str, port: int | None) -> None:

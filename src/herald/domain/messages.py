@@ -73,8 +73,10 @@ class DeliveryStatusChanged(BaseModel):
     error: str | None = None
     timestamp: datetime = Field(default_factory=utcnow)
     correlation_id: str | None = None
+    # What the relay or push service answered when it took the message.
+    provider_response: str | None = None
 
-    @field_validator("error")
+    @field_validator("error", "provider_response")
     @classmethod
     def _storable(cls, error: str | None) -> str | None:
         # Errors quote what a remote server said, which may hold a NUL character: one

@@ -39,3 +39,22 @@ QUEUE_WAIT = Histogram(
     ["queue"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
 )
+WEBHOOK_EVENTS = Counter(
+    "herald_webhook_events_total",
+    "Webhook events made (one per event, whatever the number of endpoints)",
+    ["type"],
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "herald_webhook_attempts_total",
+    "Webhook delivery attempts by endpoint and outcome (delivered, retried, failed)",
+    ["endpoint", "outcome"],
+)
+WEBHOOK_SECONDS = Histogram(
+    "herald_webhook_duration_seconds",
+    "Time from posting a webhook to its endpoint's answer",
+    ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+WEBHOOK_BACKLOG = Gauge(
+    "herald_webhook_backlog", "Webhook deliveries waiting for an attempt, and events not yet made"
+)

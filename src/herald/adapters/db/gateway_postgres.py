@@ -20,12 +20,14 @@ from sqlalchemy.types import TypeEngine
 
 from herald.adapters.db.engine import postgres_driver
 from herald.adapters.db.gateway_sql import SqlGatewayStore, refused
+from herald.domain import webhooks
 from herald.domain.clock import utcnow
 from herald.ports import StoreUnavailable
 from herald.services.gateway.admission import Admission, NotificationRow
 from herald.services.gateway.fanout import Progress
 from herald.services.gateway.models import Notification, NotificationEvent
 from herald.services.gateway.store import Children, Mover, OutboxRow, Released
+from herald.services.gateway.webhooks import events as webhook_events
 
 
 # Every column of a notification row, read from the model (the one list of them): the
@@ -59,7 +61,9 @@ _BODIES = len(_NOTIFICATION_COLUMNS) + 1
 # window, which the transaction joined first). The rows are derived from the inserted
 # row, as the SQLAlchemy adapter's dicts are (``admission``): entry = (status, attempt 0,
 # last_error, created_at); message = channel as routing key, priority, id as message
-# id, correlation id, created_at; schedule = (id, send_at).
+# id, correlation id, created_at; schedule = (id, send_at); webhook event = (the type
+# ``webhooks.event_type`` gives its first entry, status, last_error), written only while
+# an endpoint is enabled.
 ADMIT_SQL = f"""
 WITH n AS (
     INSERT INTO notifications ({", ".join(column for _, column, _ in _NOTIFICATION_COLUMNS)})
@@ -83,6 +87,13 @@ WITH n AS (
     INSERT INTO schedules (id, due_at, body)
     SELECT n.id, n.send_at, b.body FROM n LEFT JOIN b ON b.id = n.id
     WHERE n.status = 'scheduled' AND n.digest_id IS NULL
+), w AS (
+    INSERT INTO webhook_events
+        (notification_id, type, status, error, attempts, provider_response, "timestamp")
+    SELECT n.id, t.type, n.status, n.last_error, 0, NULL, n.created_at
+    FROM n JOIN unnest(${_BODIES + 2}::uuid[], ${_BODIES + 3}::text[]) AS t (id, type)
+        ON t.id = n.id
+    WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled)
 )
 SELECT id FROM n
 """
@@ -101,7 +112,7 @@ def admit_arguments(
     notifications: Sequence[NotificationRow], bodies: Mapping[uuid.UUID, bytes]
 ) -> list[list[Any]]:
     """ADMIT_SQL's arguments: a column array per notification column, then the
-    outbox bodies by notification id."""
+    outbox bodies by notification id, then each notification's webhook event type."""
     columns: list[list[Any]] = []
     for name, _, kind in _NOTIFICATION_COLUMNS:
         values = [getattr(n, name) for n in notifications]
@@ -109,6 +120,8 @@ def admit_arguments(
         columns.append([json.dumps(v) for v in values] if kind == "json" else values)
     columns.append(list(bodies))
     columns.append(list(bodies.values()))
+    columns.append([n.id for n in notifications])
+    columns.append([webhooks.event_type(n.status, first=True) for n in notifications])
     return columns
 
 
@@ -151,8 +164,20 @@ FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::timestamptz[])
 WHERE n.id = u.id
 """
 HISTORY_SQL = """
-INSERT INTO notification_events (notification_id, status, attempt, error, "timestamp")
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::timestamptz[])
+INSERT INTO notification_events
+    (notification_id, status, attempt, error, "timestamp", provider_response)
+SELECT * FROM unnest(
+    $1::uuid[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::text[]
+)
+"""
+# The webhook events status changes make, while an endpoint is enabled.
+EVENTS_SQL = """
+INSERT INTO webhook_events
+    (notification_id, type, status, error, attempts, provider_response, "timestamp")
+SELECT * FROM unnest(
+    $1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::timestamptz[]
+)
+WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled)
 """
 
 
@@ -191,7 +216,23 @@ def history_arguments(entries: Sequence[NotificationEvent]) -> list[list[Any]]:
         [e.attempt for e in entries],
         [e.error for e in entries],
         [e.timestamp for e in entries],
+        [e.provider_response for e in entries],
     ]
+
+
+def events_arguments(made: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    return [[r[c] for r in made] for c in _EVENT_COLUMNS]
+
+
+_EVENT_COLUMNS = (
+    "notification_id",
+    "type",
+    "status",
+    "error",
+    "attempts",
+    "provider_response",
+    "timestamp",
+)
 
 
 class PostgresGatewayStore(SqlGatewayStore):
@@ -253,3 +294,6 @@ class PostgresGatewayStore(SqlGatewayStore):
                 if changed:
                     await driver.execute(MOVE_SQL, *move_arguments(changed))
                     await driver.execute(HISTORY_SQL, *history_arguments(entries))
+                    made = webhook_events.rows(entries)
+                    if made:
+                        await driver.execute(EVENTS_SQL, *events_arguments(made))

@@ -27,6 +27,7 @@ from herald.services.gateway.repositories import (
     TopicRepository,
 )
 from herald.services.gateway.store import Children, Compose, Mover, OutboxRow, Released
+from herald.services.gateway.webhooks import events as webhook_events
 
 
 def _pending(notification_id: uuid.UUID, stamp: datetime) -> dict[str, Any]:
@@ -72,6 +73,9 @@ class SqlGatewayStore:
             inserted = await repo.insert_new([asdict(a.notification) for a in batch])
             stored = [a for a in batch if a.notification.id in inserted]
             await repo.insert_events([asdict(a.event) for a in stored])
+            await webhook_events.record(
+                session, webhook_events.rows([a.event for a in stored], first=True)
+            )
             outbox = [asdict(a.outbox) for a in stored if a.outbox]
             await OutboxRepository(session).insert(outbox)
             await ScheduleRepository(session).insert(
@@ -217,6 +221,7 @@ class SqlGatewayStore:
         progress, event = advance(parent, batch, inserted, last, len(user_ids) < page_size)
         if event is not None:
             NotificationRepository(session).add(event)
+            await webhook_events.record(session, webhook_events.rows([event]))
         return progress
 
     @asynccontextmanager
@@ -242,6 +247,7 @@ class SqlGatewayStore:
             repo = NotificationRepository(session)
             _, entries = move(await repo.many(ids))
             repo.add(*entries)
+            await webhook_events.record(session, webhook_events.rows(entries))
 
     async def outbox_backlog(self) -> int:
         async with AsyncSession(self._engine) as session:

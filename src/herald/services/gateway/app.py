@@ -14,6 +14,7 @@ from herald.services.gateway import openapi, proxy, topics, unsubscribe
 from herald.services.gateway.context import GatewayContext
 from herald.services.gateway.gauges import Gauges
 from herald.services.gateway.routes import router
+from herald.services.gateway.webhooks import routes as webhooks
 
 SERVICE = "gateway"
 
@@ -78,6 +79,7 @@ def build(
     app.include_router(router)
     app.include_router(topics.router)
     app.include_router(unsubscribe.router)
+    app.include_router(webhooks.router)
     app.include_router(proxy.router(ctx.directory.users, ctx.directory.templates))
     app.include_router(openapi.router(app, [ctx.directory.users, ctx.directory.templates]))
     openapi.mount_assets(app)

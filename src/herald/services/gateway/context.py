@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from herald.domain.clock import Clock, SystemClock
 from herald.domain.ratelimits import Rule
 from herald.kit.auth import Keys
-from herald.ports import Broker, RateLimiter
+from herald.ports import Broker, RateLimiter, TargetCheck
 from herald.services.gateway.clients import Directory
 from herald.services.gateway.fanout import Fanout
 from herald.services.gateway.intake import Intake
@@ -15,6 +15,10 @@ from herald.services.gateway.keys import KeyVerifier
 from herald.services.gateway.relay import OutboxRelay
 from herald.services.gateway.scheduler import Scheduler
 from herald.services.gateway.status_events import StatusApplier
+
+
+async def _anywhere(_: str) -> str | None:
+    return None
 
 
 @dataclass
@@ -38,3 +42,5 @@ class GatewayContext:
     allow_private_targets: bool = False
     # What decides when scheduled work is due; tests move it by hand.
     clock: Clock = field(default_factory=SystemClock)
+    # Why a webhook URL may not be called (its name resolves to a private address).
+    webhook_target_check: TargetCheck = field(default=_anywhere)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -177,6 +178,8 @@ class NotificationEvent(Base):
     attempt: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the relay or push service answered on hand-off: proof it took the message.
+    provider_response: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class OutboxMessage(Base):
@@ -193,3 +196,104 @@ class OutboxMessage(Base):
     message_id: Mapped[str] = mapped_column(String(64))
     correlation_id: Mapped[str | None] = mapped_column(String(128), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEndpoint(Base):
+    """Where a client wants to hear of its notifications' events (SPEC.md §6.3)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON)
+    description: Mapped[str | None] = mapped_column(String(500), default=None)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Kept as given: signing needs the secret itself, not a hash of it.
+    secret: Mapped[str] = mapped_column(String(100))
+    # After a rotation the old secret signs as well until ``previous_secret_until``.
+    previous_secret: Mapped[str | None] = mapped_column(String(100), default=None)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(default=None)
+    # Since when every attempt has failed (None after a success); past the configured
+    # period the endpoint is disabled and ``disabled_reason`` says why.
+    failing_since: Mapped[datetime | None] = mapped_column(default=None)
+    disabled_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEvent(Base):
+    """An event to report, written in the transaction of the status change it reports
+    when any endpoint is enabled. The webhook worker turns it into one delivery per
+    endpoint that listens for it, and deletes it, in one transaction."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    notification_id: Mapped[uuid.UUID]
+    type: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(default=0)
+    provider_response: Mapped[str | None] = mapped_column(Text, default=None)
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: its body fixed when made, so every attempt sends the
+    same bytes under the same ``webhook-id``."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # What the worker claims: an endpoint's deliveries still to go, by due time.
+        Index(
+            "ix_webhook_deliveries_due",
+            "endpoint_id",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    event_id: Mapped[uuid.UUID]
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    # pending (to go at ``next_attempt_at``: a claimed one's lease ends then), delivered,
+    # failed (every attempt of the schedule spent).
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookAttempt(Base):
+    """One try of one delivery: the deliveries log an operator reads."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_endpoint", "endpoint_id", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    delivery_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[uuid.UUID]
+    type: Mapped[str] = mapped_column(String(40))
+    attempt: Mapped[int]
+    # delivered, retrying (another attempt is scheduled) or failed (none is).
+    outcome: Mapped[str] = mapped_column(String(16))
+    response_status: Mapped[int | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    duration_ms: Mapped[int] = mapped_column(default=0)
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)

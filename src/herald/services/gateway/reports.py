@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from herald.domain import webhooks
 from herald.domain.clock import utcnow
 from herald.domain.errors import HeraldError
 from herald.domain.messages import DeliveryStatusChanged
@@ -18,6 +19,7 @@ from herald.services.gateway.presenters import notification_out
 from herald.services.gateway.repositories import NotificationRepository
 from herald.services.gateway.security import may_see
 from herald.services.gateway.tracking import apply, record_bounce
+from herald.services.gateway.webhooks import events as webhook_events
 
 
 async def report(
@@ -53,6 +55,10 @@ async def report(
                     f"notification is {n.status}; it cannot become {body.status}"
                 )
             repo.add(entry)
+            made = webhook_events.rows([entry])
+            if channel == "email" and body.status == "failed":
+                made.append(webhook_events.row(entry, webhooks.BOUNCED))
+            await webhook_events.record(session, made)
         data = notification_out(n)
         address = (n.recipient or {}).get("email")
     # After the commit: the users service is never called while this row is locked.

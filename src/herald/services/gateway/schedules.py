@@ -18,6 +18,7 @@ from herald.services.gateway.models import NotificationEvent
 from herald.services.gateway.presenters import notification_out
 from herald.services.gateway.repositories import NotificationRepository
 from herald.services.gateway.security import may_see
+from herald.services.gateway.webhooks import events as webhook_events
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +38,9 @@ async def cancel(ctx: GatewayContext, who: Principal, notification_id: uuid.UUID
             )
         now = utcnow()
         n.status, n.updated_at = Status.CANCELLED.value, now
-        repo.add(NotificationEvent(notification_id=n.id, status=n.status, attempt=0, timestamp=now))
+        entry = NotificationEvent(notification_id=n.id, status=n.status, attempt=0, timestamp=now)
+        repo.add(entry)
+        await webhook_events.record(session, webhook_events.rows([entry]))
         NOTIFICATIONS.labels(n.channel, n.status).inc()
         log.info("notifications.cancelled", notification_id=str(n.id))
         return notification_out(n)

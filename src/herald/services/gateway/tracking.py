@@ -50,6 +50,7 @@ def apply(n: Notification, event: DeliveryStatusChanged) -> NotificationEvent | 
         attempt=event.attempts,
         error=event.error,
         timestamp=event.timestamp,
+        provider_response=event.provider_response,
     )
 
 
