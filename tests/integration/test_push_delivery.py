@@ -83,10 +83,13 @@ class TestWebPush:
         self, stack: Stack, push_server: PushServer
     ) -> None:
         user, ua_key, auth_secret = await subscribed_user(stack, push_server)
+        push_server.answers = [(201, {"Location": f"{push_server.url}/messages/m1"}, None)]
         sent = (
             await stack.send(push(stack, user, priority=9, metadata={"topic": "welcome-ada"}))
         ).json()["data"]
-        await stack.until(sent["notification_id"], "delivered")
+        done = await stack.until(sent["notification_id"], "delivered")
+        # The push service's receipt (RFC 8030 §5) is kept as proof of hand-off.
+        assert done["history"][-1]["provider_response"] == f"201 {push_server.url}/messages/m1"
         request = push_server.received[0]
         # The body decrypts with the browser's private key (RFC 8291, aes128gcm).
         plain = http_ece.decrypt(
@@ -168,7 +171,8 @@ class TestFcm:
         push_server.answers = [(200, {}, {"name": "projects/herald-test/messages/1"})]
         user = await stack.user(push_token=FCM_TOKEN)
         sent = (await stack.send(push(stack, user, priority=2))).json()["data"]
-        await stack.until(sent["notification_id"], "delivered")
+        done = await stack.until(sent["notification_id"], "delivered")
+        assert done["history"][-1]["provider_response"] == "projects/herald-test/messages/1"
         request = push_server.received[0]
         assert request.path == "/v1/projects/herald-test/messages:send"
         assert push_server.token_requests >= 1  # the service-account JWT was exchanged

@@ -16,6 +16,7 @@ import pytest_asyncio
 from standardwebhooks import Webhook
 
 from tests.integration.pipeline import Stack, stack_on
+from tests.integration.test_email_delivery import unsubscribe_link
 from tests.integration.test_pipeline import new_key
 from tests.smtp import SmtpServer
 from tests.webhookreceiver import Hook, WebhookReceiver
@@ -103,6 +104,12 @@ class TestEvents:
             assert event["timestamp"]
             assert hook.headers["webhook-id"].startswith("msg_")
         assert delivered.event["data"]["attempts"] == 1
+        # The relay's answer on taking the mail: proof of hand-off, in the event and
+        # in the history.
+        answer = delivered.event["data"]["provider_response"]
+        assert answer and answer.startswith("250")
+        history = (await stack.status(notification_id))["history"]
+        assert history[-1]["provider_response"] == answer
         assert accepted.headers["webhook-id"] != delivered.headers["webhook-id"]
         # The secret is never shown again.
         read = await stack.client.get(f"/api/v1/webhooks/{endpoint['id']}", headers=stack.auth)
@@ -146,6 +153,36 @@ class TestEvents:
         await receiver.wait_for(2, "/failures")
         await asyncio.sleep(0.3)
         assert len(receiver.at("/all")) == 1
+
+    async def test_an_unsubscribe_and_a_bounce_are_reported(
+        self, stack: Stack, receiver: WebhookReceiver, smtp_server: SmtpServer
+    ) -> None:
+        await register(stack, receiver.url(), ["notification.bounced", "notification.unsubscribed"])
+        user = await stack.user()
+        sent = await stack.send(stack.notification(user["id"]))
+        notification_id = sent.json()["data"]["notification_id"]
+        await stack.until(notification_id, "delivered")
+        await smtp_server.wait_for(1)
+        unsubscribed = await stack.client.post(
+            unsubscribe_link(smtp_server.received[0]),
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert unsubscribed.status_code == 200, unsubscribed.text
+        [hook] = await receiver.wait_for(1, type="notification.unsubscribed")
+        assert hook.event["data"]["notification_id"] == notification_id
+        assert hook.event["data"]["status"] == "delivered"
+        report = {
+            "notification_id": notification_id,
+            "status": "failed",
+            "error": "550 5.1.1 no such user",
+        }
+        bounced = await stack.client.post("/api/v1/email/status/", json=report, headers=stack.auth)
+        assert bounced.status_code == 200, bounced.text
+        [hook] = await receiver.wait_for(1, type="notification.bounced")
+        assert hook.event["data"]["status"] == "failed"
+        assert hook.event["data"]["error"] == "550 5.1.1 no such user"
+        assert len(receiver.received) == 2  # only the events chosen
 
 
 class TestRetries:
@@ -212,9 +249,7 @@ async def test_an_endpoint_failing_for_the_set_period_is_disabled_and_says_why(
         await stack.client.post(f"/api/v1/webhooks/{endpoint['id']}/test", headers=stack.auth)
         deadline = time.monotonic() + 10
         while True:
-            read = await stack.client.get(
-                f"/api/v1/webhooks/{endpoint['id']}", headers=stack.auth
-            )
+            read = await stack.client.get(f"/api/v1/webhooks/{endpoint['id']}", headers=stack.auth)
             data = read.json()["data"]
             if not data["enabled"] or time.monotonic() > deadline:
                 break

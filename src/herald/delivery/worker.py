@@ -54,8 +54,8 @@ class Sender(Protocol):
     def target(self, message: SendNotification) -> str:
         """The host a breaker guards (an SMTP relay, a push service)."""
 
-    async def send(self, message: SendNotification, content: dict[str, Any]) -> None:
-        """Deliver, or raise DeliveryError."""
+    async def send(self, message: SendNotification, content: dict[str, Any]) -> str | None:
+        """Deliver, or raise DeliveryError; return what the provider answered."""
 
 
 @dataclass
@@ -94,7 +94,12 @@ class DeliveryWorker:
         return self.breakers.states()
 
     async def _status(
-        self, message: SendNotification, status: Status, attempts: int, error: str | None
+        self,
+        message: SendNotification,
+        status: Status,
+        attempts: int,
+        error: str | None,
+        provider_response: str | None = None,
     ) -> None:
         event = DeliveryStatusChanged(
             notification_id=message.notification_id,
@@ -103,6 +108,7 @@ class DeliveryWorker:
             attempts=attempts,
             error=error,
             correlation_id=message.correlation_id,
+            provider_response=provider_response,
         )
         # Published (and confirmed) before the delivery is settled.
         await self._events.submit(event)
@@ -186,7 +192,7 @@ class DeliveryWorker:
             with tracing.tracer.start_as_current_span(
                 f"{channel} send", kind=SpanKind.CLIENT, attributes={"herald.target": target}
             ):
-                await self.sender.send(message, content)
+                answer = await self.sender.send(message, content)
         except Exception as exc:
             if not isinstance(exc, DeliveryError | HeraldError):
                 log.exception("delivery.unexpected_error")
@@ -200,7 +206,7 @@ class DeliveryWorker:
         # redelivered, whichever order they ran in.
         await asyncio.gather(
             self.ledger.record(message.notification_id),
-            self._status(message, Status.DELIVERED, made, None),
+            self._status(message, Status.DELIVERED, made, None, answer),
         )
         await delivery.ack()
 

@@ -130,6 +130,8 @@ class Principal:
     user_id: str | None = None
     # The user token's version (kept per user, raised when the password changes).
     version: int = 0
+    # What the token was issued about (the notification an unsubscribe link came in).
+    reference: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -153,6 +155,7 @@ def mint(
     user_id: str | None = None,
     audience: str | None = None,
     version: int = 0,
+    reference: str | None = None,
 ) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
@@ -168,6 +171,8 @@ def mint(
         claims["ver"] = version
     if audience is not None:
         claims["aud"] = audience
+    if reference is not None:
+        claims["ref"] = reference
     signing_input = _HEADER + b"." + _encode(json.dumps(claims, separators=(",", ":")).encode())
     return (signing_input + b"." + _encode(_sign(secret, signing_input))).decode("ascii")
 
@@ -218,6 +223,7 @@ def _principal(claims: dict[str, Any], audience: str | None) -> Principal:
         scopes=frozenset(str(s) for s in claims.get("scopes", [])),
         user_id=claims.get("uid"),
         version=claims.get("ver", 0),
+        reference=ref if isinstance(ref := claims.get("ref"), str) else None,
     )
 
 

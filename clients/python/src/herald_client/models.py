@@ -34,6 +34,8 @@ class HistoryEntry(Model):
     status: Status
     timestamp: datetime
     error: str | None = None
+    # What the relay or push service answered on taking the message.
+    provider_response: str | None = None
 
 
 class Fanout(Model):

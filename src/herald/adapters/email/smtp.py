@@ -67,13 +67,14 @@ class SmtpTransport:
     async def _open(self) -> SmtpSession:
         return await SmtpSession.open(self.host, self.port, self._options)
 
-    async def send(self, mail: OutgoingEmail) -> None:
+    async def send(self, mail: OutgoingEmail) -> str | None:
         async with self._slots:
             session = self._checkout()
             try:
+                answer = None
                 if session is not None:
                     try:
-                        await session.send(mail.sender, mail.recipients, mail.data)
+                        answer = await session.send(mail.sender, mail.recipients, mail.data)
                     except SessionLost:
                         # A reused session the server had closed meanwhile, before any
                         # of the message went: once more, on a new one.
@@ -81,7 +82,7 @@ class SmtpTransport:
                         session = None
                 if session is None:
                     session = await self._open()
-                    await session.send(mail.sender, mail.recipients, mail.data)
+                    answer = await session.send(mail.sender, mail.recipients, mail.data)
             except SmtpReplyError as exc:
                 if session is None:
                     # Refused while opening (greeting, EHLO, STARTTLS, AUTH): the relay
@@ -104,6 +105,7 @@ class SmtpTransport:
                 what = "session failed" if isinstance(exc, SmtpProtocolError) else "unreachable"
                 raise DeliveryError(f"SMTP {what}: {exc or type(exc).__name__}", permanent=False)
             self._idle.append(session)
+            return answer
 
     def _checkout(self) -> SmtpSession | None:
         while self._idle:

@@ -124,8 +124,9 @@ class SmtpSession:
     def usable(self) -> bool:
         return not self._writer.is_closing() and not self._reader.at_eof()
 
-    async def send(self, sender: str, recipients: tuple[str, ...], data: bytes) -> None:
-        """Deliver one message; raises SmtpReplyError when the server refuses it."""
+    async def send(self, sender: str, recipients: tuple[str, ...], data: bytes) -> str:
+        """Deliver one message and return the server's reply to it ("250 2.0.0 Ok: queued
+        as …"); raises SmtpReplyError when the server refuses it."""
         utf8 = not (sender.isascii() and all(r.isascii() for r in recipients))
         if utf8 and "SMTPUTF8" not in self.extensions:
             raise SmtpReplyError(Reply(553, "the address needs SMTPUTF8, not offered here"))
@@ -149,6 +150,7 @@ class SmtpSession:
             ) from exc
         if reply.code != 250:
             raise SmtpReplyError(reply)
+        return f"{reply.code} {reply.text}".replace("\n", " ")[:500]
 
     async def _envelope(self, envelope: list[bytes]) -> list[Reply]:
         if "PIPELINING" in self.extensions:

@@ -16,7 +16,7 @@ class CapturePushTransport:
     def target(self, request: PushRequest) -> str:
         return "capture"
 
-    async def send(self, request: PushRequest) -> None:
+    async def send(self, request: PushRequest) -> str | None:
         address = request.token or str((request.subscription or {}).get("endpoint", ""))
         raw = json.dumps(
             {
@@ -29,13 +29,14 @@ class CapturePushTransport:
             },
             indent=2,
         ).encode()
-        await asyncio.to_thread(
+        item = await asyncio.to_thread(
             self._store.add,
             channel="push",
             recipient=f"{request.kind}:{address[:60]}",
             subject=str(request.payload.get("title", "")),
             raw=raw,
         )
+        return f"captured by herald dev as inbox item {item}"
 
     async def close(self) -> None:
         return None

@@ -75,7 +75,7 @@ class FcmTransport:
             message["android"]["collapse_key"] = request.topic
         return {"message": message}
 
-    async def send(self, request: PushRequest) -> None:
+    async def send(self, request: PushRequest) -> str | None:
         if not request.token:
             raise DeliveryError("FCM device has no token", permanent=True)
         body = self.body(request)
@@ -97,7 +97,7 @@ class FcmTransport:
         except httpx.HTTPError as exc:
             raise network_error(exc, "FCM")
         if response.status_code == 200:
-            return
+            return _message_name(response)
         error = _error(response)
         code = _error_code(error)
         # Only what names the token says the device is gone. A 404 or INVALID_ARGUMENT
@@ -114,6 +114,15 @@ class FcmTransport:
             f"FCM refused the message: {response.status_code} {code}",
             permanent=response.status_code not in (401, 403, 404),
         )
+
+
+def _message_name(response: httpx.Response) -> str | None:
+    """The message's name FCM gave it ("projects/…/messages/…")."""
+    try:
+        name = response.json().get("name")
+    except (ValueError, AttributeError):
+        return None
+    return str(name)[:500] if name else None
 
 
 def _error(response: httpx.Response) -> dict[str, Any]:

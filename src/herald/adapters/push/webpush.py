@@ -70,7 +70,7 @@ class WebPushTransport:
     async def close(self) -> None:
         return None  # the HTTP client is shared and closed by its owner
 
-    async def send(self, request: PushRequest) -> None:
+    async def send(self, request: PushRequest) -> str | None:
         subscription = request.subscription
         if subscription is None:
             raise DeliveryError("web push device has no subscription", permanent=True)
@@ -103,7 +103,9 @@ class WebPushTransport:
         except httpx.HTTPError as exc:
             raise network_error(exc, parts.netloc)
         if response.status_code in (200, 201, 202):
-            return
+            # RFC 8030 §5: the push message resource's URL, in Location.
+            location = response.headers.get("location")
+            return f"{response.status_code} {location or ''}".strip()[:500]
         if response.status_code in (404, 410):
             raise DeviceGone(f"subscription is gone ({response.status_code})")
         retry = transient(response, parts.netloc)

@@ -15,16 +15,25 @@ from herald.services.email_worker import mime
 UNSUBSCRIBE_TTL = 180 * 24 * 3600
 
 
-def unsubscribe_token(key: str, user_id: str, channel: str) -> str:
+def unsubscribe_token(key: str, user_id: str, channel: str, notification: str | None = None) -> str:
+    """``notification``: the one the link came in, named in the unsubscribe event."""
     return auth.mint(
-        key, subject=f"{user_id}:{channel}", ttl=UNSUBSCRIBE_TTL, audience=auth.UNSUBSCRIBE
+        key,
+        subject=f"{user_id}:{channel}",
+        ttl=UNSUBSCRIBE_TTL,
+        audience=auth.UNSUBSCRIBE,
+        reference=notification,
     )
 
 
-def address_unsubscribe_token(key: str, address: str) -> str:
+def address_unsubscribe_token(key: str, address: str, notification: str | None = None) -> str:
     """For mail sent to an address directly: unsubscribing suppresses the address."""
     return auth.mint(
-        key, subject=f"address:email:{address}", ttl=UNSUBSCRIBE_TTL, audience=auth.UNSUBSCRIBE
+        key,
+        subject=f"address:email:{address}",
+        ttl=UNSUBSCRIBE_TTL,
+        audience=auth.UNSUBSCRIBE,
+        reference=notification,
     )
 
 
@@ -48,10 +57,11 @@ class EmailSender:
         recipient = message.recipient
         if not recipient.email:
             raise DeliveryError("recipient has no email address", permanent=True)
+        sent = str(message.notification_id)
         if recipient.user_id is None:
-            token = address_unsubscribe_token(self._unsubscribe_key, recipient.email)
+            token = address_unsubscribe_token(self._unsubscribe_key, recipient.email, sent)
         else:
-            token = unsubscribe_token(self._unsubscribe_key, str(recipient.user_id), "email")
+            token = unsubscribe_token(self._unsubscribe_key, str(recipient.user_id), "email", sent)
         headers = [
             ("From", self._from),
             ("To", recipient.email),
@@ -76,5 +86,5 @@ class EmailSender:
         )
         return OutgoingEmail(self._address, (recipient.email,), data)
 
-    async def send(self, message: SendNotification, content: dict[str, Any]) -> None:
-        await self._transport.send(self.build(message, content))
+    async def send(self, message: SendNotification, content: dict[str, Any]) -> str | None:
+        return await self._transport.send(self.build(message, content))

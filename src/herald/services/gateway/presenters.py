@@ -76,7 +76,12 @@ def notification_out(
         history=None
         if history is None
         else [
-            schemas.HistoryEntry(status=e.status, timestamp=e.timestamp, error=e.error)
+            schemas.HistoryEntry(
+                status=e.status,
+                timestamp=e.timestamp,
+                error=e.error,
+                provider_response=e.provider_response,
+            )
             for e in history
         ],
     ).model_dump(mode="json")

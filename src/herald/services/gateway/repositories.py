@@ -98,6 +98,13 @@ class NotificationRepository:
         )
         return set((await self.session.scalars(stmt, list(rows))).all())
 
+    async def sent_as(self, message_id: uuid.UUID) -> list[Notification]:
+        """The notifications a message was sent for: one, or a digest's members."""
+        stmt = select(Notification).where(
+            or_(Notification.id == message_id, Notification.digest_id == message_id)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
     async def insert_events(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             await self.session.execute(insert(NotificationEvent), list(rows))

@@ -189,6 +189,9 @@ class HistoryEntry(BaseModel):
     status: Status
     timestamp: datetime
     error: str | None = None
+    provider_response: str | None = Field(
+        default=None, description="what the relay or push service answered on taking it"
+    )
 
 
 class Fanout(BaseModel):

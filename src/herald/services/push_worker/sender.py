@@ -83,21 +83,24 @@ class PushSender:
             "notifications.push.device_not_registered", device_id=str(device.id), reason=reason
         )
 
-    async def send(self, message: SendNotification, content: dict[str, Any]) -> None:
+    async def send(self, message: SendNotification, content: dict[str, Any]) -> str | None:
         """Delivered when at least one device took it; devices that are gone are
         invalidated; otherwise the most hopeful failure (a transient one) is raised."""
         delivered, failures = 0, list[DeliveryError]()
+        answers = []
         for device in message.recipient.devices:
             try:
-                await self._transport(device).send(self._request(message, device, content))
+                answer = await self._transport(device).send(self._request(message, device, content))
                 delivered += 1
+                if answer:
+                    answers.append(answer)
             except DeviceGone as exc:
                 await self._invalidate(message, device, exc.error)
                 failures.append(exc)
             except DeliveryError as exc:
                 failures.append(exc)
         if delivered:
-            return
+            return "; ".join(answers)[:1000] or None
         if not failures:
             raise DeliveryError("user has no valid push device", permanent=True)
         transient = [f for f in failures if not f.permanent]

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.domain import webhooks
+from herald.services.gateway.repositories import NotificationRepository
 from herald.services.gateway.webhooks.repository import EventRepository
 
 
@@ -51,3 +52,21 @@ async def record(session: AsyncSession, made: list[dict[str, Any]]) -> None:
     """Write ``made`` in the session's transaction, if any endpoint is enabled."""
     if made:
         await EventRepository(session).insert_if_listened(made)
+
+
+async def about(session: AsyncSession, reference: uuid.UUID, kind: str, at: datetime) -> None:
+    """An event of ``kind`` about a notification (or each member of a digest sent as
+    ``reference``), in its present status: what an unsubscribe reports."""
+    made = [
+        {
+            "notification_id": n.id,
+            "type": kind,
+            "status": n.status,
+            "error": None,
+            "attempts": n.attempts,
+            "provider_response": None,
+            "timestamp": at,
+        }
+        for n in await NotificationRepository(session).sent_as(reference)
+    ]
+    await record(session, made)
