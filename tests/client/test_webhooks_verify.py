@@ -4,6 +4,7 @@ what it signs, the client accepts; what it would refuse, the client refuses."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,7 @@ def signed(
 
 
 def test_a_body_signed_by_the_reference_is_accepted() -> None:
-    verify(SECRET, signed(SECRET, BODY), BODY)
+    assert verify(SECRET, signed(SECRET, BODY), BODY) == json.loads(BODY)
     verify(SECRET, {k.title(): v for k, v in signed(SECRET, BODY).items()}, BODY.decode())
 
 

@@ -16,11 +16,12 @@ import httpx
 import pytest
 import pytest_asyncio
 from herald_client import AsyncHerald, Herald, Invalid, NotFound, Unreachable, models
-from herald_client.resources import OPERATIONS, Notifications, Templates, Users
+from herald_client.resources import OPERATIONS, Notifications, Templates, Users, Webhooks
 from pydantic import BaseModel
 
 from tests.e2e.conftest import Dev
 from tests.smtp import free_port
+from tests.webhookreceiver import WebhookReceiver
 
 # Public routes a client library has no business calling, and why.
 NOT_FOR_CLIENTS = {
@@ -49,6 +50,10 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "TemplateVersionOut": models.TemplateVersionOut,
     "Rendered": models.Rendered,
     "PaginationMeta": models.Page,
+    "EndpointOut": models.WebhookEndpoint,
+    "EndpointWithSecret": models.WebhookEndpointWithSecret,
+    "AttemptOut": models.WebhookAttempt,
+    "Queued": models.WebhookQueued,
 }
 
 # Each request body's schema, and the client method that takes its fields.
@@ -56,6 +61,8 @@ BODIES: dict[str, Callable[..., Any]] = {
     "NotificationIn": Notifications.send,
     "UserCreate": Users.create,
     "PreviewIn": Templates.preview,
+    "EndpointIn": Webhooks.create,
+    "EndpointPatch": Webhooks.update,
 }
 
 
@@ -237,3 +244,32 @@ async def test_a_failed_connection_is_tried_again_only_where_that_is_harmless() 
         with pytest.raises(Unreachable):
             await h.users.create(name="A", email="a@example.com", password="x" * 8)
         assert counting.requests == 1  # a second user could be made: not tried again
+
+
+async def test_a_developer_registers_a_webhook_and_verifies_what_arrives(dev: Dev) -> None:
+    from herald_client.webhooks import verify
+
+    receiver = WebhookReceiver()
+    await receiver.start()
+    try:
+        async with AsyncHerald(dev.url, key(dev)) as herald:
+            endpoint = await herald.webhooks.create(receiver.url(), ["notification.delivered"])
+            assert endpoint.secret not in repr(endpoint)
+            queued = await herald.webhooks.test(endpoint.id)
+            [hook] = await receiver.wait_for(1)
+            event = verify(endpoint.secret, hook.headers, hook.body)
+            assert event["type"] == "webhook.test"
+            assert hook.headers["webhook-id"] == queued.webhook_id
+            for _ in range(100):
+                log = await herald.webhooks.deliveries(endpoint.id)
+                if log.items:
+                    break
+                await asyncio.sleep(0.05)
+            assert [(a.outcome, a.response_status) for a in log.items] == [("delivered", 200)]
+            changed = await herald.webhooks.update(endpoint.id, enabled=False)
+            assert changed.enabled is False
+            await herald.webhooks.delete(endpoint.id)
+            with pytest.raises(NotFound):
+                await herald.webhooks.get(endpoint.id)
+    finally:
+        await receiver.stop()

@@ -46,6 +46,7 @@ class AsyncHerald:
         )
         self.notifications = r.Notifications(self._transport)
         self.topics = r.Topics(self._transport)
+        self.webhooks = r.Webhooks(self._transport)
         self.suppressions = r.Suppressions(self._transport)
         self.users = r.Users(self._transport)
         self.auth = r.Auth(self._transport)
@@ -143,6 +144,18 @@ class Topics(_Blocking[r.Topics]):
     subscribers = blocking(r.Topics.subscribers)
 
 
+class Webhooks(_Blocking[r.Webhooks]):
+    create = blocking(r.Webhooks.create)
+    list = blocking(r.Webhooks.list)
+    get = blocking(r.Webhooks.get)
+    update = blocking(r.Webhooks.update)
+    delete = blocking(r.Webhooks.delete)
+    rotate_secret = blocking(r.Webhooks.rotate_secret)
+    test = blocking(r.Webhooks.test)
+    deliveries = blocking(r.Webhooks.deliveries)
+    retry = blocking(r.Webhooks.retry)
+
+
 class Suppressions(_Blocking[r.Suppressions]):
     list = blocking(r.Suppressions.list)
     add = blocking(r.Suppressions.add)
@@ -212,6 +225,7 @@ class Herald:
         a, loop = self._async, self._loop
         self.notifications = Notifications(a.notifications, loop)
         self.topics = Topics(a.topics, loop)
+        self.webhooks = Webhooks(a.webhooks, loop)
         self.suppressions = Suppressions(a.suppressions, loop)
         self.users = Users(a.users, loop)
         self.auth = Auth(a.auth, loop)

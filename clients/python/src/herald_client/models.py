@@ -186,3 +186,52 @@ class Page(Model):
     total_pages: int
     has_next: bool
     has_previous: bool
+
+
+WebhookEvent = Literal[
+    "notification.accepted",
+    "notification.delivered",
+    "notification.failed",
+    "notification.skipped",
+    "notification.cancelled",
+    "notification.bounced",
+    "notification.unsubscribed",
+    "*",
+]
+
+
+class WebhookEndpoint(Model):
+    id: uuid.UUID
+    url: str
+    events: list[str]
+    description: str | None = None
+    enabled: bool
+    disabled_reason: str | None = None
+    failing_since: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointWithSecret(WebhookEndpoint):
+    # Shown on creation and on rotation only: keep it where the receiver can read it.
+    secret: str = Field(repr=False)
+
+
+class WebhookAttempt(Model):
+    id: int
+    delivery_id: uuid.UUID
+    event_id: uuid.UUID
+    webhook_id: str
+    type: str
+    attempt: int
+    outcome: Literal["delivered", "retrying", "failed"]
+    response_status: int | None = None
+    error: str | None = None
+    duration_ms: int
+    timestamp: datetime
+
+
+class WebhookQueued(Model):
+    delivery_id: uuid.UUID
+    event_id: uuid.UUID
+    webhook_id: str

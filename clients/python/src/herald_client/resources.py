@@ -234,6 +234,104 @@ class Topics(Resource):
         return _page(models.SubscriberOut, answer)
 
 
+class Webhooks(Resource):
+    """Endpoints that hear of notifications' events (admin keys only). Verify what
+    arrives with ``herald_client.webhooks.verify``."""
+
+    @operation("POST", "/api/v1/webhooks/")
+    async def create(
+        self,
+        url: str,
+        events: Sequence[models.WebhookEvent] = ("*",),
+        *,
+        description: str | None = None,
+        enabled: bool = True,
+    ) -> models.WebhookEndpointWithSecret:
+        """Register an endpoint; its ``secret`` is shown now and on rotation only."""
+        body = {
+            "url": url,
+            "events": builtins.list(events),
+            "description": description,
+            "enabled": enabled,
+        }
+        answer = await self._t.call("POST", "/api/v1/webhooks/", json=body)
+        return _one(models.WebhookEndpointWithSecret, answer)
+
+    @operation("GET", "/api/v1/webhooks/")
+    async def list(self, *, page: int = 1, limit: int = 20) -> ListPage[models.WebhookEndpoint]:
+        answer = await self._t.call(
+            "GET", "/api/v1/webhooks/", params={"page": page, "limit": limit}
+        )
+        return _page(models.WebhookEndpoint, answer)
+
+    @operation("GET", "/api/v1/webhooks/{endpoint_id}")
+    async def get(self, endpoint_id: uuid.UUID | str) -> models.WebhookEndpoint:
+        answer = await self._t.call("GET", f"/api/v1/webhooks/{endpoint_id}")
+        return _one(models.WebhookEndpoint, answer)
+
+    @operation("PATCH", "/api/v1/webhooks/{endpoint_id}")
+    async def update(
+        self,
+        endpoint_id: uuid.UUID | str,
+        *,
+        url: str | None = None,
+        events: Sequence[models.WebhookEvent] | None = None,
+        description: str | None = None,
+        enabled: bool | None = None,
+    ) -> models.WebhookEndpoint:
+        """Change what is given; enabling a disabled endpoint clears why it was."""
+        given: dict[str, Any] = {
+            "url": url,
+            "events": None if events is None else builtins.list(events),
+            "description": description,
+            "enabled": enabled,
+        }
+        body = {k: v for k, v in given.items() if v is not None}
+        answer = await self._t.call(
+            "PATCH", f"/api/v1/webhooks/{endpoint_id}", json=body, repeatable=True
+        )
+        return _one(models.WebhookEndpoint, answer)
+
+    @operation("DELETE", "/api/v1/webhooks/{endpoint_id}")
+    async def delete(self, endpoint_id: uuid.UUID | str) -> None:
+        await self._t.call("DELETE", f"/api/v1/webhooks/{endpoint_id}")
+
+    @operation("POST", "/api/v1/webhooks/{endpoint_id}/rotate_secret")
+    async def rotate_secret(self, endpoint_id: uuid.UUID | str) -> models.WebhookEndpointWithSecret:
+        """A new secret; the old one keeps signing beside it for 24 hours."""
+        answer = await self._t.call("POST", f"/api/v1/webhooks/{endpoint_id}/rotate_secret")
+        return _one(models.WebhookEndpointWithSecret, answer)
+
+    @operation("POST", "/api/v1/webhooks/{endpoint_id}/test")
+    async def test(self, endpoint_id: uuid.UUID | str) -> models.WebhookQueued:
+        answer = await self._t.call("POST", f"/api/v1/webhooks/{endpoint_id}/test")
+        return _one(models.WebhookQueued, answer)
+
+    @operation("GET", "/api/v1/webhooks/{endpoint_id}/deliveries")
+    async def deliveries(
+        self, endpoint_id: uuid.UUID | str, *, page: int = 1, limit: int = 20
+    ) -> ListPage[models.WebhookAttempt]:
+        """The endpoint's delivery attempts, newest first."""
+        answer = await self._t.call(
+            "GET",
+            f"/api/v1/webhooks/{endpoint_id}/deliveries",
+            params={"page": page, "limit": limit},
+        )
+        return _page(models.WebhookAttempt, answer)
+
+    @operation("POST", "/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry")
+    async def retry(
+        self, endpoint_id: uuid.UUID | str, delivery_id: uuid.UUID | str
+    ) -> models.WebhookQueued:
+        """Send a delivery again now, under the same ``webhook-id``."""
+        answer = await self._t.call(
+            "POST",
+            f"/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry",
+            repeatable=True,
+        )
+        return _one(models.WebhookQueued, answer)
+
+
 class Suppressions(Resource):
     @operation("GET", "/api/v1/suppressions/")
     async def list(self, *, page: int = 1, limit: int = 20) -> ListPage[models.SuppressionOut]:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Mapping
+from typing import Any
 
 
 class InvalidWebhook(ValueError):
@@ -17,11 +19,11 @@ class InvalidWebhook(ValueError):
 
 def verify(
     secret: str, headers: Mapping[str, str], body: bytes | str, tolerance: int = 300
-) -> None:
-    """Raise InvalidWebhook unless ``headers`` carry a signature of ``body`` under
-    ``secret`` and a timestamp within ``tolerance`` seconds of now. Pass the body as
-    received, before any JSON parsing. Keep the ``webhook-id``: a retried event has the
-    same one."""
+) -> dict[str, Any]:
+    """The event ``body`` holds, once ``headers`` prove it: a signature of it under
+    ``secret`` and a timestamp within ``tolerance`` seconds of now; InvalidWebhook
+    otherwise. Pass the body as received, before any JSON parsing. Keep the
+    ``webhook-id``: a retried event has the same one."""
     lowered = {k.lower(): v for k, v in headers.items()}
     try:
         message_id = lowered["webhook-id"]
@@ -38,5 +40,9 @@ def verify(
     for candidate in offered:
         version, _, signature = candidate.partition(",")
         if version == "v1" and hmac.compare_digest(signature, expected):
-            return
+            try:
+                event: dict[str, Any] = json.loads(raw)
+            except ValueError as exc:
+                raise InvalidWebhook("the body is not JSON") from exc
+            return event
     raise InvalidWebhook("no signature matches the secret")
