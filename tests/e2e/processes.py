@@ -86,6 +86,7 @@ COMMANDS = {
     "gateway_2": ["serve", "gateway"],
     "email_worker": ["worker", "email"],
     "push_worker": ["worker", "push"],
+    "webhook_worker": ["worker", "webhooks"],
 }
 
 
