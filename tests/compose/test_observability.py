@@ -57,6 +57,7 @@ class TestObservabilityProfile:
             ("templates", 8002),
             ("email-worker", 8003),
             ("push-worker", 8004),
+            ("webhook-worker", 8005),
         }
 
     def test_dashboard_and_alerts_query_metrics_herald_exports(self) -> None:
@@ -74,5 +75,7 @@ class TestObservabilityProfile:
             "herald_circuit_breaker_open",
             "herald_rate_limited_total",
             "herald_delivery_attempts_total",
+            "herald_webhook_attempts_total",
+            "herald_webhook_duration_seconds_bucket",
         }
         assert wanted <= used
