@@ -120,10 +120,12 @@ async def rotate(session: AsyncSession, endpoint_id: uuid.UUID) -> dict[str, Any
     return with_secret(endpoint)
 
 
-async def test(session: AsyncSession, endpoint_id: uuid.UUID) -> dict[str, Any]:
+async def test(
+    session: AsyncSession, ctx: GatewayContext, endpoint_id: uuid.UUID
+) -> dict[str, Any]:
     """A ``webhook.test`` event to this endpoint alone, delivered like any other."""
     endpoint = await find(session, endpoint_id)
-    now = utcnow()
+    now = ctx.clock.now()
     event_id = uuid.uuid4()
     row = delivery(event_id, endpoint.id, webhooks.TEST, payload.test_event(endpoint.id, now), now)
     await DeliveryRepository(session).insert([row])
@@ -143,14 +145,14 @@ async def attempts(
 
 
 async def retry(
-    session: AsyncSession, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
+    session: AsyncSession, ctx: GatewayContext, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> dict[str, Any]:
     """Send a delivery again now (delivered or failed alike), under the same id."""
     await find(session, endpoint_id)
     found = await DeliveryRepository(session).get(delivery_id)
     if found is None or found.endpoint_id != endpoint_id:
         raise HeraldError.not_found(f"delivery {delivery_id} of webhook endpoint {endpoint_id}")
-    now = utcnow()
+    now = ctx.clock.now()  # due now by the clock the worker reads
     found.state, found.next_attempt_at, found.updated_at = PENDING, now, now
     return Queued(
         delivery_id=found.id,

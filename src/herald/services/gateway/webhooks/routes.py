@@ -99,8 +99,8 @@ async def rotate_secret(endpoint_id: uuid.UUID, session: SessionDep) -> dict[str
     summary="Send a webhook.test event to this endpoint",
     response_model=Envelope[Queued],
 )
-async def test(endpoint_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
-    return ok(await endpoints.test(session, endpoint_id), "test event queued")
+async def test(endpoint_id: uuid.UUID, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+    return ok(await endpoints.test(session, ctx, endpoint_id), "test event queued")
 
 
 @router.get(
@@ -126,6 +126,7 @@ async def deliveries(
     response_model=Envelope[Queued],
 )
 async def retry(
-    endpoint_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep
+    endpoint_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, ctx: Ctx
 ) -> dict[str, Any]:
-    return ok(await endpoints.retry(session, endpoint_id, delivery_id), "delivery queued again")
+    answer = await endpoints.retry(session, ctx, endpoint_id, delivery_id)
+    return ok(answer, "delivery queued again")
