@@ -109,6 +109,18 @@ class Stack:
 
     def print_logs(self) -> None:
         print(self.compose("logs", "--no-color", "--tail", "150", timeout=300).stdout[-60000:])
+        # What the health checks of the containers not healthy said, last tries first.
+        for state in self.containers():
+            if state.get("Health") not in ("healthy", ""):
+                health = engine.run(
+                    "docker",
+                    "inspect",
+                    "--format",
+                    "{{json .State.Health}}",
+                    state["ID"],
+                    check=False,
+                )
+                print(f"{state['Service']} health: {health.stdout[-3000:]}")
 
     def down(self) -> None:
         result = self.compose("down", "-v", "--remove-orphans", timeout=300)

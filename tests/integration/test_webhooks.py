@@ -6,6 +6,7 @@ endpoint that delays no other."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,8 @@ import pytest
 import pytest_asyncio
 from standardwebhooks import Webhook
 
+from herald.adapters.webhooks.http import HttpWebhookTransport
+from herald.domain.targets import is_private_address
 from tests.integration.pipeline import Stack, stack_on
 from tests.integration.test_email_delivery import unsubscribe_link
 from tests.integration.test_pipeline import new_key
@@ -111,6 +114,12 @@ class TestEvents:
         history = (await stack.status(notification_id))["history"]
         assert history[-1]["provider_response"] == answer
         assert accepted.headers["webhook-id"] != delivered.headers["webhook-id"]
+        metrics = (await stack.client.get("/workers/webhooks/metrics")).text
+        assert (
+            f'herald_webhook_attempts_total{{endpoint="{endpoint["id"]}",outcome="delivered"}}'
+            in metrics
+        )
+        assert 'herald_webhook_events_total{type="notification.delivered"}' in metrics
         # The secret is never shown again.
         read = await stack.client.get(f"/api/v1/webhooks/{endpoint['id']}", headers=stack.auth)
         assert "secret" not in read.json()["data"]
@@ -294,6 +303,11 @@ class TestRefusals:
             ({"url": "ftp://example.com/h", "events": ["*"]}, "https"),
             ({"url": "https://user:pw@example.com/h", "events": ["*"]}, "credentials"),
             ({"url": "https://example.com/h"}, "events"),
+            ({"url": "https://exa mple.com/h", "events": ["*"]}, "url"),
+            ({"url": "https://example.com/\nh", "events": ["*"]}, "url"),
+            ({"url": "https://", "events": ["*"]}, "url"),
+            ({"url": "https://[::1", "events": ["*"]}, "url"),
+            ({"url": "h" * 3000, "events": ["*"]}, "url"),
         ]
         for body, word in cases:
             response = await stack.client.post("/api/v1/webhooks/", json=body, headers=stack.auth)
@@ -320,3 +334,34 @@ class TestRefusals:
                 method, path, json={}, headers={"Authorization": f"Bearer {key}"}
             )
             assert response.status_code == 403, response.text
+
+
+async def test_private_addresses_are_refused_at_registration_and_at_send(
+    tmp_path: Path, smtp_server: SmtpServer, receiver: WebhookReceiver
+) -> None:
+    """Outside dev: a URL that is, or whose name resolves to, a private or loopback
+    address is refused when registered; one that comes to resolve there is refused when
+    sent, without retries."""
+    host = socket.gethostname()
+    assert is_private_address(socket.gethostbyname(host)), f"{host} resolves publicly here"
+    values = {**FAST, "allow_private_targets": False}
+    async with stack_on("embedded", tmp_path, smtp_url=smtp_server.url, **values) as stack:
+        for url, why in [
+            ("https://10.1.2.3/hook", "private or loopback"),
+            ("https://127.0.0.1/hook", "private or loopback"),
+            ("https://localhost/hook", "private or loopback"),
+            (f"https://{host}/hook", "resolves to a private address"),
+            (receiver.url(), "https"),
+        ]:
+            response = await stack.client.post(
+                "/api/v1/webhooks/", json={"url": url, "events": ["*"]}, headers=stack.auth
+            )
+            assert response.status_code == 422, (url, response.text)
+            assert why in response.json()["error"], (url, response.text)
+    transport = HttpWebhookTransport(timeout=1, allow_private=False)
+    try:
+        answer = await transport.post(f"https://{host}:{receiver.port}/hook", {}, b"{}")
+    finally:
+        await transport.close()
+    assert answer.permanent and "private address" in (answer.error or "")
+    assert not receiver.received

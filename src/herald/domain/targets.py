@@ -1,6 +1,6 @@
-"""Which push endpoints Herald may call: refusing private and loopback addresses keeps
-a registered "subscription" from turning Herald into a proxy into its own network
-(server-side request forgery)."""
+"""Which push endpoints and webhook URLs Herald may call: refusing private and
+loopback addresses keeps a registered "subscription" or webhook from turning Herald
+into a proxy into its own network (server-side request forgery)."""
 
 from __future__ import annotations
 
@@ -49,4 +49,21 @@ def check_endpoint(url: str, *, allow_private: bool) -> str | None:
         return "endpoint must use https"
     if not allow_private and is_private_address(host):
         return "endpoint may not point at a private or loopback address"
+    return None
+
+
+def check_webhook(url: str, *, allow_private: bool) -> str | None:
+    """Return why ``url`` may not be used as a webhook URL, or None when it may: the
+    push rules without the Web Push signer's limits, and plain ``http`` only where
+    private addresses are allowed (a receiver on the operator's own network)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host:
+        return "webhook URL must be an absolute URL"
+    if "@" in parts.netloc:
+        return "webhook URL may not carry credentials"
+    if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not allow_private):
+        return "webhook URL must use https"
+    if not allow_private and is_private_address(host):
+        return "webhook URL may not point at a private or loopback address"
     return None

@@ -9,13 +9,14 @@ from collections.abc import Mapping
 import httpx
 
 from herald.adapters.push.http import check_target
+from herald.domain import targets
 from herald.domain.errors import DeliveryError
 from herald.ports import WebhookAnswer
 
 
 async def why_refused(url: str, *, allow_private: bool) -> str | None:
     try:
-        await check_target(url, allow_private=allow_private)
+        await check_target(url, allow_private=allow_private, rule=targets.check_webhook)
     except DeliveryError as exc:
         return exc.error
     return None
@@ -35,7 +36,7 @@ class HttpWebhookTransport:
 
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
         try:
-            await check_target(url, allow_private=self._allow_private)
+            await check_target(url, allow_private=self._allow_private, rule=targets.check_webhook)
         except DeliveryError as exc:
             return WebhookAnswer(None, exc.error, permanent=exc.permanent)
         try:
@@ -45,6 +46,8 @@ class HttpWebhookTransport:
             return WebhookAnswer(None, "no answer within the timeout")
         except httpx.HTTPError as exc:
             return WebhookAnswer(None, f"unreachable: {exc!r}"[:500])
+        except (httpx.InvalidURL, ValueError) as exc:  # not an HTTPError
+            return WebhookAnswer(None, f"not a usable URL: {exc}"[:500], permanent=True)
         if 200 <= status < 300:
             return WebhookAnswer(status)
         if 300 <= status < 400:

@@ -58,11 +58,11 @@ def attempt_out(a: WebhookAttempt) -> dict[str, Any]:
 async def checked_url(ctx: GatewayContext, url: str) -> str:
     """The push-target rules, and the name resolved now: a URL that is, or names, a
     private address is refused (SSRF)."""
-    why = targets.check_endpoint(url, allow_private=ctx.allow_private_targets)
+    why = targets.check_webhook(url, allow_private=ctx.allow_private_targets)
     if why is None:
         why = await ctx.webhook_target_check(url)
     if why is not None:
-        raise HeraldError.invalid(f"url: {why.replace('endpoint', 'webhook URL', 1)}")
+        raise HeraldError.invalid(f"url: {why}")
     return url
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, TypeAdapter, field_validator
 
 from herald.domain import webhooks
 from herald.kit.envelope import Input as Strict
@@ -28,6 +28,20 @@ def _events(value: list[str] | None) -> list[str] | None:
     return None if value is None else list(dict.fromkeys(value))
 
 
+_URL = TypeAdapter(AnyHttpUrl)
+
+
+def _url(value: str | None) -> str | None:
+    """Kept as given, once it parses as an http(s) URL with a host and holds no
+    whitespace or control character (which a lenient parser would let through)."""
+    if value is None:
+        return None
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("URL may not hold whitespace or control characters")
+    _URL.validate_python(value)
+    return value
+
+
 class EndpointIn(Strict):
     url: str = Field(min_length=1, max_length=2000, description="https; no private address")
     events: list[EventName] = Field(min_length=1, max_length=len(webhooks.EVENT_TYPES) + 1)
@@ -35,6 +49,7 @@ class EndpointIn(Strict):
     enabled: bool = True
 
     _unique = field_validator("events")(_events)
+    _usable = field_validator("url")(_url)
 
 
 class EndpointPatch(Strict):
@@ -46,6 +61,7 @@ class EndpointPatch(Strict):
     enabled: bool | None = None
 
     _unique = field_validator("events")(_events)
+    _usable = field_validator("url")(_url)
 
 
 class EndpointOut(BaseModel):

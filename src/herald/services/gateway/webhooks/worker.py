@@ -236,15 +236,20 @@ class WebhookWorker:
         return claimed
 
     async def _attempt(self, claimed: Claimed) -> None:
+        started = time.perf_counter()
         try:
-            started = time.perf_counter()
             answer = await self._transport.post(
                 claimed.url, signed_headers(claimed, int(time.time())), claimed.body
             )
-            seconds = time.perf_counter() - started
-            await self._outcomes.submit(Outcome(claimed, answer, seconds))
+        except Exception as exc:
+            # Whatever went wrong spends an attempt like any failure: a delivery can
+            # never circle without a count.
+            log.exception("webhooks.unexpected_error", delivery_id=str(claimed.delivery_id))
+            answer = WebhookAnswer(None, f"unexpected error: {type(exc).__name__}: {exc}"[:500])
+        try:
+            await self._outcomes.submit(Outcome(claimed, answer, time.perf_counter() - started))
         except Exception:
-            # Not recorded: the lease ends and the delivery goes again.
+            # Not recorded (the database is away): the lease ends and it goes again.
             log.exception("webhooks.attempt_not_recorded", delivery_id=str(claimed.delivery_id))
         finally:
             self._busy[claimed.endpoint_id] -= 1
