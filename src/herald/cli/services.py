@@ -116,12 +116,6 @@ def healthcheck(
     port: Annotated[int | None, typer.Option(envvar="HERALD_PORT")] = None,
 ) -> None:
     """Exit 0 when the service on this machine answers /health (for container health)."""
-    import urllib.request
+    from herald.cli.health import GATEWAY_PORT, probe
 
-    url = f"http://127.0.0.1:{port or PORTS['gateway']}/health"
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            healthy = response.status == 200
-    except OSError:
-        healthy = False
-    raise typer.Exit(0 if healthy else 1)
+    raise typer.Exit(probe(port or GATEWAY_PORT))
