@@ -30,17 +30,19 @@ class Receiver(asyncio.Protocol):
             if end < 0:
                 return
             head = self.buffer[:end].lower()
-            length = 0
+            length, hook = 0, None
             for line in head.split(b"\r\n")[1:]:
                 name, _, value = line.partition(b":")
                 if name == b"content-length":
                     length = int(value)
                 elif name == b"webhook-id":
-                    Receiver.ids.add(value.strip())
-                    Receiver.hooks += 1
+                    hook = value.strip()
             if len(self.buffer) < end + 4 + length:
-                return
+                return  # the body is still on its way: counted once it is all here
             self.buffer = self.buffer[end + 4 + length :]
+            if hook is not None:
+                Receiver.ids.add(hook)
+                Receiver.hooks += 1
             if head.startswith(b"get /count"):
                 body = f"{Receiver.hooks} {len(Receiver.ids)}".encode()
                 answer = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)

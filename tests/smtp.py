@@ -25,6 +25,11 @@ from cryptography.x509.oid import NameOID
 
 def self_signed_context() -> ssl.SSLContext:
     """A server TLS context with a certificate made on the spot for 127.0.0.1."""
+    return self_signed()[0]
+
+
+def self_signed() -> tuple[ssl.SSLContext, Path]:
+    """``self_signed_context``, and the certificate's file for a client to trust."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.now(UTC)
@@ -53,7 +58,7 @@ def self_signed_context() -> ssl.SSLContext:
     )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    return context
+    return context, folder / "cert.pem"
 
 
 class _Authenticator:

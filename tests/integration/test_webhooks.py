@@ -114,6 +114,7 @@ class TestEvents:
         history = (await stack.status(notification_id))["history"]
         assert history[-1]["provider_response"] == answer
         assert accepted.headers["webhook-id"] != delivered.headers["webhook-id"]
+        await attempts(stack, endpoint["id"], 2)  # both recorded
         metrics = (await stack.client.get("/workers/webhooks/metrics")).text
         assert (
             f'herald_webhook_attempts_total{{endpoint="{endpoint["id"]}",outcome="delivered"}}'
