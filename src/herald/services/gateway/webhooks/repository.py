@@ -7,9 +7,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.services.gateway.models import (
@@ -20,6 +20,9 @@ from herald.services.gateway.models import (
 )
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+# Core statements on the table itself: the hot path needs no ORM objects.
+_DELIVERIES = cast(Table, WebhookDelivery.__table__)
+_ATTEMPTS = cast(Table, WebhookAttempt.__table__)
 
 
 class EndpointRepository:
@@ -44,6 +47,16 @@ class EndpointRepository:
         )
         total = await self.session.scalar(select(func.count()).select_from(WebhookEndpoint))
         return list((await self.session.scalars(stmt)).all()), int(total or 0)
+
+    async def with_due_work(self, now: datetime) -> list[WebhookEndpoint]:
+        """The enabled endpoints with a delivery due by ``now``."""
+        due = exists().where(
+            WebhookDelivery.endpoint_id == WebhookEndpoint.id,
+            WebhookDelivery.state == PENDING,
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        stmt = select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True), due)
+        return list((await self.session.scalars(stmt)).all())
 
     async def enabled(self) -> list[WebhookEndpoint]:
         stmt = select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))
@@ -103,52 +116,60 @@ class DeliveryRepository:
 
     async def insert(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            await self.session.execute(insert(WebhookDelivery), list(rows))
+            await self.session.execute(insert(_DELIVERIES), list(rows))
 
     async def get(self, delivery_id: uuid.UUID) -> WebhookDelivery | None:
         return await self.session.get(WebhookDelivery, delivery_id)
 
-    async def busy_endpoints(self, now: datetime) -> list[uuid.UUID]:
-        """Endpoints (enabled) with a delivery due by ``now``."""
-        stmt = (
-            select(WebhookDelivery.endpoint_id)
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+    async def claim(
+        self, endpoint_id: uuid.UUID, now: datetime, limit: int, until: datetime
+    ) -> list[Row[Any]]:
+        """Up to ``limit`` of the endpoint's deliveries due by ``now``, oldest first,
+        leased until ``until`` (taken again then, if not settled before), in one
+        statement; another worker's are passed over (SKIP LOCKED)."""
+        table = _DELIVERIES
+        due = (
+            select(table.c.id)
             .where(
-                WebhookDelivery.state == PENDING,
-                WebhookDelivery.next_attempt_at <= now,
-                WebhookEndpoint.enabled.is_(True),
+                table.c.endpoint_id == endpoint_id,
+                table.c.state == PENDING,
+                table.c.next_attempt_at <= now,
             )
-            .distinct()
-        )
-        return list((await self.session.scalars(stmt)).all())
-
-    async def due(self, endpoint_id: uuid.UUID, now: datetime, limit: int) -> list[WebhookDelivery]:
-        stmt = (
-            select(WebhookDelivery)
-            .where(
-                WebhookDelivery.endpoint_id == endpoint_id,
-                WebhookDelivery.state == PENDING,
-                WebhookDelivery.next_attempt_at <= now,
-            )
-            .order_by(WebhookDelivery.next_attempt_at)
+            .order_by(table.c.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return list((await self.session.scalars(stmt)).all())
-
-    async def lease(self, ids: Sequence[uuid.UUID], until: datetime) -> None:
-        await self.session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(list(ids)))
+        stmt = (
+            update(table)
+            .where(table.c.id.in_(due.scalar_subquery()))
             .values(next_attempt_at=until)
+            .returning(
+                table.c.id, table.c.event_id, table.c.type, table.c.payload, table.c.attempts
+            )
         )
+        return list((await self.session.execute(stmt)).all())
+
+    async def present(self, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of ``ids`` still exist (their endpoint may have been deleted), locked."""
+        stmt = (
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.id.in_(list(ids)))
+            .order_by(WebhookDelivery.id)
+            .with_for_update()
+        )
+        return set((await self.session.scalars(stmt)).all())
 
     async def settle(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Each delivery's state after an attempt (``id``, ``state``, ``attempts``,
-        ``next_attempt_at``, ``last_error``, ``updated_at``)."""
+        """Each delivery's state after an attempt (``b_id``, ``state``, ``attempts``,
+        ``next_attempt_at``, ``last_error``, ``updated_at``), in one executemany."""
         if rows:
-            # By primary key, all in one executemany.
-            await self.session.execute(update(WebhookDelivery), list(rows))
+            table = _DELIVERIES
+            stmt = (
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .values({k: bindparam(k) for k in rows[0] if k != "b_id"})
+            )
+            await self.session.execute(stmt, list(rows))
 
     async def next_due(self) -> datetime | None:
         stmt = select(func.min(WebhookDelivery.next_attempt_at)).where(
@@ -168,7 +189,7 @@ class AttemptRepository:
 
     async def insert(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            await self.session.execute(insert(WebhookAttempt), list(rows))
+            await self.session.execute(insert(_ATTEMPTS), list(rows))
 
     async def page(
         self, endpoint_id: uuid.UUID, *, offset: int, limit: int

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,7 +31,7 @@ from herald.kit.batch import Batcher
 from herald.kit.db import unit_of_work
 from herald.kit.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_BACKLOG, WEBHOOK_EVENTS, WEBHOOK_SECONDS
 from herald.ports import WebhookAnswer, WebhookTransport
-from herald.services.gateway.models import Notification, WebhookDelivery, WebhookEndpoint
+from herald.services.gateway.models import Notification, WebhookEndpoint
 from herald.services.gateway.webhooks import payload
 from herald.services.gateway.webhooks.repository import (
     DELIVERED,
@@ -56,6 +56,10 @@ class Claimed:
     attempts: int
     url: str
     secrets: tuple[str, ...]
+    # Whether the endpoint was failing when claimed: a success then clears that.
+    endpoint_failing: bool
+    # When the lease ends: past it another round may take the delivery again.
+    leased_until: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,10 @@ def signed_headers(claimed: Claimed, at: int) -> dict[str, str]:
     }
 
 
+# The most of an endpoint's deliveries held at once, in slots' worth.
+MAX_DEPTH = 16
+
+
 class WebhookWorker:
     EVENTS_PER_ROUND = 1000
 
@@ -103,30 +111,44 @@ class WebhookWorker:
         self._sessions = sessions
         self._transport = transport
         self._schedule = schedule
-        # Past the attempt's timeout, with room for the answer to be recorded.
-        self._lease = timedelta(seconds=timeout + 5)
+        # An endpoint's claimed deliveries wait behind at most one attempt's worth of
+        # others, then take one attempt: the lease covers both, and the recording.
+        self._lease = timedelta(seconds=2 * timeout + 5)
         self._disable_after = disable_after
         self._per_endpoint = per_endpoint
         self._max_in_flight = in_flight
         self._idle = idle_seconds
         self._clock = clock or SystemClock()
+        # Per endpoint: deliveries claimed and waiting for a slot, and attempts under way.
+        self._waiting: dict[uuid.UUID, deque[Claimed]] = {}
         self._busy: Counter[uuid.UUID] = Counter()
+        # Each endpoint's answer time, smoothed: how many of its deliveries to claim.
+        self._answer_seconds: dict[uuid.UUID, float] = {}
+        self._timeout = timeout
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._made = asyncio.Event()
         self._gauge_at = 0.0
-        self._loop = Background()
+        self._claims = Background()
+        self._events = Background()
         self._outcomes: Batcher[Outcome, None] = Batcher(
-            "webhook outcomes", self._settle, max_size=500, linger=0.005, pause_after_error=0.5
+            "webhook outcomes", self._settle, max_size=1000, linger=0.05, pause_after_error=0.5
         )
 
     async def start(self) -> None:
         await self._outcomes.start()
-        self._loop.start(keep_stepping(self._round, self._rest, failed="webhooks.round_failed"))
+        self._events.start(
+            keep_stepping(self._expand_round, self._rest_events, failed="webhooks.expand_failed")
+        )
+        self._claims.start(keep_stepping(self._round, self._rest, failed="webhooks.round_failed"))
 
     async def stop(self) -> None:
-        await self._loop.stop()
+        await self._claims.stop()
+        await self._events.stop()
         # Attempts under way end (each within its timeout) and are recorded; one that
-        # is not keeps its lease and is tried again when it ends.
+        # is not, and those claimed but not begun, keep their lease and go again when
+        # it ends.
+        self._waiting.clear()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self._lease.total_seconds())
         await self._outcomes.stop()
@@ -142,18 +164,21 @@ class WebhookWorker:
         await within(self._idle, self._wake.wait())
         self._wake.clear()
 
-    async def _round(self) -> bool:
-        """Make deliveries of waiting events, then start the due ones there is room
-        for; True when there may be more to do at once."""
+    async def _rest_events(self) -> None:
+        await asyncio.sleep(self._idle)
+
+    async def _expand_round(self) -> bool:
         made = await self.expand()
-        started = await self._claim()
-        for claimed in started:
-            task = asyncio.create_task(self._attempt(claimed))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return made >= self.EVENTS_PER_ROUND or (
-            bool(started) and len(self._tasks) < self._max_in_flight
-        )
+        if made:
+            self._wake.set()
+        return made >= self.EVENTS_PER_ROUND
+
+    async def _round(self) -> bool:
+        """Claim due deliveries for the endpoints with room; True when a claim was
+        full (there may be more due at once)."""
+        full = await self._claim()
+        self._dispatch()
+        return full
 
     async def expand(self) -> int:
         """One delivery per endpoint listening, for the oldest waiting events, and the
@@ -198,42 +223,70 @@ class WebhookWorker:
             await EventRepository(session).remove([e.id for e in events])
             return len(events)
 
-    async def _claim(self) -> list[Claimed]:
-        room = self._max_in_flight - len(self._tasks)
-        if room <= 0:
-            return []
+    def _room(self, endpoint_id: uuid.UUID) -> int:
+        """How many more of an endpoint's deliveries to claim. A fast endpoint gets
+        many at once (one claim, one statement, for hundreds), a slow one its slots'
+        worth and as many again: what waits behind its attempts must still go well
+        within the lease."""
+        seconds = self._answer_seconds.get(endpoint_id)
+        depth = 2
+        if seconds is not None:
+            depth = max(2, min(MAX_DEPTH, int(self._timeout / (4 * max(seconds, 1e-4)))))
+        waiting = len(self._waiting.get(endpoint_id, ()))
+        return depth * self._per_endpoint - self._busy[endpoint_id] - waiting
+
+    async def _claim(self) -> bool:
         now = self._clock.now()
         claimed: list[Claimed] = []
+        full = False
         async with unit_of_work(self._sessions) as session:
             repo = DeliveryRepository(session)
-            busy = await repo.busy_endpoints(now)
-            endpoints = await EndpointRepository(session).many(busy)
-            for endpoint_id, endpoint in endpoints.items():
-                free = min(self._per_endpoint - self._busy[endpoint_id], room - len(claimed))
-                if free <= 0:
-                    continue
-                due = await repo.due(endpoint_id, now, free)
-                if not due:
-                    continue
-                await repo.lease([d.id for d in due], now + self._lease)
+            for endpoint in await EndpointRepository(session).with_due_work(now):
+                room = self._room(endpoint.id)
+                if room < self._per_endpoint:
+                    continue  # still a slot's worth waiting: claim when it runs low
+                rows = await repo.claim(endpoint.id, now, room, now + self._lease)
+                full = full or len(rows) == room
                 secrets = secrets_of(endpoint, now)
                 claimed += [
                     Claimed(
-                        d.id,
-                        d.event_id,
-                        endpoint_id,
-                        d.type,
-                        d.payload,
-                        d.attempts,
+                        r.id,
+                        r.event_id,
+                        endpoint.id,
+                        r.type,
+                        r.payload,
+                        r.attempts,
                         endpoint.url,
                         secrets,
+                        endpoint.failing_since is not None,
+                        now + self._lease,
                     )
-                    for d in due
+                    for r in rows
                 ]
-        # Counted once the lease is committed.
+        # Queued once the lease is committed.
         for c in claimed:
-            self._busy[c.endpoint_id] += 1
-        return claimed
+            self._waiting.setdefault(c.endpoint_id, deque()).append(c)
+        return full
+
+    def _dispatch(self) -> None:
+        """Start waiting deliveries while their endpoint has a free slot."""
+        for endpoint_id, waiting in list(self._waiting.items()):
+            while (
+                waiting
+                and self._busy[endpoint_id] < self._per_endpoint
+                and len(self._tasks) < self._max_in_flight
+            ):
+                claimed = waiting.popleft()
+                if self._clock.now() + timedelta(seconds=self._timeout) > claimed.leased_until:
+                    # Waited too long (its endpoint slowed down): its lease could end
+                    # mid-attempt and another round send it too. It goes when it ends.
+                    continue
+                self._busy[endpoint_id] += 1
+                task = asyncio.create_task(self._attempt(claimed))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if not waiting:
+                del self._waiting[endpoint_id]
 
     async def _attempt(self, claimed: Claimed) -> None:
         started = time.perf_counter()
@@ -246,35 +299,31 @@ class WebhookWorker:
             # never circle without a count.
             log.exception("webhooks.unexpected_error", delivery_id=str(claimed.delivery_id))
             answer = WebhookAnswer(None, f"unexpected error: {type(exc).__name__}: {exc}"[:500])
+        seconds = time.perf_counter() - started
+        before = self._answer_seconds.get(claimed.endpoint_id, seconds)
+        self._answer_seconds[claimed.endpoint_id] = 0.8 * before + 0.2 * seconds
+        # The slot is free once the endpoint has answered; the outcome is recorded with
+        # others while the next attempt goes.
+        self._busy[claimed.endpoint_id] -= 1
+        if self._busy[claimed.endpoint_id] <= 0:
+            del self._busy[claimed.endpoint_id]
+        self._dispatch()
+        if self._room(claimed.endpoint_id) >= self._per_endpoint:
+            self._wake.set()  # running low: claim more
         try:
-            await self._outcomes.submit(Outcome(claimed, answer, time.perf_counter() - started))
+            await self._outcomes.submit(Outcome(claimed, answer, seconds))
         except Exception:
             # Not recorded (the database is away): the lease ends and it goes again.
             log.exception("webhooks.attempt_not_recorded", delivery_id=str(claimed.delivery_id))
-        finally:
-            self._busy[claimed.endpoint_id] -= 1
-            if self._busy[claimed.endpoint_id] <= 0:
-                del self._busy[claimed.endpoint_id]
-            self._wake.set()
 
     async def _settle(self, outcomes: list[Outcome]) -> list[None]:
         """Each attempt's result on its delivery, in the log and on its endpoint."""
         now = self._clock.now()
         async with unit_of_work(self._sessions) as session:
-            ids = [o.claimed.delivery_id for o in outcomes]
+            repo = DeliveryRepository(session)
             # A delivery whose endpoint was deleted meanwhile is gone: nothing to record.
-            present = set(
-                await session.scalars(
-                    select(WebhookDelivery.id)
-                    .where(WebhookDelivery.id.in_(ids))
-                    .order_by(WebhookDelivery.id)
-                    .with_for_update()
-                )
-            )
-            endpoints = await EndpointRepository(session).many(
-                sorted({o.claimed.endpoint_id for o in outcomes})
-            )
-            settled, attempts = [], []
+            present = await repo.present([o.claimed.delivery_id for o in outcomes])
+            settled, attempts, judged = [], [], []
             for o in outcomes:
                 c = o.claimed
                 if c.delivery_id not in present:
@@ -288,7 +337,7 @@ class WebhookWorker:
                 outcome = {DELIVERED: "delivered", PENDING: "retrying", FAILED: "failed"}[state]
                 settled.append(
                     {
-                        "id": c.delivery_id,
+                        "b_id": c.delivery_id,
                         "state": state,
                         "attempts": made,
                         "next_attempt_at": after or now,
@@ -313,11 +362,20 @@ class WebhookWorker:
                 label = str(c.endpoint_id)
                 WEBHOOK_ATTEMPTS.labels(label, "retried" if state == PENDING else outcome).inc()
                 WEBHOOK_SECONDS.labels(label).observe(o.seconds)
-                endpoint = endpoints.get(c.endpoint_id)
-                if endpoint is not None:
-                    self._judge(endpoint, o.answer, now)
-            await DeliveryRepository(session).settle(settled)
+                if failed or c.endpoint_failing:
+                    judged.append(o)
+            await repo.settle(settled)
             await AttemptRepository(session).insert(attempts)
+            if judged:
+                # Only what changes an endpoint reads it: a success after failures, or a
+                # failure.
+                endpoints = await EndpointRepository(session).many(
+                    sorted({o.claimed.endpoint_id for o in judged})
+                )
+                for o in judged:
+                    endpoint = endpoints.get(o.claimed.endpoint_id)
+                    if endpoint is not None:
+                        self._judge(endpoint, o.answer, now)
         return [None] * len(outcomes)
 
     def _judge(self, endpoint: WebhookEndpoint, answer: WebhookAnswer, now: datetime) -> None:
