@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test lint bench bench-audiences bench-schedules compose-test clean
+.PHONY: dev test lint bench bench-audiences bench-schedules bench-webhooks compose-test clean
 
 # Running Herald needs Herald alone; the checks add their tools on top.
 $(VENV)/.runnable: pyproject.toml
@@ -46,6 +46,12 @@ bench-audiences: $(VENV)/.installed
 
 bench-schedules: $(VENV)/.installed
 	$(BIN)/python -m bench.schedules
+
+# Webhook events delivered by the webhook worker beside bare HTTP clients posting to
+# the same receiver (docs/benchmarks.md); about a minute. wrk comes from Debian.
+bench-webhooks: $(VENV)/.installed
+	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+	$(BIN)/python -m bench.webhooks
 
 # Boots compose.yaml for real and sends one email through it (docs/deploy.md). Starts a
 # Docker engine if none runs and builds stand-ins for images no registry serves here.
