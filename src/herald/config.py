@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     webhook_max_in_flight: int = Field(default=512, ge=1, le=10_000)
     # The longest the worker waits without looking for due deliveries.
     webhook_idle_seconds: float = Field(default=0.5, gt=0, le=60)
+    # When set (host names or addresses, comma-separated), the only hosts webhooks may
+    # go to: egress kept to known receivers.
+    webhook_allowed_hosts: str = ""
 
     # The standard OpenTelemetry variable (no HERALD_ prefix): tracing is off without it.
     otel_exporter_otlp_endpoint: str | None = Field(
@@ -146,6 +149,14 @@ class Settings(BaseSettings):
         if self.push_mode is not None:
             return self.push_mode
         return PushMode.CAPTURE if self.dev else PushMode.DELIVER
+
+    @property
+    def webhook_hosts(self) -> frozenset[str]:
+        return frozenset(
+            h.strip().strip("[]").lower()
+            for h in self.webhook_allowed_hosts.split(",")
+            if h.strip()
+        )
 
     @property
     def private_targets_allowed(self) -> bool:

@@ -366,3 +366,28 @@ async def test_private_addresses_are_refused_at_registration_and_at_send(
         await transport.close()
     assert answer.permanent and "private address" in (answer.error or "")
     assert not receiver.received
+
+
+async def test_allowed_hosts_keep_webhooks_to_the_receivers_named(
+    tmp_path: Path, smtp_server: SmtpServer, receiver: WebhookReceiver
+) -> None:
+    values = {**FAST, "webhook_allowed_hosts": "127.0.0.1, hooks.example.com"}
+    async with stack_on("embedded", tmp_path, smtp_url=smtp_server.url, **values) as stack:
+        refused = await stack.client.post(
+            "/api/v1/webhooks/",
+            json={"url": "https://elsewhere.example.com/h", "events": ["*"]},
+            headers=stack.auth,
+        )
+        assert refused.status_code == 422
+        assert "HERALD_WEBHOOK_ALLOWED_HOSTS" in refused.json()["error"]
+        endpoint = await register(stack, receiver.url())
+        await stack.client.post(f"/api/v1/webhooks/{endpoint['id']}/test", headers=stack.auth)
+        await receiver.wait_for(1)
+    transport = HttpWebhookTransport(
+        timeout=1, allow_private=True, allowed_hosts=frozenset({"hooks.example.com"})
+    )
+    try:
+        answer = await transport.post(receiver.url(), {}, b"{}")
+    finally:
+        await transport.close()
+    assert answer.permanent and "HERALD_WEBHOOK_ALLOWED_HOSTS" in (answer.error or "")

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from herald.domain import webhooks
+from herald.domain.clock import utcnow
 from herald.services.gateway.webhooks.worker import Claimed, signed_headers
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
@@ -32,7 +33,9 @@ def block(language: str, containing: str) -> str:
 
 
 def signed(body: bytes = BODY, secrets: tuple[str, ...] = (SECRET,)) -> dict[str, str]:
-    claimed = Claimed(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "t", body, 0, "u", secrets)
+    claimed = Claimed(
+        uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "t", body, 0, "u", secrets, False, utcnow()
+    )
     return signed_headers(claimed, int(time.time()))
 
 

@@ -168,10 +168,10 @@ def gateway_app(
 def webhook_target_check(settings: Settings) -> TargetCheck:
     from herald.adapters.webhooks.http import why_refused
 
-    allow = settings.private_targets_allowed
+    allow, hosts = settings.private_targets_allowed, settings.webhook_hosts
 
     async def check(url: str) -> str | None:
-        return await why_refused(url, allow_private=allow)
+        return await why_refused(url, allow_private=allow, allowed_hosts=hosts)
 
     return check
 
@@ -190,7 +190,9 @@ def webhook_worker_app(
     s = infra.settings
     if transport is None:
         transport = HttpWebhookTransport(
-            timeout=s.webhook_timeout, allow_private=s.private_targets_allowed
+            timeout=s.webhook_timeout,
+            allow_private=s.private_targets_allowed,
+            allowed_hosts=s.webhook_hosts,
         )
     worker = WebhookWorker(
         sessionmaker(infra.engine("gateway")),

@@ -52,10 +52,13 @@ def check_endpoint(url: str, *, allow_private: bool) -> str | None:
     return None
 
 
-def check_webhook(url: str, *, allow_private: bool) -> str | None:
+def check_webhook(
+    url: str, *, allow_private: bool, allowed_hosts: frozenset[str] = frozenset()
+) -> str | None:
     """Return why ``url`` may not be used as a webhook URL, or None when it may: the
     push rules without the Web Push signer's limits, and plain ``http`` only where
-    private addresses are allowed (a receiver on the operator's own network)."""
+    private addresses are allowed (a receiver on the operator's own network).
+    ``allowed_hosts``, when not empty, are the only hosts webhooks may go to."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if not host:
@@ -66,4 +69,6 @@ def check_webhook(url: str, *, allow_private: bool) -> str | None:
         return "webhook URL must use https"
     if not allow_private and is_private_address(host):
         return "webhook URL may not point at a private or loopback address"
+    if allowed_hosts and host.strip("[]").lower() not in allowed_hosts:
+        return f"webhook URL's host {host} is not one HERALD_WEBHOOK_ALLOWED_HOSTS names"
     return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
@@ -43,15 +42,9 @@ def network_error(exc: httpx.HTTPError, service: str) -> DeliveryError:
     return DeliveryError(f"{service} unreachable: {exc!r}", permanent=False)
 
 
-Rule = Callable[..., str | None]
-
-
-async def check_target(
-    url: str, *, allow_private: bool, rule: Rule = targets.check_endpoint
-) -> None:
-    """Refuse endpoints that are, or resolve to, private addresses (SSRF); ``rule``
-    says what else a URL must be (a push endpoint's, by default)."""
-    why = rule(url, allow_private=allow_private)
+async def check_target(url: str, *, allow_private: bool) -> None:
+    """Refuse endpoints that are, or resolve to, private addresses (SSRF)."""
+    why = targets.check_endpoint(url, allow_private=allow_private)
     if why is not None:
         raise DeliveryError(why, permanent=True)
     if allow_private:

@@ -52,10 +52,12 @@ class Origin:
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-async def why_refused(url: str, *, allow_private: bool) -> str | None:
-    """Why ``url`` may not be used as a webhook URL (its form, or where its name
-    resolves), or None: what registering an endpoint asks."""
-    why = targets.check_webhook(url, allow_private=allow_private)
+async def why_refused(
+    url: str, *, allow_private: bool, allowed_hosts: frozenset[str] = frozenset()
+) -> str | None:
+    """Why ``url`` may not be used as a webhook URL (its form, its host, or where its
+    name resolves), or None: what registering an endpoint asks."""
+    why = targets.check_webhook(url, allow_private=allow_private, allowed_hosts=allowed_hosts)
     if why is not None or allow_private:
         return why
     parts = urlsplit(url)
@@ -96,16 +98,20 @@ class HttpWebhookTransport:
         allow_private: bool,
         ssl_context: ssl.SSLContext | None = None,
         idle_per_origin: int = 64,
+        allowed_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self._timeout = timeout
         self._allow_private = allow_private
+        self._allowed_hosts = allowed_hosts
         self._ssl = ssl_context or ssl.create_default_context()
         self._idle_per_origin = idle_per_origin
         self._idle: dict[Origin, list[Connection]] = {}
         self._resolved: dict[tuple[str, int], tuple[float, str]] = {}
 
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
-        why = targets.check_webhook(url, allow_private=self._allow_private)
+        why = targets.check_webhook(
+            url, allow_private=self._allow_private, allowed_hosts=self._allowed_hosts
+        )
         if why is not None:
             return WebhookAnswer(None, why, permanent=True)
         parts = urlsplit(url)

@@ -56,10 +56,10 @@ def attempt_out(a: WebhookAttempt) -> dict[str, Any]:
 
 
 async def checked_url(ctx: GatewayContext, url: str) -> str:
-    """The push-target rules, and the name resolved now: a URL that is, or names, a
-    private address is refused (SSRF)."""
+    """The webhook rules (``targets.check_webhook``), and the name resolved now: a URL
+    that is, or names, a private address is refused (SSRF)."""
     why = targets.check_webhook(url, allow_private=ctx.allow_private_targets)
-    if why is None:
+    if why is None:  # the allowed hosts, and where the name resolves now
         why = await ctx.webhook_target_check(url)
     if why is not None:
         raise HeraldError.invalid(f"url: {why}")
