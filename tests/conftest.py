@@ -11,6 +11,8 @@ import pytest_asyncio
 from tests.servers import (
     REDIS,
     drop_redis_prefix,
+    drop_template,
+    finish_vhosts,
     need,
     pg_url,
     postgres_databases,
@@ -24,7 +26,7 @@ from tests.smtp import SmtpServer
 async def postgres_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL database shared by every service of the test."""
     name = unique("herald_t")
-    async with postgres_databases([name]):
+    async with postgres_databases([name], migrated=True):
         yield pg_url(name)
 
 
@@ -65,3 +67,8 @@ def _print_tasks(*_: object) -> None:
 
 
 signal.signal(signal.SIGUSR1, _print_tasks)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    drop_template()  # the migrated database tests' databases were copied from
+    finish_vhosts()  # removals still running, and vhosts made but not taken

@@ -192,7 +192,7 @@ async def own_stack(
     Redis prefix and the test's vhost; all removed afterwards."""
     need("Redis", REDIS)
     name, prefix = unique("herald_e2e"), unique("herald_t")
-    async with postgres_databases([name]):
+    async with postgres_databases([name], migrated=True):
         values = on_servers(
             database_url=pg_url(name),
             amqp_url=amqp_url,

@@ -80,7 +80,7 @@ async def faulty(logs: Path, **extra: str) -> AsyncIterator[Faulty]:
     }
     smtp = SmtpServer()
     smtp.start()
-    async with rabbit_vhost() as amqp_url, postgres_databases([name]):
+    async with rabbit_vhost() as amqp_url, postgres_databases([name], migrated=True):
         proxies["rabbitmq"] = TcpProxy(*AMQP)
         for proxy in proxies.values():
             await proxy.start()

@@ -128,7 +128,7 @@ async def herald_stack(clock: Clock | None = None, **values: Any) -> AsyncIterat
 async def _real_servers() -> AsyncIterator[dict[str, Any]]:
     need("Redis", REDIS)
     name, prefix = unique("herald_t"), unique("herald_t")
-    async with postgres_databases([name]), rabbit_vhost() as amqp:
+    async with postgres_databases([name], migrated=True), rabbit_vhost() as amqp:
         try:
             yield on_servers(pg_url(name), (f"redis://{REDIS[0]}:{REDIS[1]}/0", prefix), amqp)
         finally:

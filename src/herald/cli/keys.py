@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.engine import make_url
 
 from herald.cli.terminal import console, fail
 from herald.config import Settings
@@ -32,6 +31,8 @@ def _settings() -> Settings:
 
 
 def _checked(settings: Settings) -> Settings:
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(settings.database_url_for("gateway"))
     if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
         # Opening it would make an empty database (and its folder) wherever this runs.
