@@ -171,13 +171,6 @@ class DeliveryRepository:
             )
             await self.session.execute(stmt, list(rows))
 
-    async def next_due(self) -> datetime | None:
-        stmt = select(func.min(WebhookDelivery.next_attempt_at)).where(
-            WebhookDelivery.state == PENDING
-        )
-        value: datetime | None = await self.session.scalar(stmt)
-        return value
-
     async def backlog(self) -> int:
         stmt = select(func.count()).where(WebhookDelivery.state == PENDING)
         return int(await self.session.scalar(stmt) or 0)
