@@ -28,7 +28,7 @@ from tests.webhookreceiver import Hook, WebhookReceiver
 FAST = {
     "webhook_retry_schedule": "0.2,0.2",
     "webhook_timeout": 1.0,
-    "webhook_idle_seconds": 0.05,
+    "webhook_idle_seconds": 0.2,
 }
 
 
