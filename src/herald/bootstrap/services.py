@@ -30,7 +30,6 @@ from herald.ports import EmailTransport, TargetCheck, WebhookTransport
 if TYPE_CHECKING:
     from herald.adapters.capture import CaptureStore
     from herald.services.email_worker.sender import EmailSender
-    from herald.services.gateway.webhooks.worker import WebhookWorker
     from herald.services.push_worker.sender import PushSender
 
 
@@ -178,7 +177,7 @@ def webhook_target_check(settings: Settings) -> TargetCheck:
 
 def webhook_worker_app(
     infra: Infra, transport: WebhookTransport | None = None, clock: Clock | None = None
-) -> tuple[FastAPI, WebhookWorker]:
+) -> FastAPI:
     from datetime import timedelta
 
     from herald.adapters.webhooks.http import HttpWebhookTransport
@@ -205,8 +204,7 @@ def webhook_worker_app(
         idle_seconds=s.webhook_idle_seconds,
         clock=clock,
     )
-    app = webhook_worker.build(worker=worker, database=infra.database_check("gateway"))
-    return app, worker
+    return webhook_worker.build(worker=worker, database=infra.database_check("gateway"))
 
 
 def _worker(
@@ -294,7 +292,7 @@ def all_in_one(
     push_worker = push_worker_app(
         infra, asgi_client(templates, "templates"), asgi_client(users, "users"), capture
     )
-    webhook_worker, _ = webhook_worker_app(infra, clock=clock)
+    webhook_worker = webhook_worker_app(infra, clock=clock)
     # One port in this mode: the workers' /ready and /metrics live under /workers/….
     gateway.mount("/workers/email", email_worker)
     gateway.mount("/workers/push", push_worker)
@@ -318,7 +316,7 @@ def service_app(name: str, settings: Settings) -> FastAPI:
     elif name == "email_worker":
         app = email_worker_app(infra, http_client(settings.templates_url))
     elif name == "webhook_worker":
-        app, _ = webhook_worker_app(infra)
+        app = webhook_worker_app(infra)
     elif name == "push_worker":
         app = push_worker_app(
             infra, http_client(settings.templates_url), http_client(settings.users_url)

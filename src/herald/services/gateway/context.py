@@ -17,10 +17,6 @@ from herald.services.gateway.scheduler import Scheduler
 from herald.services.gateway.status_events import StatusApplier
 
 
-async def _anywhere(_: str) -> str | None:
-    return None
-
-
 @dataclass
 class GatewayContext:
     sessions: async_sessionmaker[AsyncSession]
@@ -37,10 +33,11 @@ class GatewayContext:
     rate_limit_per_key: Rule
     rate_limit_per_recipient: Rule
     public_url: str
+    # Why a webhook URL may not be called (its form, a host not allowed, or a name
+    # resolving to a private address), or None.
+    webhook_target_check: TargetCheck
     vapid_public_key: str | None = None
     # Whether a Web Push endpoint given directly (``to.device``) may be private.
     allow_private_targets: bool = False
     # What decides when scheduled work is due; tests move it by hand.
     clock: Clock = field(default_factory=SystemClock)
-    # Why a webhook URL may not be called (its name resolves to a private address).
-    webhook_target_check: TargetCheck = field(default=_anywhere)

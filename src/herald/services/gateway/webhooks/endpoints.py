@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.domain import targets, webhooks
+from herald.domain import webhooks
 from herald.domain.clock import utcnow
 from herald.domain.errors import HeraldError
 from herald.services.gateway.context import GatewayContext
@@ -56,11 +56,9 @@ def attempt_out(a: WebhookAttempt) -> dict[str, Any]:
 
 
 async def checked_url(ctx: GatewayContext, url: str) -> str:
-    """The webhook rules (``targets.check_webhook``), and the name resolved now: a URL
-    that is, or names, a private address is refused (SSRF)."""
-    why = targets.check_webhook(url, allow_private=ctx.allow_private_targets)
-    if why is None:  # the allowed hosts, and where the name resolves now
-        why = await ctx.webhook_target_check(url)
+    """The webhook rules and allowed hosts, and the name resolved now: a URL that is,
+    or names, a private address is refused (SSRF)."""
+    why = await ctx.webhook_target_check(url)
     if why is not None:
         raise HeraldError.invalid(f"url: {why}")
     return url

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.domain import webhooks
+from herald.services.gateway.models import NotificationEvent
 from herald.services.gateway.repositories import NotificationRepository
 from herald.services.gateway.webhooks.repository import EventRepository
 
@@ -58,15 +59,13 @@ async def about(session: AsyncSession, reference: uuid.UUID, kind: str, at: date
     """An event of ``kind`` about a notification (or each member of a digest sent as
     ``reference``), in its present status: what an unsubscribe reports."""
     made = [
-        {
-            "notification_id": n.id,
-            "type": kind,
-            "status": n.status,
-            "error": None,
-            "attempts": n.attempts,
-            "provider_response": None,
-            "timestamp": at,
-        }
+        # Its present status, as a history entry would say it (none is written).
+        row(
+            NotificationEvent(
+                notification_id=n.id, status=n.status, attempt=n.attempts, timestamp=at
+            ),
+            kind,
+        )
         for n in await NotificationRepository(session).sent_as(reference)
     ]
     await record(session, made)

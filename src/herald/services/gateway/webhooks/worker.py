@@ -111,8 +111,8 @@ class WebhookWorker:
         self._sessions = sessions
         self._transport = transport
         self._schedule = schedule
-        # An endpoint's claimed deliveries wait behind at most one attempt's worth of
-        # others, then take one attempt: the lease covers both, and the recording.
+        # A claimed delivery waits for a slot, then takes one attempt: the lease covers
+        # both and the recording (``_dispatch`` drops one that waited too long).
         self._lease = timedelta(seconds=2 * timeout + 5)
         self._disable_after = disable_after
         self._per_endpoint = per_endpoint
@@ -127,7 +127,6 @@ class WebhookWorker:
         self._timeout = timeout
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
-        self._made = asyncio.Event()
         self._gauge_at = 0.0
         self._claims = Background()
         self._events = Background()
