@@ -9,12 +9,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.loopback import Served
 from tests.smtp import free_port
 
 
@@ -37,8 +37,7 @@ class WebhookReceiver:
     received: list[Hook] = field(default_factory=list)
     # path -> answers in order, each (status, seconds to wait first)
     scripts: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    _server: uvicorn.Server | None = None
-    _task: asyncio.Task[None] | None = None
+    _served: Served | None = None
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -59,24 +58,11 @@ class WebhookReceiver:
 
     async def start(self) -> None:
         app = Starlette(routes=[Route("/{path:path}", self._hook, methods=["POST"])])
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.02)
+        self._served = await Served.start(app, self.port)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._task is not None:
-            await self._task
+        if self._served is not None:
+            await self._served.stop()
 
     async def wait_for(
         self, count: int, path: str = "/hook", timeout: float = 20.0, **where: Any
