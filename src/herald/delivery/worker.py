@@ -39,6 +39,7 @@ from herald.domain.statuses import Channel, Status
 from herald.kit import rendering, tracing
 from herald.kit.app import create_app
 from herald.kit.batch import Batcher
+from herald.kit.breakers import BreakerReport
 from herald.kit.health import Check
 from herald.kit.metrics import BREAKER_OPEN, DELIVERY_ATTEMPTS, DELIVERY_SECONDS, QUEUE_WAIT
 from herald.ports import CORRELATION_HEADER, Broker, Delivery, Outgoing
@@ -265,7 +266,12 @@ def _unexpected(exc: Exception) -> DeliveryError:
 
 
 def worker_app(
-    *, service: str, worker: DeliveryWorker, database: Check, max_body_bytes: int = 1024
+    *,
+    service: str,
+    worker: DeliveryWorker,
+    database: Check,
+    max_body_bytes: int = 1024,
+    report: BreakerReport | None = None,
 ) -> FastAPI:
     """The small HTTP face of a worker: ``/health``, ``/ready`` (with breaker states)
     and ``/metrics``; its lifespan starts consuming."""
@@ -273,7 +279,13 @@ def worker_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await worker.start()
-        yield
+        if report is not None:
+            await report.start()
+        try:
+            yield
+        finally:
+            if report is not None:
+                await report.stop()
 
     return create_app(
         service=service,
