@@ -24,6 +24,8 @@ PLACEHOLDER_MARK = "change-this"
 MIN_SECRET_BYTES = 32
 # Every API key starts with this, which is how a bearer token is told from a JWT.
 API_KEY_PREFIX = "hk_"
+# What an API key may be allowed: everything, sending, or reporting outcomes.
+API_KEY_SCOPES = ("admin", "send", "status")
 
 
 class Mode(StrEnum):
@@ -66,6 +68,11 @@ class Settings(BaseSettings):
     templates_url: str = "http://127.0.0.1:8002"
 
     bootstrap_api_key: SecretStr | None = None
+    # The console's admin, made at start if missing (herald dev makes one when unset).
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: SecretStr | None = None
+    # How long a console sign-in lasts without use.
+    console_session_seconds: int = Field(default=8 * 3600, ge=1)
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     # Instead of the secret, for a worker: only the keys it signs with
     # (``herald keys derive email_worker``).

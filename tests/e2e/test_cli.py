@@ -68,6 +68,39 @@ class TestCli:
         bad = herald("keys", "create", "--name", "x", "--scope", "root", env=env)
         assert bad.returncode != 0 and "unknown scope" in bad.stderr
 
+    async def test_create_admin_makes_a_console_admin(self, dev_factory) -> None:
+        dev = dev_factory()
+        await dev.start()
+        # The dev banner names the console and the admin it made.
+        banner = dev.process.log.read_text()
+        password = (dev.home / "admin_password").read_text().strip()
+        assert "/console/" in banner and f"admin@example.com / {password}" in banner
+        env = environment(
+            {
+                "HERALD_DATABASE_URL": f"sqlite+aiosqlite:///{dev.home}/herald.db",
+                "HERALD_ADMIN_PASSWORD": "a-long-password",
+            }
+        )
+        made = herald("users", "create-admin", "--email", "Ops@Example.com", env=env)
+        assert made.returncode == 0, made.stderr
+        first = json.loads(made.stdout)
+        assert first["created"] is True and first["role"] == "admin"
+        assert first["email"] == "ops@example.com"
+        again = json.loads(
+            herald("users", "create-admin", "--email", "ops@example.com", env=env).stdout
+        )
+        assert again == {**first, "created": False}
+        async with httpx.AsyncClient(base_url=dev.url) as client:
+            login = await client.post(
+                "/api/v1/auth/login",
+                json={"email": "ops@example.com", "password": "a-long-password"},
+            )
+            assert login.status_code == 200
+        short = herald(
+            "users", "create-admin", "--email", "x@example.com", "--password", "short", env=env
+        )
+        assert "password" in one_line_error(short)
+
     def test_vapid_generate_prints_a_usable_private_key(self) -> None:
         result = herald("vapid", "generate", env=environment({}))
         assert result.returncode == 0

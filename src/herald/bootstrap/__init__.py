@@ -19,7 +19,7 @@ from herald.bootstrap.adapters import (
     open_broker,
     push_transports,
 )
-from herald.bootstrap.admin import key_admin
+from herald.bootstrap.admin import key_admin, service_session
 from herald.bootstrap.infra import SERVICES, Infra, asgi_client, http_client, migrate
 from herald.bootstrap.lifecycle import after_stop, before_start, own, settle_heap
 from herald.bootstrap.services import (
@@ -69,6 +69,7 @@ __all__ = [
     "push_transports",
     "push_worker_app",
     "service_app",
+    "service_session",
     "settle_heap",
     "templates_app",
     "users_app",

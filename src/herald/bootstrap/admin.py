@@ -1,5 +1,5 @@
-"""What ``herald keys`` manages straight in the gateway's database, opened here so that
-the command line picks no adapter and reaches into no service."""
+"""What the command line manages straight in a service's database (API keys, console
+admins), opened here so that the command line picks no adapter."""
 
 from __future__ import annotations
 
@@ -10,19 +10,29 @@ from typing import TYPE_CHECKING
 from herald.config import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from herald.services.gateway.keys import KeyAdmin
+
+
+@asynccontextmanager
+async def service_session(settings: Settings, service: str) -> AsyncIterator[AsyncSession]:
+    """One transaction in ``service``'s database, committed when the block ends."""
+    from herald.adapters.db.engine import create_engine
+    from herald.kit.db import sessionmaker, unit_of_work
+
+    engine = create_engine(settings.database_url_for(service))
+    try:
+        async with unit_of_work(sessionmaker(engine)) as session:
+            yield session
+    finally:
+        await engine.dispose()
 
 
 @asynccontextmanager
 async def key_admin(settings: Settings) -> AsyncIterator[KeyAdmin]:
     """API keys, in one transaction committed when the block ends."""
-    from herald.adapters.db.engine import create_engine
-    from herald.kit.db import sessionmaker, unit_of_work
     from herald.services.gateway.keys import KeyAdmin
 
-    engine = create_engine(settings.database_url_for("gateway"))
-    try:
-        async with unit_of_work(sessionmaker(engine)) as session:
-            yield KeyAdmin(session)
-    finally:
-        await engine.dispose()
+    async with service_session(settings, "gateway") as session:
+        yield KeyAdmin(session)

@@ -42,6 +42,11 @@ def dev(
     console.print(f"  API        {base}/api/v1/")
     console.print(f"  API docs   {base}/docs")
     console.print(f"  Dev inbox  {base}/dev/inbox")
+    console.print(f"  Console    {base}/console/", markup=False)
+    admin = stack.settings.bootstrap_admin_password
+    if admin is not None:
+        who = f"{stack.settings.bootstrap_admin_email} / {admin.get_secret_value()}"
+        console.print(f"  Sign in    {who}", markup=False)
     if stack.smtp_capture_url is not None:
         console.print(f"  SMTP       {stack.smtp_capture_url} (captured, nothing leaves)")
     console.print(f"  API key    {stack.api_key}")

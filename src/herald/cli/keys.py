@@ -14,14 +14,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from herald.cli.terminal import console, fail
-from herald.config import Settings
+from herald.config import API_KEY_SCOPES, Settings
 
 if TYPE_CHECKING:
     from herald.services.gateway.keys import KeyAdmin
 
 app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys.")
 vapid_app = typer.Typer(no_args_is_help=True, help="Web Push (VAPID) keys.")
-SCOPES = ("admin", "send", "status")
+SCOPES = API_KEY_SCOPES
+
+
+def database_settings(service: str) -> Settings:
+    """Settings for ``service``'s database, refused where it does not exist yet."""
+    return _checked(_settings(), service)
 
 
 def _settings() -> Settings:
@@ -30,10 +35,10 @@ def _settings() -> Settings:
     return Settings(jwt_secret=os.environ.get("HERALD_JWT_SECRET") or secrets.token_hex(32))
 
 
-def _checked(settings: Settings) -> Settings:
+def _checked(settings: Settings, service: str = "gateway") -> Settings:
     from sqlalchemy.engine import make_url
 
-    parsed = make_url(settings.database_url_for("gateway"))
+    parsed = make_url(settings.database_url_for(service))
     if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
         # Opening it would make an empty database (and its folder) wherever this runs.
         fail(f"no database at {parsed.database}: run `herald migrate`, or set HERALD_DATABASE_URL")
@@ -43,7 +48,7 @@ def _checked(settings: Settings) -> Settings:
 def _print(work: Callable[[KeyAdmin], Awaitable[Any]]) -> None:
     from herald.bootstrap import key_admin
 
-    settings = _checked(_settings())
+    settings = database_settings("gateway")
 
     async def run() -> Any:
         async with key_admin(settings) as admin:

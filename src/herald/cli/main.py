@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from herald.cli import dev, dlq, keys, send, services
+from herald.cli import dev, dlq, keys, send, services, users
 from herald.cli.terminal import explain, fail, misconfigured
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command()(send.status)
 app.add_typer(keys.app, name="keys")
 app.add_typer(keys.vapid_app, name="vapid")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(users.app, name="users")
 
 
 def _version(shown: bool) -> None:

@@ -11,6 +11,8 @@ from pydantic import SecretStr
 
 from herald.config import DEV_JWT_SECRET, Settings
 
+DEV_ADMIN_EMAIL = "admin@example.com"
+
 
 def _kept(path: Path, make: str) -> str:
     if path.exists():
@@ -51,6 +53,12 @@ def with_dev_secrets(settings: Settings) -> Settings:
         from herald.services.gateway.keys import generate
 
         update["bootstrap_api_key"] = SecretStr(_kept(home / "api_key", generate()))
+    if settings.bootstrap_admin_email is None:
+        # The console's sign-in, printed by the banner and kept like the API key.
+        update["bootstrap_admin_email"] = DEV_ADMIN_EMAIL
+        update["bootstrap_admin_password"] = SecretStr(
+            _kept(home / "admin_password", secrets.token_urlsafe(12))
+        )
     if settings.vapid_private_key is None:
         update["vapid_private_key"] = SecretStr(
             _kept(home / "vapid_private.pem", generate_vapid_pem())

@@ -25,6 +25,11 @@ from jinja2.exceptions import SecurityError
 
 from herald.domain.errors import HeraldError
 from herald.domain.sandbox import GuardedSandbox, TemplateLimit, start_budget
+from herald.domain.template_fields import (
+    CHANNEL_FIELDS,
+    HTML_FIELDS,
+    SINGLE_LINE_FIELDS,
+)
 
 MAX_SOURCE_CHARS = 64 * 1024
 MAX_OUTPUT_CHARS = 1024 * 1024
@@ -156,15 +161,6 @@ def render(
             raise HeraldError.invalid(f"{name} must not contain a line break")
         out[name] = text
     return out
-
-
-CHANNEL_FIELDS = {
-    "email": ("subject", "text_body", "html_body"),
-    "push": ("title", "body", "image", "link"),
-}
-REQUIRED_FIELDS = {"email": ("subject", "text_body"), "push": ("title", "body")}
-HTML_FIELDS = frozenset({"html_body"})
-SINGLE_LINE_FIELDS = frozenset({"subject", "title", "image", "link"})
 
 
 def render_channel(

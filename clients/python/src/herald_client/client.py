@@ -191,6 +191,7 @@ class Templates(_Blocking[r.Templates]):
     list = blocking(r.Templates.list)
     get = blocking(r.Templates.get)
     versions = blocking(r.Templates.versions)
+    render = blocking(r.Templates.render)
     preview = blocking(r.Templates.preview)
 
 

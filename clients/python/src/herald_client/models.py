@@ -119,6 +119,8 @@ class UserOut(Model):
     timezone: str
     preferences: Preferences
     email_bouncing: bool
+    # "admin": may sign in to the console.
+    role: str = "user"
     created_at: datetime
     updated_at: datetime
 

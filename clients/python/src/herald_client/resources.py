@@ -123,14 +123,24 @@ class Notifications(Resource):
         status: models.Status | None = None,
         notification_type: models.Channel | None = None,
         parent_id: uuid.UUID | str | None = None,
+        template_code: str | None = None,
+        request_id: str | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
         page: int = 1,
         limit: int = 20,
     ) -> ListPage[models.NotificationOut]:
+        """Newest first; ``created_after`` (inclusive) and ``created_before`` bound the
+        time each was accepted."""
         params = {
             "user_id": user_id,
             "status": status,
             "notification_type": notification_type,
             "parent_id": parent_id,
+            "template_code": template_code,
+            "request_id": request_id,
+            "created_after": _when(created_after),
+            "created_before": _when(created_before),
             "page": page,
             "limit": limit,
         }
@@ -391,6 +401,7 @@ class Users(Resource):
         locale: str | None = None,
         timezone: str | None = None,
         push_token: str | None = None,
+        role: Literal["user", "admin"] | None = None,
     ) -> models.UserOut:
         body = {k: v for k, v in locals().items() if k != "self" and v is not None}
         return _one(models.UserOut, await self._t.call("POST", "/api/v1/users/", json=body))
@@ -411,9 +422,12 @@ class Users(Resource):
         await self._t.call("DELETE", f"/api/v1/users/{user_id}")
 
     @operation("GET", "/api/v1/users/")
-    async def list(self, *, page: int = 1, limit: int = 20) -> ListPage[models.UserOut]:
-        answer = await self._t.call("GET", "/api/v1/users/", params={"page": page, "limit": limit})
-        return _page(models.UserOut, answer)
+    async def list(
+        self, *, q: str | None = None, page: int = 1, limit: int = 20
+    ) -> ListPage[models.UserOut]:
+        """``q``: only users with it in their name or email, in any case."""
+        params = {"q": q, "page": page, "limit": limit}
+        return _page(models.UserOut, await self._t.call("GET", "/api/v1/users/", params=params))
 
     def every(self) -> AsyncIterator[models.UserOut]:
         return _every(lambda page: self.list(page=page, limit=100))
@@ -483,6 +497,16 @@ class Templates(Resource):
         params = {"channel": channel, "locale": locale}
         answer = await self._t.call("GET", f"/api/v1/templates/{code}/versions", params=params)
         return TypeAdapter(list[models.TemplateVersionOut]).validate_python(answer.data)
+
+    @operation("POST", "/api/v1/templates/render")
+    async def render(
+        self, template: dict[str, Any], *, variables: dict[str, Any] | None = None
+    ) -> models.Rendered:
+        """Render a template that is not saved (``template``: what ``save`` takes), as
+        saving would check it; its version is 0."""
+        body = {"template": template, "variables": variables or {}}
+        answer = await self._t.call("POST", "/api/v1/templates/render", json=body, repeatable=True)
+        return _one(models.Rendered, answer)
 
     @operation("POST", "/api/v1/templates/{code}/preview")
     async def preview(

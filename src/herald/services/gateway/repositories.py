@@ -75,11 +75,23 @@ class NotificationRepository:
         return list(rows)
 
     async def page(
-        self, *, filters: dict[str, Any], offset: int, limit: int
+        self,
+        *,
+        filters: dict[str, Any],
+        offset: int,
+        limit: int,
+        after: datetime | None = None,
+        before: datetime | None = None,
     ) -> tuple[list[Notification], int]:
+        """Newest first, with each filter an equality; ``after``/``before`` bound the
+        creation time (inclusive, exclusive)."""
         stmt = select(Notification)
         for column, value in filters.items():
             stmt = stmt.where(getattr(Notification, column) == value)
+        if after is not None:
+            stmt = stmt.where(Notification.created_at >= after)
+        if before is not None:
+            stmt = stmt.where(Notification.created_at < before)
         total = await self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         rows = await self.session.scalars(
             stmt.order_by(Notification.created_at.desc(), Notification.id)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 
 from herald.domain.errors import HeraldError
 from herald.domain.statuses import Channel, Status
@@ -129,6 +131,14 @@ async def list_notifications(
     parent_id: Annotated[
         uuid.UUID | None, Query(description="a topic send's id: the children it made")
     ] = None,
+    template_code: Annotated[str | None, Query(max_length=100)] = None,
+    request_id: Annotated[str | None, Query(max_length=200)] = None,
+    created_after: Annotated[
+        AwareDatetime | None, Query(description="created at or after (ISO 8601 with zone)")
+    ] = None,
+    created_before: Annotated[
+        AwareDatetime | None, Query(description="created before (ISO 8601 with zone)")
+    ] = None,
 ) -> dict[str, Any]:
     filters: dict[str, Any] = {}
     if not who.is_admin:
@@ -141,14 +151,27 @@ async def list_notifications(
         filters["status"] = status.value
     if notification_type is not None:
         filters["channel"] = notification_type.value
+    if template_code is not None:
+        filters["template_code"] = template_code
+    if request_id is not None:
+        filters["request_id"] = request_id
     rows, total = await NotificationRepository(session).page(
-        filters=filters, offset=page.offset, limit=page.limit
+        filters=filters,
+        offset=page.offset,
+        limit=page.limit,
+        after=_utc(created_after),
+        before=_utc(created_before),
     )
     return ok(
         [notification_out(n) for n in rows],
         "notifications",
         PaginationMeta.of(total=total, page=page.page, limit=page.limit),
     )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    # Stored times are UTC: on SQLite they compare as text, so every offset must be one.
+    return None if moment is None else moment.astimezone(UTC)
 
 
 @router.post(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.domain import cachekeys, locales, templating
 from herald.domain.errors import HeraldError
+from herald.domain.template_fields import CHANNEL_FIELDS, HTML_FIELDS
 from herald.kit import rendering
 from herald.kit.db import after_commit
 from herald.ports import Cache
@@ -31,7 +32,7 @@ class TemplatesContext:
 
 
 def version_out(t: Template, v: TemplateVersion) -> dict[str, Any]:
-    fields = {f: getattr(v, f) for f in templating.CHANNEL_FIELDS[t.channel]}
+    fields = {f: getattr(v, f) for f in CHANNEL_FIELDS[t.channel]}
     return {
         "code": t.code,
         "channel": t.channel,
@@ -47,7 +48,7 @@ def version_out(t: Template, v: TemplateVersion) -> dict[str, Any]:
 def _validate(fields: dict[str, str | None]) -> None:
     for name, source in fields.items():
         if source is not None:
-            templating.validate(name, source, html=name in templating.HTML_FIELDS)
+            templating.validate(name, source, html=name in HTML_FIELDS)
 
 
 async def save(
@@ -107,7 +108,7 @@ async def every_channel(
 ) -> list[dict[str, Any]]:
     """The active version of ``code`` in each channel that has it; 404 if none does."""
     found = []
-    for channel in templating.CHANNEL_FIELDS:
+    for channel in CHANNEL_FIELDS:
         template = await TemplateRepository(session).get(code, channel)
         if template is not None:
             version = await resolve(session, template, locale, number)
@@ -143,7 +144,7 @@ async def heads(session: AsyncSession, code: str, channel: str) -> dict[str, Any
     for locale, number in latest.items():
         version = await repo.version(template, locale, number)
         if version is not None:
-            fields = {f: getattr(version, f) for f in templating.CHANNEL_FIELDS[channel]}
+            fields = {f: getattr(version, f) for f in CHANNEL_FIELDS[channel]}
             needs[locale] = templating.needs(channel, fields)
     return {
         "code": template.code,
@@ -161,6 +162,20 @@ def _render_key(t: Template, v: TemplateVersion, variables: dict[str, Any]) -> s
     return f"templates:render:{t.channel}:{t.code}:{v.locale}:{v.version}:{digest}"
 
 
+async def render_draft(body: schemas.DraftIn) -> dict[str, Any]:
+    """What a template would render before it is saved: checked as saving checks it."""
+    fields = body.template.fields()
+    await asyncio.to_thread(_validate, fields)
+    rendered = await rendering.render_channel(body.template.channel, fields, body.variables)
+    return {
+        **rendered,
+        "code": body.template.code,
+        "channel": body.template.channel,
+        "locale": body.template.locale,
+        "version": 0,
+    }
+
+
 async def preview(
     session: AsyncSession, ctx: TemplatesContext, code: str, body: schemas.PreviewIn
 ) -> dict[str, Any]:
@@ -171,7 +186,7 @@ async def preview(
     if cached is not None:
         result: dict[str, Any] = json.loads(cached)
         return result
-    fields = {f: getattr(version, f) for f in templating.CHANNEL_FIELDS[template.channel]}
+    fields = {f: getattr(version, f) for f in CHANNEL_FIELDS[template.channel]}
     rendered = await rendering.render_channel(template.channel, fields, body.variables)
     result = {
         **rendered,

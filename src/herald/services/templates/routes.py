@@ -104,6 +104,16 @@ async def versions(
 
 
 @router.post(
+    "/render",
+    summary="Render a template that is not saved (version 0): an editor's live preview",
+    response_model=Envelope[schemas.Rendered],
+)
+async def render_draft(body: schemas.DraftIn, who: PrincipalDep) -> dict[str, Any]:
+    who.require("send")
+    return ok(await handlers.render_draft(body), "rendered")
+
+
+@router.post(
     "/{code}/preview",
     summary="Render a template without sending anything",
     response_model=Envelope[schemas.Rendered],

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from herald.domain import variables
 from herald.domain.locales import Locale
-from herald.domain.templating import CHANNEL_FIELDS
+from herald.domain.template_fields import CHANNEL_FIELDS
 from herald.kit.envelope import Input as Strict
 
 Channel = Literal["email", "push"]
@@ -45,6 +45,22 @@ class PushTemplateIn(_TemplateBase):
 TemplateIn = Annotated[EmailTemplateIn | PushTemplateIn, Field(discriminator="channel")]
 
 
+def _bounded(values: dict[str, Any]) -> dict[str, Any]:
+    problem = variables.too_large(values)
+    if problem:
+        raise ValueError(problem)
+    return values
+
+
+class DraftIn(Strict):
+    """A template as it would be saved, and the variables to render it with."""
+
+    template: TemplateIn
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+    _bounded = field_validator("variables")(_bounded)
+
+
 # Versions are stored as a 32-bit integer; a number past it names no version.
 MAX_VERSION = 2**31 - 1
 
@@ -55,13 +71,7 @@ class PreviewIn(Strict):
     variables: dict[str, Any] = Field(default_factory=dict)
     version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
-    @field_validator("variables")
-    @classmethod
-    def _bounded(cls, values: dict[str, Any]) -> dict[str, Any]:
-        problem = variables.too_large(values)
-        if problem:
-            raise ValueError(problem)
-        return values
+    _bounded = field_validator("variables")(_bounded)
 
 
 class _RenderedFields(BaseModel):

@@ -24,7 +24,8 @@ from herald.services.users import schemas
 from herald.services.users.models import Device, Suppression, User
 from herald.services.users.repositories import SuppressionRepository, UserRepository
 
-_hasher = PasswordHasher()
+password_hasher = PasswordHasher()
+_hasher = password_hasher
 # Verified against when the email is unknown, so that login takes as long either way.
 _DUMMY_HASH = _hasher.hash("herald-timing-equaliser")
 
@@ -97,6 +98,7 @@ async def create_user(session: AsyncSession, ctx: UsersContext, body: schemas.Us
         email_enabled=body.preferences.email,
         push_enabled=body.preferences.push,
         quiet_hours=_quiet_hours(body.preferences),
+        role=body.role,
     )
     repo.add(user)
     await _flush_unique(session, f"a user with email {email} already exists")
@@ -130,6 +132,8 @@ async def update_user(
         user.locale = fields["locale"]
     if fields.get("timezone") is not None:
         user.timezone = fields["timezone"]
+    if fields.get("role") is not None:
+        user.role = fields["role"]
     if body.preferences is not None:
         _prefer(user, body.preferences)
     await _flush_unique(session, f"a user with email {user.email} already exists")

@@ -32,6 +32,8 @@ class User(Base):
     # In every user token; raised when the password changes, which revokes the tokens
     # signed before.
     token_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # "admin" may sign in to the console; "user" is everyone else.
+    role: Mapped[str] = mapped_column(String(16), default="user", server_default="user")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -16,6 +16,7 @@ def user_out(user: User) -> dict[str, Any]:
         locale=user.locale,
         timezone=user.timezone,
         email_bouncing=user.email_bounce is not None,
+        role=user.role,
         preferences=schemas.Preferences(
             email=user.email_enabled,
             push=user.push_enabled,

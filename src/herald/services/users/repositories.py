@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -27,10 +27,26 @@ class UserRepository:
         stmt = select(User).where(User.email == email)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def page(self, *, offset: int, limit: int) -> tuple[list[User], int]:
-        total = await self.session.scalar(select(func.count()).select_from(User)) or 0
+    async def page(
+        self, *, offset: int, limit: int, search: str | None = None
+    ) -> tuple[list[User], int]:
+        """Oldest first; ``search``: a part of the name or the email, any case."""
+        stmt = select(User)
+        if search:
+            pattern = (
+                "%"
+                + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                + "%"
+            )
+            stmt = stmt.where(
+                or_(
+                    func.lower(User.name).like(pattern, escape="\\"),
+                    User.email.like(pattern, escape="\\"),
+                )
+            )
+        total = await self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         rows = await self.session.scalars(
-            select(User).order_by(User.created_at, User.id).offset(offset).limit(limit)
+            stmt.order_by(User.created_at, User.id).offset(offset).limit(limit)
         )
         return list(rows), int(total)
 

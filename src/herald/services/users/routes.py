@@ -56,10 +56,17 @@ async def create_user(
 
 @router.get("/users/", summary="List users", response_model=Envelope[list[schemas.UserOut]])
 async def list_users(
-    session: SessionDep, who: Caller, page: Annotated[Page, Query()]
+    session: SessionDep,
+    who: Caller,
+    page: Annotated[Page, Query()],
+    q: Annotated[
+        str | None, Query(max_length=320, description="a part of the name or the email")
+    ] = None,
 ) -> dict[str, Any]:
     who.require("admin")
-    users, total = await UserRepository(session).page(offset=page.offset, limit=page.limit)
+    users, total = await UserRepository(session).page(
+        offset=page.offset, limit=page.limit, search=q
+    )
     return ok(
         [user_out(u) for u in users],
         "users",
@@ -82,6 +89,8 @@ async def update_user(
     user_id: uuid.UUID, body: schemas.UserUpdate, session: SessionDep, who: Caller, ctx: Ctx
 ) -> dict[str, Any]:
     who.require_self_or_admin(str(user_id))
+    if body.role is not None:
+        who.require("admin")  # a user may not make themself an admin
     return ok(user_out(await handlers.update_user(session, ctx, user_id, body)), "user updated")
 
 

@@ -32,6 +32,8 @@ class Strict(Input):
 # Each rule is in the JSON schema too, so that a request valid by /openapi.json is
 # never refused by a check the schema did not show.
 TimeZone = Annotated[str, Field(json_schema_extra={"enum": _ZONES}), AfterValidator(_zone)]
+# An admin may sign in to the console (SPEC.md §6.4); only an admin may give the role.
+Role = Literal["user", "admin"]
 
 
 class QuietHoursIn(Strict):
@@ -65,6 +67,7 @@ class UserCreate(Strict):
     password: str = Field(min_length=8, max_length=1024)
     locale: Locale = "en"
     timezone: TimeZone = "UTC"
+    role: Role = "user"
 
 
 class UserUpdate(Strict):
@@ -75,6 +78,7 @@ class UserUpdate(Strict):
     password: str | None = Field(default=None, min_length=8, max_length=1024)
     locale: Locale | None = None
     timezone: TimeZone | None = None
+    role: Role | None = None
 
 
 class DeviceOut(BaseModel):
@@ -95,6 +99,7 @@ class UserOut(BaseModel):
     timezone: str
     preferences: Preferences
     email_bouncing: bool
+    role: Role
     created_at: datetime
     updated_at: datetime
 
