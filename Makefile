@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test lint bench bench-audiences bench-schedules bench-webhooks compose-test clean
+.PHONY: dev test lint bench bench-audiences bench-schedules bench-webhooks compose-test screenshots clean
 
 # Running Herald needs Herald alone; the checks add their tools on top.
 $(VENV)/.runnable: pyproject.toml
@@ -57,6 +57,11 @@ bench-webhooks: $(VENV)/.installed
 # Docker engine if none runs and builds stand-ins for images no registry serves here.
 compose-test: $(VENV)/.installed
 	$(BIN)/python -m tests.compose.boot
+
+# The console's browser tests, keeping their screenshots in docs/console (the README
+# shows them). Needs Debian's chromium.
+screenshots: $(VENV)/.installed
+	HERALD_SCREENSHOTS=1 $(BIN)/pytest tests/browser -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .herald .mypy_cache .ruff_cache .pytest_cache

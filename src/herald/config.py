@@ -199,6 +199,14 @@ class Settings(BaseSettings):
             self._refuse_placeholders()
         if bootstrap is not None and not bootstrap.get_secret_value().startswith(API_KEY_PREFIX):
             raise ValueError(f"HERALD_BOOTSTRAP_API_KEY must start with {API_KEY_PREFIX!r}")
+        admin = self.bootstrap_admin_password
+        if self.bootstrap_admin_email is not None and (
+            admin is None or len(admin.get_secret_value()) < 8
+        ):
+            raise ValueError(
+                "HERALD_BOOTSTRAP_ADMIN_PASSWORD must be set, at least 8 characters, "
+                "with HERALD_BOOTSTRAP_ADMIN_EMAIL"
+            )
         return self
 
     def _refuse_placeholders(self) -> None:
@@ -216,6 +224,9 @@ class Settings(BaseSettings):
         shipped = {
             "HERALD_BOOTSTRAP_API_KEY": self.bootstrap_api_key.get_secret_value()
             if self.bootstrap_api_key
+            else "",
+            "HERALD_BOOTSTRAP_ADMIN_PASSWORD": self.bootstrap_admin_password.get_secret_value()
+            if self.bootstrap_admin_password
             else "",
             "HERALD_DATABASE_URL": self.database_url or "",
             "HERALD_BROKER_URL": self.broker_url,

@@ -60,6 +60,8 @@ def write_env(folder: Path) -> tuple[Path, dict[str, str]]:
         )
     }
     values["HERALD_BOOTSTRAP_API_KEY"] = "hk_" + values["HERALD_BOOTSTRAP_API_KEY"]
+    values["HERALD_BOOTSTRAP_ADMIN_EMAIL"] = "ops@example.com"
+    values["HERALD_BOOTSTRAP_ADMIN_PASSWORD"] = secrets.token_hex(12)
     values["HERALD_GATEWAY_PORT"] = str(free_port())
     values["MAILPIT_UI_PORT"] = str(free_port())
     path = folder / ".env"
@@ -267,6 +269,27 @@ def deliver(values: dict[str, str], stack: Stack) -> None:
     log(f"Mailpit holds it: {messages[0]['Subject']!r} to {address}")
 
 
+def console(values: dict[str, str]) -> None:
+    """The bootstrap admin signs in to the console (the users service checks the
+    password over the network, the session lives in Redis) and sees the overview."""
+    gateway = f"http://127.0.0.1:{values['HERALD_GATEWAY_PORT']}"
+    with httpx.Client(base_url=gateway, timeout=10) as client:
+        form = client.get("/console/login")
+        token = form.text.split('name="login_token" value="', 1)[1].split('"', 1)[0]
+        signed = client.post(
+            "/console/login",
+            data={
+                "login_token": token,
+                "email": values["HERALD_BOOTSTRAP_ADMIN_EMAIL"],
+                "password": values["HERALD_BOOTSTRAP_ADMIN_PASSWORD"],
+            },
+        )
+        assert signed.status_code == 303, signed.text[:2000]
+        overview = client.get("/console/")
+        assert overview.status_code == 200 and "email.queue" in overview.text, overview.text[:2000]
+    log("the admin signed in to the console and read the overview")
+
+
 def poll(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 60) -> T:
     """``read()`` every half second until ``done`` says so or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
@@ -298,6 +321,7 @@ def main() -> int:
                 check_health(stack, services)
                 check_gating(events, services)
                 deliver(values, stack)
+                console(values)
             except BaseException:
                 stack.print_logs()
                 raise

@@ -38,6 +38,7 @@ class TestSettings:
         [
             ("HERALD_JWT_SECRET", "change-this-to-48-random-characters"),
             ("HERALD_BOOTSTRAP_API_KEY", "hk_change-this-admin-key"),
+            ("HERALD_BOOTSTRAP_ADMIN_PASSWORD", "change-this-console-password"),
             ("HERALD_DATABASE_URL", "postgresql+asyncpg://u:change-this-postgres-password@db/h"),
         ],
     )
@@ -77,3 +78,13 @@ class TestSettings:
         settings = Settings(_env_file=None)  # type: ignore[call-arg]
         held = Infra(settings).keys
         assert held.service("push_worker") == auth.Keys(REAL_SECRET).service("push_worker")
+
+    @pytest.mark.parametrize("password", [None, "short"])
+    def test_a_bootstrap_admin_needs_a_real_password(self, password: str | None) -> None:
+        with pytest.raises(ValueError, match="HERALD_BOOTSTRAP_ADMIN_PASSWORD"):
+            Settings(
+                jwt_secret=REAL_SECRET,
+                bootstrap_admin_email="ops@example.com",
+                bootstrap_admin_password=password,
+                _env_file=None,  # type: ignore[call-arg]
+            )

@@ -49,12 +49,26 @@ def users_app(infra: Infra) -> FastAPI:
         login_per_account=Rule.parse(s.login_failures_per_account),
         login_per_address=Rule.parse(s.login_failures_per_address),
     )
-    return users.build(
+    app = users.build(
         engine=infra.engine("users"),
         database=infra.database_check("users"),
         ctx=ctx,
         max_body_bytes=s.max_body_bytes,
     )
+    if s.bootstrap_admin_email and s.bootstrap_admin_password:
+        from herald.kit.db import sessionmaker
+        from herald.services.users import admins
+
+        body = admins.admin_body(
+            s.bootstrap_admin_email, s.bootstrap_admin_password.get_secret_value()
+        )
+        sessions = sessionmaker(infra.engine("users"))
+
+        async def ensure_admin() -> None:
+            await admins.bootstrap(sessions, body)
+
+        before_start(app, ensure_admin)
+    return app
 
 
 def templates_app(infra: Infra) -> FastAPI:
@@ -144,6 +158,7 @@ def gateway_app(
         vapid_public_key=_vapid_public_key(s),
         allow_private_targets=s.private_targets_allowed,
         webhook_target_check=webhook_target_check(s),
+        console_session_seconds=s.console_session_seconds,
     )
     app = gateway.build(
         database=infra.database_check("gateway"),
@@ -219,6 +234,7 @@ def _worker(
     from herald.delivery.worker import DeliveryWorker, worker_app
     from herald.domain.breaker import BreakerBoard
     from herald.domain.retry import RetryPolicy
+    from herald.kit.breakers import BreakerReport
 
     s = infra.settings
     ledger_table = cast(Table, ledger_model.__table__)
@@ -232,7 +248,12 @@ def _worker(
         prefetch=s.worker_prefetch,
     )
     infra.on_close(worker.stop)
-    return worker_app(service=service, worker=worker, database=infra.database_check(service))
+    return worker_app(
+        service=service,
+        worker=worker,
+        database=infra.database_check(service),
+        report=BreakerReport(infra.cache, sender.channel, worker.breakers),
+    )
 
 
 def email_worker_app(

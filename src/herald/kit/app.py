@@ -23,7 +23,8 @@ REQUEST_ID_HEADER = b"x-request-id"
 # client's own is dropped): login throttles by it behind the proxy.
 CLIENT_ADDRESS_HEADER = "x-herald-client-address"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
-_FORM_PATHS = ("/api/v1/unsubscribe",)
+# Forms a browser posts: one-click unsubscribe, and the console's pages.
+_FORM_PATHS = ("/api/v1/unsubscribe", "/console/")
 # Probes and scrapes are answered even when the service is at its limit.
 _ALWAYS_PATHS = ("/health", "/ready", "/metrics")
 # All of a request's header lines together; no credential or client needs more, and a

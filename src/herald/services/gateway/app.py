@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from herald.kit.app import create_app
 from herald.kit.health import Check
-from herald.services.gateway import openapi, proxy, topics, unsubscribe
+from herald.services.gateway import console, openapi, proxy, topics, unsubscribe
 from herald.services.gateway.context import GatewayContext
 from herald.services.gateway.gauges import Gauges
 from herald.services.gateway.routes import router
@@ -83,4 +83,5 @@ def build(
     app.include_router(proxy.router(ctx.directory.users, ctx.directory.templates))
     app.include_router(openapi.router(app, [ctx.directory.users, ctx.directory.templates]))
     openapi.mount_assets(app)
+    console.mount(app, ctx, session_seconds=ctx.console_session_seconds)
     return app

@@ -39,5 +39,7 @@ class GatewayContext:
     vapid_public_key: str | None = None
     # Whether a Web Push endpoint given directly (``to.device``) may be private.
     allow_private_targets: bool = False
+    # How long a console sign-in lasts without use.
+    console_session_seconds: int = 8 * 3600
     # What decides when scheduled work is due; tests move it by hand.
     clock: Clock = field(default_factory=SystemClock)

@@ -48,7 +48,9 @@ async def ensure(session: AsyncSession, key: str, *, name: str = "bootstrap") ->
     return row
 
 
-async def bootstrap(sessions: async_sessionmaker[AsyncSession], key: str) -> None:
+async def bootstrap(
+    sessions: async_sessionmaker[AsyncSession], key: str, *, name: str = "bootstrap"
+) -> None:
     """``ensure`` in its own transaction, as a service does at start.
 
     Replicas starting together may both find no key and both insert it: the one that
@@ -57,7 +59,7 @@ async def bootstrap(sessions: async_sessionmaker[AsyncSession], key: str) -> Non
     for attempt in (1, 2):
         try:
             async with unit_of_work(sessions) as session:
-                await ensure(session, key)
+                await ensure(session, key, name=name)
             return
         except IntegrityError:
             if attempt == 2:
