@@ -221,11 +221,21 @@ class PushTransport(Protocol):
 class CapturedMessages(Protocol):
     """What ``herald dev`` captured instead of sending (mail and push), for its inbox."""
 
-    def list(self, limit: int = 200) -> list[dict[str, Any]]: ...
+    def find(
+        self,
+        *,
+        to: str | None = None,
+        channel: str | None = None,
+        since: float | None = None,
+        text: str | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]: ...
 
     def get(self, item_id: int) -> dict[str, Any] | None: ...
 
     def count(self) -> int: ...
+
+    def clear(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,27 +61,46 @@ def _browser_or_skip(p: Playwright) -> Browser:
     return p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
 
 
+def started(folder: Path, **values: str) -> Dev:
+    """``herald dev`` in its own process, healthy."""
+    env = environment(
+        {
+            "HERALD_DEV_SMTP_PORT": str(free_port()),
+            "HERALD_BOOTSTRAP_ADMIN_EMAIL": ADMIN[0],
+            "HERALD_BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1],
+            **values,
+        }
+    )
+    dev = Dev(folder / ".herald", env)
+    dev.process.start()
+    try:
+        _healthy(dev, timeout=60)
+    except BaseException:
+        dev.process.stop()
+        raise
+    return dev
+
+
+def shots_folder(fallback: Path) -> Path:
+    """docs/console with HERALD_SCREENSHOTS=1 (``make screenshots``), else ``fallback``."""
+    folder = Path("docs/console") if os.environ.get("HERALD_SCREENSHOTS") else fallback
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     smtp = SmtpServer()
     smtp.rcpt_replies[REFUSED] = "550 5.1.1 no such mailbox here"
     smtp.start()
-    home = tmp_path_factory.mktemp("console") / ".herald"
-    env = environment(
-        {
-            "HERALD_DEV_SMTP_PORT": str(free_port()),
-            "HERALD_SMTP_URL": smtp.url,
-            "HERALD_BOOTSTRAP_ADMIN_EMAIL": ADMIN[0],
-            "HERALD_BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1],
-        }
-    )
-    dev = Dev(home, env)
-    dev.process.start()
-    _healthy(dev, timeout=60)
-    shots = Path("docs/console") if os.environ.get("HERALD_SCREENSHOTS") else home.parent / "shots"
-    shots.mkdir(parents=True, exist_ok=True)
+    folder = tmp_path_factory.mktemp("console")
     try:
-        yield Console(dev, smtp, shots, set())
+        dev = started(folder, HERALD_SMTP_URL=smtp.url)
+    except BaseException:
+        smtp.stop()
+        raise
+    try:
+        yield Console(dev, smtp, shots_folder(folder / "shots"), set())
     finally:
         dev.process.stop()
         smtp.stop()

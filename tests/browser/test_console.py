@@ -12,6 +12,7 @@ import json
 import re
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 from axe_playwright_python.sync_playwright import Axe
@@ -24,6 +25,10 @@ WELCOME = '{"name": "Ada", "link": "https://example.com/start"}'
 
 
 def check(page: Page, console: Console, name: str) -> None:
+    check_axe(page, console.shots, name)
+
+
+def check_axe(page: Page, shots: Path, name: str) -> None:
     """No serious or critical accessibility violation, and a screenshot."""
     results = _axe.run(page)
     bad = [
@@ -32,7 +37,7 @@ def check(page: Page, console: Console, name: str) -> None:
         if v["impact"] in ("serious", "critical")
     ]
     assert not bad, f"{name}: {bad}"
-    page.screenshot(path=str(console.shots / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
 
 def sign_in(page: Page, console: Console, email: str, password: str) -> None:

@@ -17,6 +17,8 @@ import pytest
 import pytest_asyncio
 
 from tests.integration.pipeline import Stack, stack_on
+from tests.smtp import SmtpServer
+from tests.webhookreceiver import WebhookReceiver
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "ops@example.com", "correct horse battery"
 
@@ -51,9 +53,10 @@ async def sign_in(
     )
 
 
-def csrf(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found, page.text
+def csrf(page: httpx.Response | str) -> str:
+    text = page if isinstance(page, str) else page.text
+    found = re.search(r'name="csrf" value="([^"]+)"', text)
+    assert found, text
     return found.group(1)
 
 
@@ -132,6 +135,18 @@ async def test_forms_need_the_session_s_csrf_token(stack: Stack) -> None:
     )
     assert answer.status_code == 200
     assert key.group(1) not in (await stack.client.get("/console/keys")).text
+
+
+async def test_a_form_that_is_not_a_form_is_a_400(stack: Stack) -> None:
+    await sign_in(stack.client)
+    keys = await stack.client.get("/console/keys")
+    many = "&".join(f"f{i}=x" for i in range(300)) + f"&csrf={csrf(keys)}"
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    crowded = await stack.client.post("/console/keys", content=many, headers=headers)
+    assert crowded.status_code == 400 and "200 fields" in crowded.text
+    garbled = await stack.client.post("/console/keys", content=b"name=\xff\xfe", headers=headers)
+    assert garbled.status_code == 400 and "UTF-8" in garbled.text
+    assert (await stack.client.get("/console/notifications/not-an-id")).status_code == 422
 
 
 async def test_the_console_s_own_key_is_not_revoked_from_it(stack: Stack) -> None:
@@ -293,3 +308,74 @@ async def test_a_secure_cookie_behind_tls(tmp_path: Path) -> None:
             headers={"Cookie": f"herald_console_login={token.group(1)}"},
         )
         assert done.status_code == 303 and "Secure" in done.headers["set-cookie"]
+
+
+async def test_a_webhook_registered_in_the_console_is_retried_from_it(tmp_path: Path) -> None:
+    receiver = WebhookReceiver()
+    await receiver.start()
+    # Both attempts fail; the one retried from the console is taken.
+    receiver.scripts["/hook"] = [(500, 0.0), (500, 0.0), (204, 0.0)]
+    try:
+        async with stack_on(
+            "embedded",
+            tmp_path,
+            bootstrap_admin_email=ADMIN_EMAIL,
+            bootstrap_admin_password=ADMIN_PASSWORD,
+            webhook_retry_schedule="0.2",
+            webhook_idle_seconds=0.2,
+        ) as s:
+            await sign_in(s.client)
+            page = await s.client.get("/console/webhooks")
+            made = await s.client.post(
+                "/console/webhooks",
+                data={"csrf": csrf(page), "url": receiver.url(), "event": "notification.accepted"},
+            )
+            assert made.status_code == 200 and "whsec_" in made.text
+            endpoint = re.search(r"/console/webhooks/([0-9a-f-]{36})/enabled", made.text)
+            assert endpoint
+            user = await s.user()
+            assert (await s.send(s.notification(user["id"]))).status_code == 202
+            await receiver.wait_for(2)
+            url = f"/console/webhooks/{endpoint.group(1)}"
+            shown = await _until_page(s.client, url, ">failed<")
+            retry = re.search(rf'action="({url}/deliveries/[0-9a-f-]{{36}}/retry)"', shown)
+            assert retry, shown
+            done = await s.client.post(retry.group(1), data={"csrf": csrf(shown)})
+            assert done.status_code == 303
+            await receiver.wait_for(3)
+            await _until_page(s.client, url, ">delivered<")
+    finally:
+        await receiver.stop()
+
+
+async def test_dead_letters_are_purged_from_the_console(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    smtp_server.rcpt_replies["gone@example.com"] = "550 5.1.1 no such mailbox"
+    async with stack_on(
+        "servers",
+        tmp_path,
+        smtp_url=smtp_server.url,
+        bootstrap_admin_email=ADMIN_EMAIL,
+        bootstrap_admin_password=ADMIN_PASSWORD,
+    ) as s:
+        body = s.notification("", to={"email": "gone@example.com"})
+        body.pop("user_id")
+        sent = await s.send(body)
+        assert sent.status_code == 202, sent.text
+        await s.until(sent.json()["data"]["notification_id"], "failed")
+        await sign_in(s.client)
+        page = await _until_page(s.client, "/console/dead-letters", "550 5.1.1")
+        purged = await s.client.post("/console/dead-letters/purge", data={"csrf": csrf(page)})
+        assert purged.status_code == 303 and "1%20dropped" in purged.headers["location"]
+        after = await s.client.get("/console/dead-letters")
+        assert "None." in after.text
+
+
+async def _until_page(client: httpx.AsyncClient, path: str, text: str) -> str:
+    for _ in range(100):
+        page = await client.get(path)
+        if text in page.text:
+            return page.text
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{text!r} never showed on {path}:\n{page.text[:3000]}")

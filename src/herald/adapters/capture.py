@@ -39,11 +39,41 @@ class CaptureStore:
             )
             return int(cursor.lastrowid or 0)
 
-    def list(self, limit: int = 200) -> list[dict[str, Any]]:
+    def find(
+        self,
+        *,
+        to: str | None = None,
+        channel: str | None = None,
+        since: float | None = None,
+        text: str | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        """Newest first: to one recipient (any case), of one channel, captured at or
+        after ``since`` (a Unix time), holding ``text`` in the recipient, the subject
+        or the message itself (any case)."""
+        where: list[str] = ["1 = 1"]
+        args: list[object] = []
+        if to:
+            where.append("lower(recipient) = lower(?)")
+            args.append(to)
+        if channel:
+            where.append("channel = ?")
+            args.append(channel)
+        if since is not None:
+            where.append("at >= ?")
+            args.append(since)
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(
+                "(recipient LIKE ? ESCAPE '\\' OR subject LIKE ? ESCAPE '\\' "
+                "OR CAST(raw AS TEXT) LIKE ? ESCAPE '\\')"
+            )
+            args += [pattern, pattern, pattern]
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, channel, recipient, subject, at FROM captured ORDER BY id DESC LIMIT ?",
-                (limit,),
+                "SELECT id, channel, recipient, subject, at FROM captured "
+                f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+                (*args, limit),
             ).fetchall()
         return [
             {"id": r[0], "channel": r[1], "recipient": r[2], "subject": r[3], "at": r[4]}
@@ -71,6 +101,11 @@ class CaptureStore:
     def count(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT count(*) FROM captured").fetchone()[0])
+
+    def clear(self) -> int:
+        """Forget everything captured; how many there were."""
+        with self._lock:
+            return int(self._conn.execute("DELETE FROM captured").rowcount)
 
     def close(self) -> None:
         self._conn.close()

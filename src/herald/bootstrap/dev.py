@@ -40,7 +40,7 @@ def dev_stack(settings: Settings) -> DevStack:
         smtp_url = smtp_capture.url
     transport = make_email_transport(settings, smtp_url)
     app = all_in_one(settings, email=transport, capture=capture)
-    app.include_router(inbox.router(capture))
+    inbox.mount(app, capture)
     app.state.inbox = True  # the API's index links to it
 
     async def start() -> None:

@@ -1,34 +1,56 @@
-"""``/dev/inbox``: every mail and push ``herald dev`` captured, like Mailpit."""
+"""``/dev/inbox``: every mail and push ``herald dev`` captured, as Mailpit shows mail:
+live, searchable, each message as HTML, text, headers and raw source, pushes drawn as
+a phone would show them. And a JSON API for integration tests to assert on what they
+sent: ``GET /dev/inbox/api/messages?to=&channel=&since=&q=``, one message by id, and
+``DELETE /dev/inbox/api/messages``."""
 
 from __future__ import annotations
 
-import html
+import json
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 
 from herald.domain.errors import HeraldError
-from herald.kit.envelope import ok
+from herald.kit.envelope import PaginationMeta, ok
+from herald.kit.pages import environment
 from herald.ports import CapturedMessages
 
-_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font:14px system-ui,sans-serif;margin:2rem;color:#222}}
-table{{border-collapse:collapse;width:100%}}td,th{{padding:.4rem .6rem;border-bottom:1px solid #ddd;
-text-align:left}}tr:hover{{background:#f6f6f6}}pre{{background:#f6f6f6;padding:1rem;
-white-space:pre-wrap}}iframe{{width:100%;height:420px;border:1px solid #ddd}}
-.tag{{font-size:12px;padding:2px 6px;border-radius:4px;background:#e8eefc}}</style></head>
-<body><h1>{title}</h1>{body}</body></html>"""
+CHANNELS = ("email", "push")
+# What a page may load: this host alone (a mail's remote images stay out).
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
 
 
 def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def _parts(raw: bytes) -> dict[str, Any]:
+def _since(value: str | None) -> float | None:
+    """A Unix time, or an ISO 8601 time (UTC unless it says otherwise)."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.replace(" ", "+").replace("Z", "+00:00"))
+    except ValueError:
+        raise HeraldError.invalid(f"since: {value!r} is neither a Unix time nor ISO 8601")
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def email_parts(raw: bytes) -> dict[str, Any]:
     mail = message_from_bytes(raw, policy=policy.default)
     assert isinstance(mail, EmailMessage)
     text_part = mail.get_body(preferencelist=("plain",))
@@ -40,17 +62,29 @@ def _parts(raw: bytes) -> dict[str, Any]:
     }
 
 
+def _content(item: dict[str, Any]) -> dict[str, Any]:
+    raw: bytes = item["raw"]
+    if item["channel"] == "email":
+        return email_parts(raw)
+    try:
+        found: dict[str, Any] = json.loads(raw)
+        return found
+    except ValueError:
+        return {"raw": raw.decode(errors="replace")}
+
+
+def _summary(m: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": m["id"],
+        "channel": m["channel"],
+        "to": m["recipient"],
+        "subject": m["subject"],
+        "at": _when(m["at"]),
+    }
+
+
 def router(store: CapturedMessages) -> APIRouter:
     r = APIRouter(prefix="/dev", include_in_schema=False)
-
-    @r.get("/inbox")
-    async def inbox() -> HTMLResponse:
-        body = _listing(store)
-        return HTMLResponse(_PAGE.format(title="Herald dev inbox", body=body))
-
-    @r.get("/inbox.json")
-    async def inbox_json() -> JSONResponse:
-        return JSONResponse(ok(store.list(), "captured messages"))
 
     def _item(item_id: int) -> dict[str, Any]:
         item = store.get(item_id)
@@ -58,52 +92,78 @@ def router(store: CapturedMessages) -> APIRouter:
             raise HeraldError.not_found(f"captured message {item_id}")
         return item
 
+    def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
+        body = environment("herald.devmode").get_template(name).render(request=request, **context)
+        return HTMLResponse(body, headers=HEADERS)
+
+    @r.get("/inbox")
+    async def inbox(request: Request, q: str = "", channel: str = "") -> HTMLResponse:
+        found = store.find(text=q or None, channel=channel if channel in CHANNELS else None)
+        return _page(
+            request,
+            "inbox.html",
+            messages=[_summary(m) for m in found],
+            total=store.count(),
+            q=q,
+            channel=channel,
+            channels=CHANNELS,
+        )
+
+    @r.get("/inbox/api/messages")
+    async def messages(
+        to: str | None = None,
+        channel: Annotated[str | None, Query(pattern="^(email|push)$")] = None,
+        since: str | None = None,
+        q: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> JSONResponse:
+        """Newest first, each with its content: for mail its headers, text and HTML,
+        for a push what was sent to the push service."""
+        found = store.find(to=to, channel=channel, since=_since(since), text=q, limit=limit)
+        data = [{**_summary(m), "content": _content(_item(m["id"]))} for m in found]
+        meta = PaginationMeta.of(total=store.count(), page=1, limit=limit)
+        return JSONResponse(ok(data, f"{len(data)} captured", meta))
+
+    @r.delete("/inbox/api/messages")
+    async def clear() -> JSONResponse:
+        return JSONResponse(ok({"deleted": store.clear()}, "the inbox is empty"))
+
+    @r.get("/inbox/api/messages/{item_id}")
+    async def message(item_id: int) -> JSONResponse:
+        item = _item(item_id)
+        return JSONResponse(ok({**_summary(item), "content": _content(item)}))
+
+    # The JSON before the API above, kept for whoever reads it.
+    @r.get("/inbox.json")
+    async def inbox_json() -> JSONResponse:
+        return JSONResponse(ok(store.find(), "captured messages"))
+
     @r.get("/inbox/{item_id}.json")
     async def item_json(item_id: int) -> JSONResponse:
         item = _item(item_id)
-        raw: bytes = item.pop("raw")
-        item["content"] = _parts(raw) if item["channel"] == "email" else raw.decode()
-        return JSONResponse(ok(item))
+        content = _content(item)
+        item.pop("raw")
+        return JSONResponse(ok({**item, "content": content}))
+
+    @r.get("/inbox/{item_id}/raw")
+    async def raw(item_id: int) -> PlainTextResponse:
+        return PlainTextResponse(_item(item_id)["raw"].decode(errors="replace"), headers=HEADERS)
 
     @r.get("/inbox/{item_id}")
-    async def item(item_id: int) -> HTMLResponse:
+    async def item(request: Request, item_id: int) -> HTMLResponse:
         found = _item(item_id)
-        body = _message(found)
-        body = "<p><a href='/dev/inbox'>&larr; inbox</a></p>" + body
-        return HTMLResponse(
-            _PAGE.format(title=html.escape(found["subject"] or "message"), body=body)
+        return _page(
+            request,
+            "message.html",
+            m=_summary(found),
+            content=_content(found),
+            raw=found["raw"].decode(errors="replace"),
         )
 
     return r
 
 
-def _listing(store: CapturedMessages) -> str:
-    rows = "".join(
-        f"<tr><td><span class=tag>{m['channel']}</span></td>"
-        f"<td>{html.escape(m['recipient'])}</td>"
-        f"<td><a href='/dev/inbox/{m['id']}'>{html.escape(m['subject'] or '(no subject)')}</a>"
-        f"</td><td>{_when(m['at'])}</td></tr>"
-        for m in store.list()
-    )
-    return (
-        f"<p>{store.count()} captured. Nothing here left this machine.</p>"
-        f"<table><tr><th></th><th>To</th><th>Subject / title</th><th>When</th></tr>"
-        f"{rows}</table>"
-    )
-
-
-def _message(found: dict[str, Any]) -> str:
-    raw: bytes = found["raw"]
-    if found["channel"] != "email":
-        return f"<pre>{html.escape(raw.decode())}</pre>"
-    parts = _parts(raw)
-    heads = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-        for k, v in parts["headers"].items()
-    )
-    rendered = (
-        ""
-        if parts["html"] is None
-        else f'<h2>HTML</h2><iframe sandbox srcdoc="{html.escape(parts["html"])}"></iframe>'
-    )
-    return f"<table>{heads}</table>{rendered}<h2>Text</h2><pre>{html.escape(parts['text'])}</pre>"
+def mount(app: FastAPI, store: CapturedMessages) -> None:
+    app.include_router(router(store))
+    folder = Path(__file__).parent / "static"
+    app.mount("/dev/static", StaticFiles(directory=str(folder)), name="dev-static")

@@ -3,22 +3,19 @@ templates rendered with the headers that keep a page to Herald's own host."""
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from herald.domain.errors import HeraldError
+from herald.kit.pages import environment
 from herald.services.gateway.console.api import ConsoleApi
 from herald.services.gateway.console.session import COOKIE, ConsoleSession, ConsoleSessions, same
-
-if TYPE_CHECKING:
-    from jinja2 import Environment
 
 # Nothing a page loads comes from another host: mail shown in a frame keeps its inline
 # styles, and loses its remote images.
@@ -35,20 +32,6 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 PAGE_SIZE = 25
-
-
-@functools.cache
-def _env() -> Environment:
-    # Made on the first page shown: a gateway nobody opens the console of never loads
-    # Jinja2 (every module costs memory in every container).
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    return Environment(
-        loader=PackageLoader("herald.services.gateway.console", "templates"),
-        autoescape=select_autoescape(default=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 class SignInNeeded(Exception):
@@ -104,10 +87,11 @@ class Form:
 async def read_form(request: Request) -> Form:
     body = await request.body()
     try:
-        text = body.decode()
+        return Form(parse_qs(body.decode(), keep_blank_values=True, max_num_fields=200))
     except UnicodeDecodeError:
         raise HeraldError(400, "the form is not UTF-8")
-    return Form(parse_qs(text, keep_blank_values=True, max_num_fields=200))
+    except ValueError:  # past max_num_fields
+        raise HeraldError(400, "the form has more than 200 fields")
 
 
 async def checked_form(request: Request, session: Session) -> Form:
@@ -130,7 +114,7 @@ def render(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    template = _env().get_template(name)
+    template = environment("herald.services.gateway.console").get_template(name)
     body = template.render(request=request, session=session, **context)
     return HTMLResponse(body, status_code=status_code, headers=HEADERS)
 
