@@ -68,6 +68,30 @@ def _print_tasks(*_: object) -> None:
 
 signal.signal(signal.SIGUSR1, _print_tasks)
 
+_cancel_all_tasks = asyncio.runners._cancel_all_tasks  # type: ignore[attr-defined]
+
+
+def _cancel_or_name_the_stuck(loop: asyncio.AbstractEventLoop) -> None:
+    """What a test's event loop does as it closes, with a time limit: a task that
+    ignores its cancellation fails the test, naming where it waits, instead of
+    hanging the suite."""
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        _, stuck = loop.run_until_complete(asyncio.wait(tasks, timeout=15))
+        if stuck:
+            where = "; ".join(
+                f"{t.get_name()} {t.get_coro()!r} at "
+                + ", ".join(f"{f.f_code.co_filename}:{f.f_lineno}" for f in t.get_stack())
+                for t in stuck
+            )
+            raise RuntimeError(f"tasks ignored their cancellation for 15 s: {where}")
+    _cancel_all_tasks(loop)  # what is left: report exceptions as asyncio does
+
+
+asyncio.runners._cancel_all_tasks = _cancel_or_name_the_stuck  # type: ignore[attr-defined]
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     drop_template()  # the migrated database tests' databases were copied from
