@@ -41,7 +41,7 @@ RUN pip install --no-index --find-links=/wheels herald \
 COPY --chown=herald:herald src /app/src
 ENV PYTHONPATH=/app/src
 USER 10001:10001
-EXPOSE 8000 8001 8002 8003 8004 8005
+EXPOSE 8000 8001 8002 8003 8004 8005 8006 8007
 HEALTHCHECK --interval=10s --timeout=4s --start-period=20s --retries=3 \
     CMD ["herald", "healthcheck"]
 ENTRYPOINT ["herald"]

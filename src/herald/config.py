@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 from typing import Self
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -113,6 +114,16 @@ class Settings(BaseSettings):
     smtp_ehlo_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.\-\[\]:]{1,255}$")
     dev_smtp_port: int = 1025
 
+    # Text messages: twilio://ACCOUNT_SID:AUTH_TOKEN@api.twilio.com (twilio+http:// for a
+    # stand-in), or the http(s) URL of a provider that takes Herald's JSON. Unset in dev:
+    # captured for the dev inbox.
+    sms_url: str | None = None
+    # The sender: a number in E.164, an alphanumeric sender id, or a Twilio Messaging
+    # Service (MG…).
+    sms_from: str = "Herald"
+    # The bearer token of an http(s) SMS provider.
+    sms_token: SecretStr | None = None
+
     push_mode: PushMode | None = None
     vapid_private_key: SecretStr | None = None
     vapid_subject: str = "mailto:admin@localhost"
@@ -208,6 +219,14 @@ class Settings(BaseSettings):
                 "with HERALD_BOOTSTRAP_ADMIN_EMAIL"
             )
         return self
+
+    @property
+    def twilio_auth_token(self) -> str | None:
+        """The auth token of ``sms_url`` when it is Twilio's: what its receipts are
+        signed with."""
+        if not self.sms_url or not self.sms_url.startswith(("twilio://", "twilio+http://")):
+            return None
+        return unquote(urlsplit(self.sms_url).password or "") or None
 
     def _refuse_placeholders(self) -> None:
         # A placeholder or short signing key outside dev mode would let anyone mint

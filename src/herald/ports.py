@@ -218,6 +218,74 @@ class PushTransport(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """One message to one chat webhook (``kind``: slack, discord or teams)."""
+
+    kind: str
+    webhook_url: str
+    text: str
+    # Slack's Block Kit blocks, when the template gives them.
+    blocks: list[Any] | None = None
+
+
+class ChatTransport(Protocol):
+    """Posts one message to a chat webhook; raises DeliveryError (DeviceGone when the
+    service says the webhook no longer exists)."""
+
+    def target(self, request: ChatRequest) -> str: ...
+
+    async def send(self, request: ChatRequest) -> str | None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SmsRequest:
+    """One text message to one phone number (E.164), already rendered."""
+
+    to: str
+    body: str
+    # The notification's id, for a provider that reports receipts by it.
+    reference: str
+    # Where the provider reports what became of it (a delivery receipt), or None.
+    status_callback: str | None = None
+
+
+class SmsTransport(Protocol):
+    """Hands one text to an SMS provider; raises DeliveryError (permanent when the
+    provider refuses the message itself, not when it is unreachable or busy)."""
+
+    @property
+    def target(self) -> str:
+        """The provider's host: what a breaker guards."""
+        ...
+
+    async def send(self, request: SmsRequest) -> str | None:
+        """What the provider answered on taking it (its message id and status)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SmsReceipt:
+    """What a provider's delivery receipt says: whether the text never arrived, and in
+    the provider's words."""
+
+    failed: bool
+    detail: str
+
+
+class SmsReceipts(Protocol):
+    """Reads the receipts an SMS provider posts back, once their signature is its own."""
+
+    def read(self, url: str, form: Mapping[str, str], signature: str | None) -> SmsReceipt:
+        """``url``: the one the provider was given. Raises HeraldError (403) when the
+        receipt is not signed by the provider."""
+        ...
+
+
 class CapturedMessages(Protocol):
     """What ``herald dev`` captured instead of sending (mail and push), for its inbox."""
 

@@ -46,7 +46,9 @@ def send(dev: Dev, **recipient: Any) -> str:
         sent = api.post(
             "/api/v1/notifications/",
             json={
-                "notification_type": "push" if "device" in recipient else "email",
+                "notification_type": (
+                    "push" if "device" in recipient else "sms" if "phone" in recipient else "email"
+                ),
                 "to": recipient,
                 "template_code": "welcome",
                 "variables": WELCOME,
@@ -128,6 +130,49 @@ def test_the_json_api_answers_what_a_test_asks(dev: Dev) -> None:
         deleted = client.delete("/dev/inbox/api/messages").json()["data"]["deleted"]
         assert deleted == 4
         assert client.get("/dev/inbox/api/messages").json()["data"] == []
+
+
+def test_texts_and_chats_are_captured_too(tab: Page, dev: Dev) -> None:
+    send(dev, phone="+447700900123")
+    chat = {"kind": "slack", "webhook_url": "https://hooks.slack.example/services/T/B/X"}
+    with httpx.Client(base_url=dev.url, headers=dev.auth, timeout=10) as api:
+        made = api.post(
+            "/api/v1/templates/",
+            json={"code": "hello", "channel": "chat", "text": "Hello {{ name }}"},
+        )
+        assert made.status_code == 201, made.text
+        sent = api.post(
+            "/api/v1/notifications/",
+            json={
+                "notification_type": "chat",
+                "to": {"device": chat},
+                "template_code": "hello",
+                "variables": {"name": "Ada"},
+                "request_id": str(uuid.uuid4()),
+            },
+        )
+        assert sent.status_code == 202, sent.text
+    with httpx.Client(base_url=dev.url, timeout=10) as client:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for _ in range(100):
+            found = {
+                c: client.get("/dev/inbox/api/messages", params={"channel": c}).json()["data"]
+                for c in ("sms", "chat")
+            }
+            if all(found.values()):
+                break
+            time.sleep(0.1)
+    [text], [message] = found["sms"], found["chat"]
+    assert text["to"] == "+447700900123" and text["content"]["parts"] == 1
+    assert text["content"]["body"].startswith("Welcome, Ada!")
+    assert message["content"]["payload"] == {"text": "Hello Ada"}
+
+    tab.goto(f"{dev.url}/dev/inbox/{text['id']}")
+    expect(tab.get_by_label("The text as a phone shows it")).to_contain_text("Welcome, Ada!")
+    shots = shots_folder(Path(dev.home.parent / "shots"))
+    check_axe(tab, shots, "dev-inbox-sms")
+    tab.goto(f"{dev.url}/dev/inbox/{message['id']}")
+    expect(tab.get_by_label("The message as its chat shows it")).to_contain_text("Hello Ada")
 
 
 def test_clearing_from_the_page_empties_it(tab: Page, dev: Dev) -> None:

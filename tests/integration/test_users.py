@@ -60,7 +60,13 @@ class TestCreateAndRead:
         user = body["data"]
         assert user["email"] == "ada@example.com"  # normalised
         assert user["locale"] == "pt-BR"
-        assert user["preferences"] == {"email": True, "push": True, "quiet_hours": None}
+        assert user["preferences"] == {
+            "email": True,
+            "push": True,
+            "sms": True,
+            "chat": True,
+            "quiet_hours": None,
+        }
         assert "password" not in response.text and "password_hash" not in response.text
         read = await client.get(f"/api/v1/users/{user['id']}", headers=ADMIN)
         assert read.json()["data"] == user
@@ -152,10 +158,21 @@ class TestChanges:
             json={"email": False, "push": True},
             headers=ADMIN,
         )
-        assert response.json()["data"] == {"email": False, "push": True, "quiet_hours": None}
+        assert response.json()["data"] == {
+            "email": False,
+            "push": True,
+            "sms": True,
+            "chat": True,
+            "quiet_hours": None,
+        }
         assert await cache.get(key) is None
         contact = await client.get(f"/internal/users/{user['id']}/contact", headers=SERVICE)
-        assert contact.json()["data"]["preferences"] == {"email": False, "push": True}
+        assert contact.json()["data"]["preferences"] == {
+            "email": False,
+            "push": True,
+            "sms": True,
+            "chat": True,
+        }
 
 
 class TestDevices:

@@ -3,6 +3,7 @@ so the dev inbox can show them and they survive a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
@@ -101,6 +102,17 @@ class CaptureStore:
     def count(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT count(*) FROM captured").fetchone()[0])
+
+    async def keep(
+        self, *, channel: str, recipient: str, subject: str, record: dict[str, Any]
+    ) -> str:
+        """What a capturing transport does with a message: store it (off the event
+        loop), and answer as a provider would, naming the inbox item."""
+        raw = json.dumps(record, indent=2).encode()
+        item = await asyncio.to_thread(
+            self.add, channel=channel, recipient=recipient, subject=subject, raw=raw
+        )
+        return f"captured by herald dev as inbox item {item}"
 
     def clear(self) -> int:
         """Forget everything captured; how many there were."""

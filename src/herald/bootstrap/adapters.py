@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from herald.config import PushMode, Settings
-from herald.ports import Broker, Cache, EmailTransport, LedgerStore, PushTransport, RateLimiter
+from herald.ports import (
+    Broker,
+    Cache,
+    ChatTransport,
+    EmailTransport,
+    LedgerStore,
+    PushTransport,
+    RateLimiter,
+    SmsTransport,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -103,6 +113,56 @@ def make_email_transport(s: Settings, url: str) -> EmailTransport:
         data_timeout=s.smtp_data_timeout,
         ehlo_name=s.smtp_ehlo_name,
     )
+
+
+def sms_transport(infra: Infra, capture: CaptureStore | None) -> tuple[SmsTransport, str | None]:
+    """The SMS provider ``HERALD_SMS_URL`` names (``herald dev``'s capture when unset),
+    and where it should post receipts."""
+    s = infra.settings
+    receipts = f"{s.public_url.rstrip('/')}/api/v1/sms/status"
+    if s.sms_url is None:
+        if not s.dev:
+            raise ValueError("HERALD_SMS_URL is required for the sms worker")
+        from herald.adapters.capture import CaptureStore
+        from herald.adapters.sms.capture import CaptureSms
+
+        return CaptureSms(capture or CaptureStore(s.home / "capture.db")), None
+    http = infra.client(httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False))
+    url = urlsplit(s.sms_url)
+    if url.scheme in ("twilio", "twilio+http"):
+        from herald.adapters.sms.twilio import TwilioSms
+
+        if not url.username or not url.password:
+            raise ValueError("HERALD_SMS_URL: twilio://ACCOUNT_SID:AUTH_TOKEN@api.twilio.com")
+        scheme = "http" if url.scheme == "twilio+http" else "https"
+        twilio = TwilioSms(
+            http,
+            account_sid=unquote(url.username),
+            auth_token=unquote(url.password),
+            sender=s.sms_from,
+            base_url=f"{scheme}://{url.hostname}{f':{url.port}' if url.port else ''}",
+        )
+        return twilio, f"{receipts}/twilio"
+    if url.scheme in ("http", "https"):
+        from herald.adapters.sms.http import HttpSms
+
+        token = s.sms_token.get_secret_value() if s.sms_token else None
+        return HttpSms(http, url=s.sms_url, sender=s.sms_from, token=token), f"{receipts}/"
+    raise ValueError("HERALD_SMS_URL must be twilio://…, twilio+http://…, http://… or https://…")
+
+
+def chat_transport(infra: Infra, capture: CaptureStore | None) -> ChatTransport:
+    """Posts to the chats' webhooks; ``herald dev`` (push captured) captures chat too."""
+    s = infra.settings
+    if s.effective_push_mode is PushMode.CAPTURE:
+        from herald.adapters.capture import CaptureStore
+        from herald.adapters.chat.capture import CaptureChat
+
+        return CaptureChat(capture or CaptureStore(s.home / "capture.db"))
+    from herald.adapters.chat.webhooks import WebhookChatTransport
+
+    http = infra.client(httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False))
+    return WebhookChatTransport(http, allow_private=s.private_targets_allowed)
 
 
 def push_transports(infra: Infra, capture: CaptureStore | None) -> dict[str, PushTransport]:

@@ -25,12 +25,14 @@ from herald.domain.clock import Clock, SystemClock
 from herald.domain.ratelimits import Rule
 from herald.kit import tracing
 from herald.kit.db import HeraldBase
-from herald.ports import EmailTransport, TargetCheck, WebhookTransport
+from herald.ports import EmailTransport, SmsReceipts, TargetCheck, WebhookTransport
 
 if TYPE_CHECKING:
     from herald.adapters.capture import CaptureStore
     from herald.services.email_worker.sender import EmailSender
+    from herald.services.push_worker.chat import ChatSender
     from herald.services.push_worker.sender import PushSender
+    from herald.services.push_worker.sms import SmsSender
 
 
 def users_app(infra: Infra) -> FastAPI:
@@ -159,6 +161,7 @@ def gateway_app(
         allow_private_targets=s.private_targets_allowed,
         webhook_target_check=webhook_target_check(s),
         console_session_seconds=s.console_session_seconds,
+        sms_receipts=_sms_receipts(s),
     )
     app = gateway.build(
         database=infra.database_check("gateway"),
@@ -177,6 +180,15 @@ def gateway_app(
 
         before_start(app, ensure_key)
     return app
+
+
+def _sms_receipts(settings: Settings) -> SmsReceipts | None:
+    token = settings.twilio_auth_token
+    if token is None:
+        return None
+    from herald.adapters.sms.twilio import TwilioReceipts
+
+    return TwilioReceipts(token)
 
 
 def webhook_target_check(settings: Settings) -> TargetCheck:
@@ -225,10 +237,14 @@ def webhook_worker_app(
 def _worker(
     infra: Infra,
     service: str,
-    sender: EmailSender | PushSender,
+    sender: EmailSender | PushSender | SmsSender | ChatSender,
     templates_http: httpx.AsyncClient,
     ledger_model: type[HeraldBase],
+    mode_of: str | None = None,
 ) -> FastAPI:
+    """``mode_of``: the worker this one is a mode of, whose database, ledger and
+    signing key it uses."""
+    identity = mode_of or service
     from herald.delivery.ledger import Ledger
     from herald.delivery.templates import TemplateSource
     from herald.delivery.worker import DeliveryWorker, worker_app
@@ -241,8 +257,8 @@ def _worker(
     worker = DeliveryWorker(
         sender=sender,
         broker=infra.broker,
-        templates=TemplateSource(infra.service(templates_http, "templates", service), infra.cache),
-        ledger=Ledger(make_ledger_store(infra.engine(service), ledger_table)),
+        templates=TemplateSource(infra.service(templates_http, "templates", identity), infra.cache),
+        ledger=Ledger(make_ledger_store(infra.engine(identity), ledger_table)),
         policy=RetryPolicy(s.retry_max_attempts, s.retry_base_delay, s.retry_max_delay),
         breakers=BreakerBoard(s.breaker_failure_threshold, s.breaker_reset_seconds),
         prefetch=s.worker_prefetch,
@@ -251,7 +267,7 @@ def _worker(
     return worker_app(
         service=service,
         worker=worker,
-        database=infra.database_check(service),
+        database=infra.database_check(identity),
         report=BreakerReport(infra.cache, sender.channel, worker.breakers),
     )
 
@@ -292,6 +308,37 @@ def push_worker_app(
     return _worker(infra, "push_worker", sender, templates_http, PushDelivery)
 
 
+def sms_worker_app(
+    infra: Infra, templates_http: httpx.AsyncClient, capture: CaptureStore | None = None
+) -> FastAPI:
+    """``herald worker sms``: a mode of the push worker (its database and ledger)."""
+    from herald.bootstrap.adapters import sms_transport
+    from herald.services.push_worker.models import PushDelivery
+    from herald.services.push_worker.sms import SmsSender
+
+    transport, receipts = sms_transport(infra, capture)
+    infra.on_close(transport.close)
+    sender = SmsSender(transport, status_callback=receipts)
+    return _worker(infra, "sms_worker", sender, templates_http, PushDelivery, "push_worker")
+
+
+def chat_worker_app(
+    infra: Infra,
+    templates_http: httpx.AsyncClient,
+    users_http: httpx.AsyncClient,
+    capture: CaptureStore | None = None,
+) -> FastAPI:
+    """``herald worker chat``: a mode of the push worker (its database and ledger)."""
+    from herald.bootstrap.adapters import chat_transport
+    from herald.services.push_worker.chat import ChatSender
+    from herald.services.push_worker.models import PushDelivery
+
+    transport = chat_transport(infra, capture)
+    infra.on_close(transport.close)
+    sender = ChatSender(transport, infra.service(users_http, "users", "push_worker"))
+    return _worker(infra, "chat_worker", sender, templates_http, PushDelivery, "push_worker")
+
+
 def all_in_one(
     settings: Settings,
     *,
@@ -314,11 +361,21 @@ def all_in_one(
         infra, asgi_client(templates, "templates"), asgi_client(users, "users"), capture
     )
     webhook_worker = webhook_worker_app(infra, clock=clock)
+    chat_worker = chat_worker_app(
+        infra, asgi_client(templates, "templates"), asgi_client(users, "users"), capture
+    )
+    workers = {
+        "email": email_worker,
+        "push": push_worker,
+        "webhooks": webhook_worker,
+        "chat": chat_worker,
+    }
+    if settings.dev or settings.sms_url:  # otherwise texts wait in sms.queue
+        workers["sms"] = sms_worker_app(infra, asgi_client(templates, "templates"), capture)
     # One port in this mode: the workers' /ready and /metrics live under /workers/….
-    gateway.mount("/workers/email", email_worker)
-    gateway.mount("/workers/push", push_worker)
-    gateway.mount("/workers/webhooks", webhook_worker)
-    own(gateway, infra, children=[users, templates, email_worker, push_worker, webhook_worker])
+    for name, worker in workers.items():
+        gateway.mount(f"/workers/{name}", worker)
+    own(gateway, infra, children=[users, templates, *workers.values()])
     return gateway
 
 
@@ -338,6 +395,12 @@ def service_app(name: str, settings: Settings) -> FastAPI:
         app = email_worker_app(infra, http_client(settings.templates_url))
     elif name == "webhook_worker":
         app = webhook_worker_app(infra)
+    elif name == "sms_worker":
+        app = sms_worker_app(infra, http_client(settings.templates_url))
+    elif name == "chat_worker":
+        app = chat_worker_app(
+            infra, http_client(settings.templates_url), http_client(settings.users_url)
+        )
     elif name == "push_worker":
         app = push_worker_app(
             infra, http_client(settings.templates_url), http_client(settings.users_url)

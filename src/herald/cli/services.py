@@ -23,6 +23,8 @@ PORTS = {
     "email_worker": 8003,
     "push_worker": 8004,
     "webhook_worker": 8005,
+    "sms_worker": 8006,
+    "chat_worker": 8007,
 }
 
 
@@ -36,6 +38,8 @@ class WorkerName(StrEnum):
     email = "email"
     push = "push"
     webhooks = "webhooks"
+    sms = "sms"
+    chat = "chat"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -86,8 +90,8 @@ def worker(
     host: Annotated[str, typer.Option()] = "0.0.0.0",
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
-    """Run the email, push or webhook worker (its HTTP port serves health and metrics
-    only)."""
+    """Run the email, push, webhook, SMS or chat worker (its HTTP port serves health
+    and metrics only)."""
     name = "webhook_worker" if kind is WorkerName.webhooks else f"{kind.value}_worker"
     _run_service(name, host, port)
 

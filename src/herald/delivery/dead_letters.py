@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from herald.domain.messages import FAILED_QUEUE
+from herald.domain.statuses import Channel
 from herald.ports import (
     ATTEMPTS_HEADER,
     ERROR_HEADER,
@@ -25,6 +26,8 @@ from herald.ports import (
 )
 
 BATCH = 100
+# What a dead letter may go back to: a channel's work queue.
+CHANNELS = frozenset(c.value for c in Channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,7 @@ async def replay(
     async def resend(delivery: Delivery, letter: DeadLetter) -> bool:
         if notification_id is not None and letter.notification_id != notification_id:
             return False
-        if letter.origin not in ("email", "push"):
+        if letter.origin not in CHANNELS:
             return False
         headers = {
             k: v

@@ -18,11 +18,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from herald.domain.errors import HeraldError
+from herald.domain.statuses import Channel
 from herald.kit.envelope import PaginationMeta, ok
 from herald.kit.pages import environment
 from herald.ports import CapturedMessages
 
-CHANNELS = ("email", "push")
+CHANNELS = tuple(c.value for c in Channel)
 # What a page may load: this host alone (a mail's remote images stay out).
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
@@ -112,7 +113,7 @@ def router(store: CapturedMessages) -> APIRouter:
     @r.get("/inbox/api/messages")
     async def messages(
         to: str | None = None,
-        channel: Annotated[str | None, Query(pattern="^(email|push)$")] = None,
+        channel: Channel | None = None,
         since: str | None = None,
         q: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,

@@ -16,10 +16,10 @@ from herald.domain.statuses import Channel, Status
 EXCHANGE = "notifications.direct"
 FAILED_QUEUE = "failed.queue"
 STATUS_QUEUE = "status.queue"
-WORK_QUEUES = {Channel.EMAIL: "email.queue", Channel.PUSH: "push.queue"}
+# One work queue per channel, its routing key the channel's name.
+WORK_QUEUES = {channel: f"{channel}.queue" for channel in Channel}
 ROUTING_KEYS = {
-    "email.queue": "email",
-    "push.queue": "push",
+    **{queue: str(channel) for channel, queue in WORK_QUEUES.items()},
     FAILED_QUEUE: "failed",
     STATUS_QUEUE: "status",
 }
@@ -32,6 +32,8 @@ class Device(BaseModel):
     kind: str
     token: str | None = None
     subscription: dict[str, Any] | None = None
+    # A chat's incoming webhook (kinds slack, discord, teams).
+    webhook_url: str | None = None
 
 
 class Recipient(BaseModel):
@@ -44,6 +46,8 @@ class Recipient(BaseModel):
     email: str | None = None
     locale: str = "en"
     devices: list[Device] = Field(default_factory=list)
+    # E.164, for text messages.
+    phone: str | None = None
 
 
 class SendNotification(BaseModel):

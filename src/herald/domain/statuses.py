@@ -17,6 +17,8 @@ class Status(StrEnum):
 class Channel(StrEnum):
     EMAIL = "email"
     PUSH = "push"
+    SMS = "sms"
+    CHAT = "chat"
 
 
 FINAL = frozenset({Status.DELIVERED, Status.FAILED, Status.SKIPPED, Status.CANCELLED})

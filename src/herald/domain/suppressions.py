@@ -1,12 +1,14 @@
 """The suppression list: addresses Herald will not send to when a client names them
 directly (``to``), whoever asks: unsubscribed and hard-bounced email addresses, push
-devices their service says are gone."""
+devices their service says are gone, numbers an operator took off."""
 
 from __future__ import annotations
 
 import hashlib
 
-CHANNELS = ("email", "push")
+from herald.domain.statuses import Channel
+
+CHANNELS = tuple(c.value for c in Channel)
 
 
 def normalized(channel: str, address: str) -> str:

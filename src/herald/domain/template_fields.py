@@ -6,6 +6,9 @@ from __future__ import annotations
 CHANNEL_FIELDS = {
     "email": ("subject", "text_body", "html_body"),
     "push": ("title", "body", "image", "link"),
+    "sms": ("body",),
+    # ``blocks``: Slack's Block Kit, a template that renders to a JSON array.
+    "chat": ("text", "blocks"),
 }
 HTML_FIELDS = frozenset({"html_body"})
 # A line break in one of these would break a header or a notification's title.

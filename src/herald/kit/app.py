@@ -23,8 +23,8 @@ REQUEST_ID_HEADER = b"x-request-id"
 # client's own is dropped): login throttles by it behind the proxy.
 CLIENT_ADDRESS_HEADER = "x-herald-client-address"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
-# Forms a browser posts: one-click unsubscribe, and the console's pages.
-_FORM_PATHS = ("/api/v1/unsubscribe", "/console/")
+# Forms posted to Herald: one-click unsubscribe, the console's pages, Twilio's receipts.
+_FORM_PATHS = ("/api/v1/unsubscribe", "/console/", "/api/v1/sms/status/twilio")
 # Probes and scrapes are answered even when the service is at its limit.
 _ALWAYS_PATHS = ("/health", "/ready", "/metrics")
 # All of a request's header lines together; no credential or client needs more, and a

@@ -1,6 +1,6 @@
-"""A push device as a client gives it: to register it for a user, or to notify it
-directly (``to.device``). One schema for both, so that what one route takes the other
-takes too."""
+"""A device as a client gives it (a push device, or a chat webhook): to register it
+for a user, or to notify it directly (``to.device``). One schema for both, so that what
+one route takes the other takes too."""
 
 from __future__ import annotations
 
@@ -73,7 +73,21 @@ class WebPushDeviceIn(_Strict):
         return self.subscription.endpoint
 
 
-DeviceIn = Annotated[FcmDeviceIn | WebPushDeviceIn, Field(discriminator="kind")]
+class ChatDeviceIn(_Strict):
+    """A chat: Slack's or Discord's incoming webhook, or a Teams workflow's URL."""
+
+    kind: Literal["slack", "discord", "teams"]
+    webhook_url: str = Field(min_length=8, max_length=2048)
+
+    @property
+    def address(self) -> str:
+        return self.webhook_url
+
+
+PUSH_KINDS = frozenset({"fcm", "webpush"})
+CHAT_KINDS = frozenset({"slack", "discord", "teams"})
+
+DeviceIn = Annotated[FcmDeviceIn | WebPushDeviceIn | ChatDeviceIn, Field(discriminator="kind")]
 
 # Devices given directly have no stored id: one derived from the address names the
 # same device the same way every time (in logs, and to the push worker).

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal["scheduled", "pending", "delivered", "failed", "skipped", "cancelled"]
-Channel = Literal["email", "push"]
+Channel = Literal["email", "push", "sms", "chat"]
 
 
 class Model(BaseModel):
@@ -108,6 +108,8 @@ class QuietHours(Model):
 class Preferences(Model):
     email: bool = True
     push: bool = True
+    sms: bool = True
+    chat: bool = True
     quiet_hours: QuietHours | None = None
 
 
@@ -119,6 +121,8 @@ class UserOut(Model):
     timezone: str
     preferences: Preferences
     email_bouncing: bool
+    # E.164, for text messages.
+    phone: str | None = None
     # "admin": may sign in to the console.
     role: str = "user"
     created_at: datetime
@@ -127,9 +131,10 @@ class UserOut(Model):
 
 class DeviceOut(Model):
     id: uuid.UUID
-    kind: Literal["fcm", "webpush"]
+    kind: Literal["fcm", "webpush", "slack", "discord", "teams"]
     token: str | None = None
     subscription: dict[str, Any] | None = None
+    webhook_url: str | None = None
     valid: bool
     invalid_reason: str | None = None
     created_at: datetime
@@ -154,6 +159,8 @@ class TemplateSummary(Model):
 
 class _Fields(Model):
     subject: str | None = None
+    text: str | None = None
+    blocks: str | None = None
     text_body: str | None = None
     html_body: str | None = None
     title: str | None = None
@@ -172,11 +179,21 @@ class TemplateVersionOut(_Fields):
     created_at: str
 
 
+class SmsParts(Model):
+    """How a text goes out: GSM-7 or UCS-2, its length in that encoding's units, and
+    how many messages it is split into."""
+
+    encoding: str
+    units: int
+    parts: int
+
+
 class Rendered(_Fields):
     code: str
     channel: Channel
     locale: str
     version: int
+    sms: SmsParts | None = None
 
 
 class Page(Model):

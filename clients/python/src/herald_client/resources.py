@@ -88,9 +88,9 @@ class Notifications(Resource):
         send_at: datetime | str | None = None,
         digest: dict[str, Any] | None = None,
     ) -> models.Accepted:
-        """Accept a notification for a stored user, an address (``to``) or a topic's
-        subscribers. Without a ``request_id`` one is made, so that a retry after a lost
-        answer can never make two notifications."""
+        """Accept a notification for a stored user, an address (``to``: ``email``,
+        ``device`` or ``phone``) or a topic's subscribers. Without a ``request_id`` one
+        is made, so that a retry after a lost answer can never make two notifications."""
         body = _send_body(locals())
         answer = await self._t.call("POST", "/api/v1/notifications/", json=body, repeatable=True)
         return _one(models.Accepted, answer)
@@ -368,8 +368,9 @@ class Suppressions(Resource):
 class Devices(Resource):
     @operation("POST", "/api/v1/users/{user_id}/devices")
     async def add(self, user_id: uuid.UUID | str, device: dict[str, Any]) -> models.DeviceOut:
-        """``device``: ``{"kind": "fcm", "token"}`` or ``{"kind": "webpush",
-        "subscription"}``; registering one again is harmless."""
+        """``device``: ``{"kind": "fcm", "token"}``, ``{"kind": "webpush",
+        "subscription"}`` or a chat, ``{"kind": "slack" | "discord" | "teams",
+        "webhook_url"}``; registering one again is harmless."""
         answer = await self._t.call(
             "POST", f"/api/v1/users/{user_id}/devices", json=device, repeatable=True
         )
@@ -402,6 +403,7 @@ class Users(Resource):
         timezone: str | None = None,
         push_token: str | None = None,
         role: Literal["user", "admin"] | None = None,
+        phone: str | None = None,
     ) -> models.UserOut:
         body = {k: v for k, v in locals().items() if k != "self" and v is not None}
         return _one(models.UserOut, await self._t.call("POST", "/api/v1/users/", json=body))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-
 from herald.adapters.capture import CaptureStore
 from herald.ports import PushRequest
 
@@ -18,25 +15,18 @@ class CapturePushTransport:
 
     async def send(self, request: PushRequest) -> str | None:
         address = request.token or str((request.subscription or {}).get("endpoint", ""))
-        raw = json.dumps(
-            {
-                "kind": request.kind,
-                "to": address,
-                "payload": request.payload,
-                "ttl": request.ttl,
-                "urgency": request.urgency,
-                "topic": request.topic,
-            },
-            indent=2,
-        ).encode()
-        item = await asyncio.to_thread(
-            self._store.add,
-            channel="push",
-            recipient=f"{request.kind}:{address[:60]}",
-            subject=str(request.payload.get("title", "")),
-            raw=raw,
+        record = {
+            "kind": request.kind,
+            "to": address,
+            "payload": request.payload,
+            "ttl": request.ttl,
+            "urgency": request.urgency,
+            "topic": request.topic,
+        }
+        recipient, subject = f"{request.kind}:{address[:60]}", str(request.payload.get("title", ""))
+        return await self._store.keep(
+            channel="push", recipient=recipient, subject=subject, record=record
         )
-        return f"captured by herald dev as inbox item {item}"
 
     async def close(self) -> None:
         return None

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from herald.adapters.push.http import network_error, transient
+from herald.adapters.answers import network_error, transient
 from herald.domain.errors import DeliveryError, DeviceGone
 from herald.ports import PushRequest
 

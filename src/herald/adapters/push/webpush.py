@@ -14,7 +14,8 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
-from herald.adapters.push.http import check_target, network_error, transient
+from herald.adapters.answers import network_error, transient
+from herald.adapters.push.http import check_target
 from herald.domain.encoding import b64url_decode, b64url_encode
 from herald.domain.errors import DeliveryError, DeviceGone
 from herald.ports import PushRequest

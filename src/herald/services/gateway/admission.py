@@ -67,7 +67,7 @@ class Send:
         """``audience``: a topic send's subscribers, counted as it is accepted."""
         to = None
         if body.to is not None:
-            to = {"email": body.to.email} if body.to.email else {"device": _shown(body.to)}
+            to = _shown(body.to)
         return cls(
             request_id=body.request_id,
             channel=body.notification_type,
@@ -93,10 +93,15 @@ def _fanout(audience: int | None, digest: dict[str, Any] | None) -> dict[str, An
     return counts
 
 
-def _shown(to: schemas.To) -> dict[str, str]:
-    """A device given directly as its notification shows it: never its keys."""
+def _shown(to: schemas.To) -> dict[str, Any]:
+    """An address given directly as its notification shows it: a device never with
+    its keys."""
+    if to.email is not None:
+        return {"email": to.email}
+    if to.phone is not None:
+        return {"phone": to.phone}
     assert to.device is not None
-    return {"kind": to.device.kind, "address": to.address}
+    return {"device": {"kind": to.device.kind, "address": to.address}}
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from herald.kit.app import create_app
 from herald.kit.health import Check
-from herald.services.gateway import console, openapi, proxy, topics, unsubscribe
+from herald.services.gateway import console, openapi, proxy, sms_receipts, topics, unsubscribe
 from herald.services.gateway.context import GatewayContext
 from herald.services.gateway.gauges import Gauges
 from herald.services.gateway.routes import router
@@ -79,6 +79,7 @@ def build(
     app.include_router(router)
     app.include_router(topics.router)
     app.include_router(unsubscribe.router)
+    app.include_router(sms_receipts.router)
     app.include_router(webhooks.router)
     app.include_router(proxy.router(ctx.directory.users, ctx.directory.templates))
     app.include_router(openapi.router(app, [ctx.directory.users, ctx.directory.templates]))

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from herald.domain.clock import Clock, SystemClock
 from herald.domain.ratelimits import Rule
 from herald.kit.auth import Keys
-from herald.ports import Broker, RateLimiter, TargetCheck
+from herald.ports import Broker, RateLimiter, SmsReceipts, TargetCheck
 from herald.services.gateway.clients import Directory
 from herald.services.gateway.fanout import Fanout
 from herald.services.gateway.intake import Intake
@@ -37,6 +37,8 @@ class GatewayContext:
     # resolving to a private address), or None.
     webhook_target_check: TargetCheck
     vapid_public_key: str | None = None
+    # Reads Twilio's signed delivery receipts, when Twilio sends the texts.
+    sms_receipts: SmsReceipts | None = None
     # Whether a Web Push endpoint given directly (``to.device``) may be private.
     allow_private_targets: bool = False
     # How long a console sign-in lasts without use.

@@ -194,7 +194,7 @@ async def cancel(notification_id: uuid.UUID, who: Caller, ctx: Ctx) -> dict[str,
     response_model=Envelope[schemas.NotificationOut],
 )
 async def report_status(
-    notification_preference: Literal["email", "push"],
+    notification_preference: Literal["email", "push", "sms"],
     body: schemas.StatusReport,
     who: Caller,
     ctx: Ctx,

@@ -14,7 +14,14 @@ from herald.domain import locales, targets, variables
 from herald.domain.errors import HeraldError
 from herald.domain.messages import Device, Recipient
 from herald.domain.statuses import Channel
-from herald.kit.devices import FcmDeviceIn, WebPushDeviceIn, device_id
+from herald.kit.devices import (
+    CHAT_KINDS,
+    PUSH_KINDS,
+    ChatDeviceIn,
+    FcmDeviceIn,
+    WebPushDeviceIn,
+    device_id,
+)
 from herald.services.gateway import schemas
 from herald.services.gateway.clients import Directory
 from herald.services.gateway.records import Contact, TemplateHeads, VersionNeeds
@@ -103,8 +110,12 @@ def skip_for(contact: Contact, channel: str) -> str | None:
         return "user has no email address"
     if channel == Channel.EMAIL and contact.email_bounce:
         return f"email address is bouncing: {contact.email_bounce}"
-    if channel == Channel.PUSH and not contact.devices:
+    if channel == Channel.PUSH and not any(d.kind in PUSH_KINDS for d in contact.devices):
         return "user has no valid push device"
+    if channel == Channel.CHAT and not any(d.kind in CHAT_KINDS for d in contact.devices):
+        return "user has no chat to send to"
+    if channel == Channel.SMS and not contact.phone:
+        return "user has no phone number"
     return None
 
 
@@ -115,10 +126,13 @@ async def _direct(
     channel: Channel,
     allow_private: bool,
 ) -> Route:
-    if isinstance(to.device, WebPushDeviceIn):
+    if isinstance(to.device, WebPushDeviceIn | ChatDeviceIn):
         why = targets.check_endpoint(to.device.address, allow_private=allow_private)
         if why is not None:
-            raise HeraldError.invalid(f"to.device.subscription.endpoint: {why}")
+            where = (
+                "webhook_url" if isinstance(to.device, ChatDeviceIn) else "subscription.endpoint"
+            )
+            raise HeraldError.invalid(f"to.device.{where}: {why}")
     heads, suppressed = await directory.heads_and_suppression(
         body.template_code, channel, to.address
     )
@@ -126,15 +140,19 @@ async def _direct(
     locale = _locale(body.template_code, heads, to.locale or heads.default_locale)
     _check_variables(body.template_code, _given(body), heads.needs.get(locale))
     devices = [] if to.device is None else [_device(to.device)]
-    recipient = Recipient(user_id=None, name="", email=to.email, locale=locale, devices=devices)
+    recipient = Recipient(
+        user_id=None, name="", email=to.email, locale=locale, devices=devices, phone=to.phone
+    )
     skip = f"address is suppressed: {suppressed}" if suppressed else None
     return Route(heads.locales[locale], locale, recipient, skip)
 
 
-def _device(given: FcmDeviceIn | WebPushDeviceIn) -> Device:
+def _device(given: FcmDeviceIn | WebPushDeviceIn | ChatDeviceIn) -> Device:
     """A device given directly, as a worker sees a registered one."""
     if isinstance(given, FcmDeviceIn):
         return Device(id=device_id(given.token), kind="fcm", token=given.token)
+    if isinstance(given, ChatDeviceIn):
+        return Device(id=device_id(given.address), kind=given.kind, webhook_url=given.address)
     keys = given.subscription.keys
     return Device(
         id=device_id(given.address),

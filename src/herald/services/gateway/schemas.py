@@ -18,9 +18,10 @@ from pydantic import (
 
 from herald.domain import variables
 from herald.domain.locales import Locale
+from herald.domain.sms import E164_PATTERN
 from herald.domain.statuses import Status
 from herald.domain.suppressions import suppression_id
-from herald.kit.devices import DeviceIn
+from herald.kit.devices import CHAT_KINDS, DeviceIn
 from herald.kit.envelope import Input as Strict
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
@@ -54,28 +55,39 @@ KEY_PATTERN = r"^[a-z0-9][a-z0-9_.\-]{0,99}$"
 
 
 class To(Strict):
-    """A recipient without a stored user: an email address, or a push device."""
+    """A recipient without a stored user: an email address, a push device, or a phone
+    number."""
 
     email: EmailStr | None = Field(default=None, description="for an email notification")
     device: DeviceIn | None = Field(
-        default=None, description="for a push notification: a device body as users register"
+        default=None,
+        description="for a push or chat notification: a device body as users register",
+    )
+    phone: str | None = Field(
+        default=None, pattern=E164_PATTERN, description="for a text message: E.164"
     )
     locale: Locale | None = Field(default=None, description="the template locale to use")
 
     @model_validator(mode="after")
     def _one(self) -> Self:
-        if (self.email is None) == (self.device is None):
-            raise ValueError("give exactly one of 'email' and 'device'")
+        if sum(f is not None for f in (self.email, self.device, self.phone)) != 1:
+            raise ValueError("give exactly one of 'email', 'device' and 'phone'")
         return self
 
     @property
     def channel(self) -> str:
-        return "email" if self.email is not None else "push"
+        if self.email is not None:
+            return "email"
+        if self.device is not None:
+            return "chat" if self.device.kind in CHAT_KINDS else "push"
+        return "sms"
 
     @property
     def address(self) -> str:
         if self.email is not None:
             return self.email
+        if self.phone is not None:
+            return self.phone
         assert self.device is not None
         return self.device.address
 
@@ -97,7 +109,7 @@ class NotificationIn(Strict):
     """The seed's request body, with a recipient named in exactly one of three ways:
     a stored user (``user_id``), an address (``to``), or a topic's subscribers."""
 
-    notification_type: Literal["email", "push"]
+    notification_type: Literal["email", "push", "sms", "chat"]
     user_id: uuid.UUID | None = None
     to: To | None = None
     topic: str | None = Field(default=None, pattern=KEY_PATTERN)
@@ -124,8 +136,13 @@ class NotificationIn(Strict):
                 + (f" (this request gives {', '.join(named)})" if named else "")
             )
         if self.to is not None and self.to.channel != self.notification_type:
-            wanted = "email" if self.notification_type == "email" else "device"
-            raise ValueError(f"a {self.notification_type} notification's 'to' takes '{wanted}'")
+            wanted = {
+                "email": "'email'",
+                "push": "'device' (fcm or webpush)",
+                "sms": "'phone'",
+                "chat": "'device' (slack, discord or teams)",
+            }[self.notification_type]
+            raise ValueError(f"a {self.notification_type} notification's 'to' takes {wanted}")
         if self.digest is not None and self.send_at is not None:
             raise ValueError(
                 "give 'send_at' or 'digest', not both: a digest is sent when it closes"

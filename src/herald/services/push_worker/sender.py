@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
-
-from herald.domain.errors import DeliveryError, DeviceGone
+from herald.delivery import devices
+from herald.domain.errors import DeliveryError
 from herald.domain.messages import Device, SendNotification
 from herald.domain.statuses import Channel
 from herald.kit.clients import ServiceClient
+from herald.kit.devices import PUSH_KINDS
 from herald.ports import PushRequest, PushTransport
-
-log = structlog.get_logger(__name__)
 
 
 def urgency(priority: int) -> str:
@@ -61,54 +59,19 @@ class PushSender:
 
     def target(self, message: SendNotification) -> str:
         for device in message.recipient.devices:
-            transport = self._transports.get(device.kind)
+            transport = self._transports.get(device.kind) if device.kind in PUSH_KINDS else None
             if transport is not None:
                 return transport.target(self._request(message, device, {}))
         return "none"
 
-    async def _invalidate(self, message: SendNotification, device: Device, reason: str) -> None:
-        if message.recipient.user_id is None:  # given directly: its address is suppressed
-            address = device.token or (device.subscription or {}).get("endpoint", "")
-            response = await self._users.post_json(
-                "/internal/suppressions",
-                {"channel": "push", "address": address, "reason": f"device gone: {reason}"},
-            )
-        else:
-            response = await self._users.post_json(
-                f"/internal/devices/{device.id}/invalidate", {"reason": reason}
-            )
-        if response.status_code >= 500:
-            raise DeliveryError("users service could not invalidate a device", permanent=False)
-        log.info(
-            "notifications.push.device_not_registered", device_id=str(device.id), reason=reason
-        )
-
     async def send(self, message: SendNotification, content: dict[str, Any]) -> str | None:
-        """Delivered when at least one device took it; devices that are gone are
-        invalidated; otherwise the most hopeful failure (a transient one) is raised."""
-        delivered, failures = 0, list[DeliveryError]()
-        answers = []
-        for device in message.recipient.devices:
-            try:
-                answer = await self._transport(device).send(self._request(message, device, content))
-                delivered += 1
-                if answer:
-                    answers.append(answer)
-            except DeviceGone as exc:
-                await self._invalidate(message, device, exc.error)
-                failures.append(exc)
-            except DeliveryError as exc:
-                failures.append(exc)
-        if delivered:
-            return "; ".join(answers)[:1000] or None
-        if not failures:
-            raise DeliveryError("user has no valid push device", permanent=True)
-        transient = [f for f in failures if not f.permanent]
-        if transient:
-            waits = [f.retry_after for f in transient if f.retry_after is not None]
-            raise DeliveryError(
-                "; ".join(f.error for f in transient),
-                permanent=False,
-                retry_after=max(waits) if waits else None,
-            )
-        raise DeliveryError("; ".join(f.error for f in failures), permanent=True)
+        """Delivered when at least one of the recipient's push devices took it."""
+
+        async def one(device: Device) -> str | None:
+            return await self._transport(device).send(self._request(message, device, content))
+
+        async def gone(device: Device, reason: str) -> None:
+            await devices.forget(self._users, message, device, reason)
+
+        mine = [d for d in message.recipient.devices if d.kind in PUSH_KINDS]
+        return await devices.to_each(mine, one, gone, none="user has no valid push device")

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.domain import cachekeys, locales, templating
+from herald.domain import cachekeys, locales, sms, templating
 from herald.domain.errors import HeraldError
 from herald.domain.template_fields import CHANNEL_FIELDS, HTML_FIELDS
 from herald.kit import rendering
@@ -162,6 +162,14 @@ def _render_key(t: Template, v: TemplateVersion, variables: dict[str, Any]) -> s
     return f"templates:render:{t.channel}:{t.code}:{v.locale}:{v.version}:{digest}"
 
 
+def _parts(channel: str, rendered: dict[str, str | None]) -> dict[str, Any]:
+    """A text's encoding and parts, shown beside it: each part is a message billed."""
+    if channel != "sms":
+        return {}
+    found = sms.segments(rendered.get("body") or "")
+    return {"sms": {"encoding": found.encoding, "units": found.units, "parts": found.parts}}
+
+
 async def render_draft(body: schemas.DraftIn) -> dict[str, Any]:
     """What a template would render before it is saved: checked as saving checks it."""
     fields = body.template.fields()
@@ -169,6 +177,7 @@ async def render_draft(body: schemas.DraftIn) -> dict[str, Any]:
     rendered = await rendering.render_channel(body.template.channel, fields, body.variables)
     return {
         **rendered,
+        **_parts(body.template.channel, rendered),
         "code": body.template.code,
         "channel": body.template.channel,
         "locale": body.template.locale,
@@ -190,6 +199,7 @@ async def preview(
     rendered = await rendering.render_channel(template.channel, fields, body.variables)
     result = {
         **rendered,
+        **_parts(template.channel, rendered),
         "code": template.code,
         "channel": template.channel,
         "locale": version.locale,

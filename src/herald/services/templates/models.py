@@ -48,4 +48,7 @@ class TemplateVersion(Base):
     body: Mapped[str | None] = mapped_column(Text, default=None)
     image: Mapped[str | None] = mapped_column(Text, default=None)
     link: Mapped[str | None] = mapped_column(Text, default=None)
+    # Chat: the message, and Slack's Block Kit blocks (a template of a JSON array).
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    blocks: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

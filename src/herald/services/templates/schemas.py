@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, TypeAdapter, field_validator
 
 from herald.domain import variables
 from herald.domain.locales import Locale
 from herald.domain.template_fields import CHANNEL_FIELDS
 from herald.kit.envelope import Input as Strict
 
-Channel = Literal["email", "push"]
+Channel = Literal["email", "push", "sms", "chat"]
 CODE_PATTERN = r"^[a-z0-9][a-z0-9_.\-]{0,99}$"
 Source = Annotated[str, Field(max_length=64 * 1024)]
 
@@ -41,8 +41,26 @@ class PushTemplateIn(_TemplateBase):
     link: Source | None = None
 
 
+class SmsTemplateIn(_TemplateBase):
+    channel: Literal["sms"]
+    body: Source = Field(min_length=1)
+
+
+class ChatTemplateIn(_TemplateBase):
+    channel: Literal["chat"]
+    text: Source = Field(min_length=1)
+    blocks: Source | None = Field(
+        default=None,
+        description="Slack Block Kit: a template that renders to a JSON array (use |tojson)",
+    )
+
+
 # The channel decides the fields, in validation and in the OpenAPI schema alike.
-TemplateIn = Annotated[EmailTemplateIn | PushTemplateIn, Field(discriminator="channel")]
+TemplateIn = Annotated[
+    EmailTemplateIn | PushTemplateIn | SmsTemplateIn | ChatTemplateIn,
+    Field(discriminator="channel"),
+]
+TEMPLATE_IN: TypeAdapter[Any] = TypeAdapter(TemplateIn)
 
 
 def _bounded(values: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +94,8 @@ class PreviewIn(Strict):
 
 class _RenderedFields(BaseModel):
     subject: str | None = None
+    text: str | None = None
+    blocks: str | None = None
     text_body: str | None = None
     html_body: str | None = None
     title: str | None = None
@@ -102,8 +122,18 @@ class TemplateSummary(BaseModel):
     locales: dict[str, int]
 
 
+class SmsParts(BaseModel):
+    """How a text goes out: its encoding, its length in that encoding's units, and
+    how many messages it is split into (each one billed)."""
+
+    encoding: Literal["GSM-7", "UCS-2"]
+    units: int
+    parts: int
+
+
 class Rendered(_RenderedFields):
     code: str
     channel: Channel
     locale: str
     version: int
+    sms: SmsParts | None = Field(default=None, description="a text message's parts")

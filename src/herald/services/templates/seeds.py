@@ -84,6 +84,30 @@ SEEDS: list[dict[str, str]] = [
         "body": "Touchez pour le réinitialiser.",
         "link": "{{ link }}",
     },
+    {
+        "code": "welcome",
+        "channel": "sms",
+        "locale": "en",
+        "body": "Welcome, {{ name }}! Get started: {{ link }}",
+    },
+    {
+        "code": "welcome",
+        "channel": "sms",
+        "locale": "fr",
+        "body": "Bienvenue, {{ name }} ! Pour commencer : {{ link }}",
+    },
+    {
+        "code": "password_reset",
+        "channel": "sms",
+        "locale": "en",
+        "body": "Reset your password: {{ link }}",
+    },
+    {
+        "code": "password_reset",
+        "channel": "sms",
+        "locale": "fr",
+        "body": "Réinitialisez votre mot de passe : {{ link }}",
+    },
 ]
 
 
@@ -92,6 +116,6 @@ async def seed(session: AsyncSession, ctx: handlers.TemplatesContext) -> int:
     if await TemplateRepository(session).count() > 0:
         return 0
     for entry in SEEDS:
-        model = schemas.EmailTemplateIn if entry["channel"] == "email" else schemas.PushTemplateIn
-        await handlers.save(session, ctx, model.model_validate({**entry, "default_locale": "en"}))
+        body = schemas.TEMPLATE_IN.validate_python({**entry, "default_locale": "en"})
+        await handlers.save(session, ctx, body)
     return len(SEEDS)

@@ -97,6 +97,9 @@ async def create_user(session: AsyncSession, ctx: UsersContext, body: schemas.Us
         timezone=body.timezone,
         email_enabled=body.preferences.email,
         push_enabled=body.preferences.push,
+        sms_enabled=body.preferences.sms,
+        chat_enabled=body.preferences.chat,
+        phone=body.phone,
         quiet_hours=_quiet_hours(body.preferences),
         role=body.role,
     )
@@ -134,6 +137,8 @@ async def update_user(
         user.timezone = fields["timezone"]
     if fields.get("role") is not None:
         user.role = fields["role"]
+    if "phone" in fields:  # null takes the number away
+        user.phone = fields["phone"]
     if body.preferences is not None:
         _prefer(user, body.preferences)
     await _flush_unique(session, f"a user with email {user.email} already exists")
@@ -162,6 +167,7 @@ async def set_preferences(
 
 def _prefer(user: User, preferences: schemas.Preferences) -> None:
     user.email_enabled, user.push_enabled = preferences.email, preferences.push
+    user.sms_enabled, user.chat_enabled = preferences.sms, preferences.chat
     if "quiet_hours" in preferences.model_fields_set:  # omitted: left as they are
         user.quiet_hours = _quiet_hours(preferences)
 
@@ -175,21 +181,19 @@ async def add_device(
     session: AsyncSession,
     ctx: UsersContext,
     user_id: uuid.UUID,
-    body: schemas.FcmDeviceIn | schemas.WebPushDeviceIn,
+    body: schemas.FcmDeviceIn | schemas.WebPushDeviceIn | schemas.ChatDeviceIn,
 ) -> Device:
     await get_user(session, user_id)
     repo = UserRepository(session)
-    if isinstance(body, schemas.WebPushDeviceIn):
-        why = targets.check_endpoint(
-            body.subscription.endpoint, allow_private=ctx.allow_private_targets
-        )
+    p256dh = auth_secret = None
+    if isinstance(body, schemas.WebPushDeviceIn | schemas.ChatDeviceIn):
+        where = "webhook_url" if isinstance(body, schemas.ChatDeviceIn) else "subscription.endpoint"
+        why = targets.check_endpoint(body.address, allow_private=ctx.allow_private_targets)
         if why is not None:
-            raise HeraldError.invalid(f"subscription.endpoint: {why}")
-        address = body.subscription.endpoint
-        keys = body.subscription.keys
-        p256dh, auth_secret = keys.p256dh, keys.auth
-    else:
-        address, p256dh, auth_secret = body.token, None, None
+            raise HeraldError.invalid(f"{where}: {why}")
+    if isinstance(body, schemas.WebPushDeviceIn):
+        p256dh, auth_secret = body.subscription.keys.p256dh, body.subscription.keys.auth
+    address = body.address
     device = await repo.device_by_address(user_id, address)
     if device is None:
         device = Device(user_id=user_id, kind=body.kind, address=address)
@@ -333,6 +337,21 @@ async def contacts(session: AsyncSession, user_ids: list[uuid.UUID]) -> list[dic
     return [_contact(u) for u in await UserRepository(session).with_devices(user_ids)]
 
 
+def device_contact(d: Device) -> dict[str, Any]:
+    """A device as the workers see it: the address each kind is sent to."""
+    found: dict[str, Any] = {"id": str(d.id), "kind": d.kind}
+    if d.kind == "fcm":
+        found["token"] = d.address
+    elif d.kind == "webpush":
+        found["subscription"] = {
+            "endpoint": d.address,
+            "keys": {"p256dh": d.p256dh, "auth": d.auth},
+        }
+    else:
+        found["webhook_url"] = d.address
+    return found
+
+
 def _contact(user: User) -> dict[str, Any]:
     return {
         "user_id": str(user.id),
@@ -340,19 +359,14 @@ def _contact(user: User) -> dict[str, Any]:
         "email": user.email,
         "locale": user.locale,
         "timezone": user.timezone,
-        "preferences": {"email": user.email_enabled, "push": user.push_enabled},
+        "preferences": {
+            "email": user.email_enabled,
+            "push": user.push_enabled,
+            "sms": user.sms_enabled,
+            "chat": user.chat_enabled,
+        },
+        "phone": user.phone,
         "quiet_hours": user.quiet_hours,
         "email_bounce": user.email_bounce,
-        "devices": [
-            {
-                "id": str(d.id),
-                "kind": d.kind,
-                "token": d.address if d.kind == "fcm" else None,
-                "subscription": None
-                if d.kind == "fcm"
-                else {"endpoint": d.address, "keys": {"p256dh": d.p256dh, "auth": d.auth}},
-            }
-            for d in user.devices
-            if d.valid
-        ],
+        "devices": [device_contact(d) for d in user.devices if d.valid],
     }

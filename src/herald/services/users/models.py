@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from herald.domain.clock import utcnow
@@ -26,6 +26,10 @@ class User(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     email_enabled: Mapped[bool] = mapped_column(default=True)
     push_enabled: Mapped[bool] = mapped_column(default=True)
+    sms_enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
+    chat_enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # E.164, for text messages.
+    phone: Mapped[str | None] = mapped_column(String(16), default=None)
     # {"start": "HH:MM", "end": "HH:MM"} in the user's timezone, or None.
     quiet_hours: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
     email_bounce: Mapped[str | None] = mapped_column(Text, default=None)
@@ -54,7 +58,8 @@ class Device(Base):
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(16))
-    # The FCM token or the Web Push endpoint: what makes a device unique for a user.
+    # The FCM token, the Web Push endpoint or the chat's webhook URL: what makes a
+    # device unique for a user.
     address: Mapped[str] = mapped_column(String(4096))
     p256dh: Mapped[str | None] = mapped_column(String(200), default=None)
     auth: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from herald.services.users import schemas
+from herald.services.users.handlers import device_contact
 from herald.services.users.models import Device, Suppression, User
 
 
@@ -17,9 +18,12 @@ def user_out(user: User) -> dict[str, Any]:
         timezone=user.timezone,
         email_bouncing=user.email_bounce is not None,
         role=user.role,
+        phone=user.phone,
         preferences=schemas.Preferences(
             email=user.email_enabled,
             push=user.push_enabled,
+            sms=user.sms_enabled,
+            chat=user.chat_enabled,
             quiet_hours=None
             if user.quiet_hours is None
             else schemas.QuietHoursIn(**user.quiet_hours),
@@ -30,18 +34,9 @@ def user_out(user: User) -> dict[str, Any]:
 
 
 def device_out(device: Device) -> dict[str, Any]:
-    if device.kind == "fcm":
-        token, sub = device.address, None
-    else:
-        token, sub = (
-            None,
-            {"endpoint": device.address, "keys": {"p256dh": device.p256dh, "auth": device.auth}},
-        )
     return schemas.DeviceOut(
-        id=device.id,
+        **{k: v for k, v in device_contact(device).items() if k != "kind"},
         kind=device.kind,
-        token=token,
-        subscription=sub,
         valid=device.valid,
         invalid_reason=device.invalid_reason,
         created_at=device.created_at,

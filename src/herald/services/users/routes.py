@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 
 from herald.domain.errors import HeraldError
+from herald.domain.statuses import Channel
 from herald.kit.app import CLIENT_ADDRESS_HEADER
 from herald.kit.auth import Principal
 from herald.kit.deps import PrincipalDep, SessionDep, service_context
@@ -183,7 +184,7 @@ async def list_suppressions(
     session: SessionDep,
     who: Caller,
     page: Annotated[Page, Query()],
-    channel: Literal["email", "push"] | None = None,
+    channel: Channel | None = None,
 ) -> dict[str, Any]:
     who.require("admin")
     rows, total = await SuppressionRepository(session).page(
@@ -264,9 +265,7 @@ async def bounce(body: schemas.Bounce, session: SessionDep, ctx: Ctx) -> dict[st
 
 
 @internal.get("/suppressions", dependencies=[Service])
-async def suppressed(
-    channel: Literal["email", "push"], address: str, session: SessionDep
-) -> dict[str, Any]:
+async def suppressed(channel: Channel, address: str, session: SessionDep) -> dict[str, Any]:
     return ok({"reason": await handlers.suppressed(session, channel, address)})
 
 

@@ -9,6 +9,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, mod
 
 from herald.domain.locales import Locale
 from herald.domain.quiet_hours import HH_MM
+from herald.domain.sms import E164_PATTERN
+from herald.domain.statuses import Channel
+from herald.kit.devices import ChatDeviceIn as ChatDeviceIn
 from herald.kit.devices import DeviceIn as DeviceIn
 from herald.kit.devices import FcmDeviceIn as FcmDeviceIn
 from herald.kit.devices import FcmToken
@@ -32,6 +35,9 @@ class Strict(Input):
 # Each rule is in the JSON schema too, so that a request valid by /openapi.json is
 # never refused by a check the schema did not show.
 TimeZone = Annotated[str, Field(json_schema_extra={"enum": _ZONES}), AfterValidator(_zone)]
+Phone = Annotated[
+    str, Field(pattern=E164_PATTERN, description="E.164: a + and the number, e.g. +447700900123")
+]
 # An admin may sign in to the console (SPEC.md §6.4); only an admin may give the role.
 Role = Literal["user", "admin"]
 
@@ -54,6 +60,8 @@ class QuietHoursIn(Strict):
 class Preferences(Strict):
     email: bool = True
     push: bool = True
+    sms: bool = True
+    chat: bool = True
     quiet_hours: QuietHoursIn | None = Field(
         default=None, description="omitted: unchanged; null: none"
     )
@@ -68,6 +76,7 @@ class UserCreate(Strict):
     locale: Locale = "en"
     timezone: TimeZone = "UTC"
     role: Role = "user"
+    phone: Phone | None = None
 
 
 class UserUpdate(Strict):
@@ -79,6 +88,7 @@ class UserUpdate(Strict):
     locale: Locale | None = None
     timezone: TimeZone | None = None
     role: Role | None = None
+    phone: Phone | None = None
 
 
 class DeviceOut(BaseModel):
@@ -86,6 +96,7 @@ class DeviceOut(BaseModel):
     kind: str
     token: str | None = None
     subscription: dict[str, Any] | None = None
+    webhook_url: str | None = None
     valid: bool
     invalid_reason: str | None = None
     created_at: datetime
@@ -99,6 +110,7 @@ class UserOut(BaseModel):
     timezone: str
     preferences: Preferences
     email_bouncing: bool
+    phone: str | None = None
     role: Role
     created_at: datetime
     updated_at: datetime
@@ -129,11 +141,11 @@ class InvalidateDevice(Strict):
 
 
 class SuppressionIn(Strict):
-    channel: Literal["email", "push"]
+    channel: Channel
     address: str = Field(
         min_length=1,
         max_length=4096,
-        description="An email address, an FCM token or a Web Push endpoint",
+        description="An email address, an FCM token, a Web Push endpoint or a phone number",
     )
     reason: str = Field(default="added by an operator", min_length=1, max_length=2000)
 
@@ -154,5 +166,5 @@ class UserIds(Strict):
 class AddressesIn(Strict):
     """Addresses of one channel whose suppression is asked about (a batch's)."""
 
-    channel: Literal["email", "push"]
+    channel: Channel
     addresses: list[str] = Field(max_length=1000)

@@ -168,6 +168,7 @@ async def _send_page(
         session,
         status_code=status_code,
         codes=codes,
+        channels=[ch.value for ch in Channel],
         given=given,
         error=error,
     )
@@ -177,7 +178,16 @@ async def _send_page(
 async def send(request: Request, session: Session, form: CheckedForm, c: ConsoleDep) -> Response:
     given = {
         k: form.get(k)
-        for k in ("channel", "user_id", "email", "template", "variables", "priority", "send_at")
+        for k in (
+            "channel",
+            "user_id",
+            "email",
+            "phone",
+            "template",
+            "variables",
+            "priority",
+            "send_at",
+        )
     }
     try:
         body = _send_body(given)
@@ -209,6 +219,8 @@ def _send_body(given: dict[str, str]) -> dict[str, Any]:
         body["user_id"] = given["user_id"].strip()
     elif given["email"]:
         body["to"] = {"email": given["email"].strip()}
+    elif given["phone"]:
+        body["to"] = {"phone": given["phone"].strip()}
     else:
-        raise HeraldError.invalid("give a user id, or an email address to send to")
+        raise HeraldError.invalid("give a user id, an email address or a phone number")
     return body

@@ -64,6 +64,7 @@ function preview(form) {
   const subject = document.getElementById("p-subject");
   const frame = document.getElementById("p-html");
   const text = document.getElementById("p-text");
+  const parts = document.getElementById("p-parts");
   let timer = null;
   let asked = 0;
   const render = async () => {
@@ -89,6 +90,10 @@ function preview(form) {
     frame.hidden = !r.html_body;
     if (r.html_body) frame.srcdoc = r.html_body;
     text.textContent = r.text_body || r.body || "";
+    parts.hidden = !r.sms;
+    if (r.sms) {
+      parts.textContent = `${r.sms.encoding}: ${r.sms.units} units, ${r.sms.parts} part${r.sms.parts === 1 ? "" : "s"}`;
+    }
   };
   form.addEventListener("input", () => {
     clearTimeout(timer);
