@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     # that only grows costs memory and makes every caller wait (docs/operations.md).
     max_in_flight: int = Field(default=512, ge=1)
     cache_ttl_seconds: int = 60
+    # Notifications in a final status, and their history, are removed this many days
+    # after they were accepted; unset, they are kept.
+    retention_days: int | None = Field(default=None, ge=1)
 
     email_from: str = "Herald <herald@localhost>"
     smtp_pool_size: int = Field(default=4, ge=1, le=64)

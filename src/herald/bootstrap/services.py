@@ -109,6 +109,7 @@ def gateway_app(
     from herald.services.gateway.intake import Intake
     from herald.services.gateway.keys import KeyVerifier
     from herald.services.gateway.relay import OutboxRelay
+    from herald.services.gateway.retention import Retention
     from herald.services.gateway.scheduler import Scheduler
     from herald.services.gateway.status_events import StatusApplier
 
@@ -162,6 +163,9 @@ def gateway_app(
         webhook_target_check=webhook_target_check(s),
         console_session_seconds=s.console_session_seconds,
         sms_receipts=_sms_receipts(s),
+        retention=None
+        if s.retention_days is None
+        else Retention(sessions, clock, days=s.retention_days),
     )
     app = gateway.build(
         database=infra.database_check("gateway"),

@@ -31,6 +31,10 @@ BREAKER_OPEN = Gauge(
     ["channel", "target"],
 )
 OUTBOX_BACKLOG = Gauge("herald_outbox_backlog", "Outbox rows not yet published")
+RETENTION_REMOVED = Counter(
+    "herald_retention_removed_total",
+    "Notifications removed, with their history, once older than HERALD_RETENTION_DAYS",
+)
 RATE_LIMITED = Counter("herald_rate_limited_total", "Requests refused by a rate limit", ["scope"])
 QUEUE_DEPTH = Gauge("herald_queue_depth", "Messages waiting in a queue", ["queue"])
 QUEUE_WAIT = Histogram(

@@ -42,9 +42,13 @@ def build(
         await ctx.fanout.start()
         await ctx.scheduler.start()
         await gauges.start()
+        if ctx.retention is not None:
+            await ctx.retention.start()
         try:
             yield
         finally:
+            if ctx.retention is not None:
+                await ctx.retention.stop()
             await gauges.stop()
             await ctx.scheduler.stop()
             await ctx.fanout.stop()

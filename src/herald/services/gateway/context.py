@@ -13,6 +13,7 @@ from herald.services.gateway.fanout import Fanout
 from herald.services.gateway.intake import Intake
 from herald.services.gateway.keys import KeyVerifier
 from herald.services.gateway.relay import OutboxRelay
+from herald.services.gateway.retention import Retention
 from herald.services.gateway.scheduler import Scheduler
 from herald.services.gateway.status_events import StatusApplier
 
@@ -41,6 +42,8 @@ class GatewayContext:
     sms_receipts: SmsReceipts | None = None
     # Whether a Web Push endpoint given directly (``to.device``) may be private.
     allow_private_targets: bool = False
+    # Removes old notifications (HERALD_RETENTION_DAYS), or None to keep them.
+    retention: Retention | None = None
     # How long a console sign-in lasts without use.
     console_session_seconds: int = 8 * 3600
     # What decides when scheduled work is due; tests move it by hand.
