@@ -17,6 +17,16 @@ log = structlog.get_logger(__name__)
 QUEUES = (*WORK_QUEUES.values(), STATUS_QUEUE, FAILED_QUEUE)
 
 
+async def depths(broker: Broker) -> dict[str, int | None]:
+    """Each queue's depth; None where the broker could not say."""
+    found: dict[str, int | None] = {}
+    for queue in QUEUES:
+        found[queue] = None
+        with contextlib.suppress(BrokerUnavailable, OSError):
+            found[queue] = await broker.depth(queue)
+    return found
+
+
 class Gauges:
     def __init__(self, broker: Broker, relay: OutboxRelay, *, every: float = 5.0) -> None:
         self._broker = broker
@@ -26,9 +36,9 @@ class Gauges:
 
     async def refresh(self) -> None:
         await self._relay.backlog()
-        for queue in QUEUES:
-            with contextlib.suppress(BrokerUnavailable, OSError):
-                QUEUE_DEPTH.labels(queue).set(await self._broker.depth(queue))
+        for queue, depth in (await depths(self._broker)).items():
+            if depth is not None:
+                QUEUE_DEPTH.labels(queue).set(depth)
 
     async def _run(self) -> None:
         while True:

@@ -23,6 +23,11 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def prefix(key: str) -> str:
+    """The start of a key that tells keys apart where the key itself is never shown."""
+    return key[:10]
+
+
 def generate() -> str:
     return API_KEY_PREFIX + secrets.token_urlsafe(32)
 
@@ -31,7 +36,7 @@ async def create(
     session: AsyncSession, *, name: str, scopes: list[str], key: str | None = None
 ) -> tuple[ApiKey, str]:
     key = key or generate()
-    row = ApiKey(name=name, prefix=key[:10], key_hash=digest(key), scopes=sorted(set(scopes)))
+    row = ApiKey(name=name, prefix=prefix(key), key_hash=digest(key), scopes=sorted(set(scopes)))
     ApiKeyRepository(session).add(row)
     await session.flush()
     return row, key

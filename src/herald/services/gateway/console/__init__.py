@@ -24,19 +24,20 @@ from herald.services.gateway.console import (
 )
 from herald.services.gateway.console.api import ConsoleApi, console_key
 from herald.services.gateway.console.pages import Console, SignInNeeded, back, refusal_page
-from herald.services.gateway.console.session import ConsoleSessions
+from herald.services.gateway.console.session import COOKIE, ConsoleSessions
 from herald.services.gateway.context import GatewayContext
 
 PREFIX = "/console"
 
 
 def mount(app: FastAPI, ctx: GatewayContext, *, session_seconds: int) -> None:
-    api = ConsoleApi(app, console_key(ctx.signing))
+    key = console_key(ctx.signing)
     app.state.console = Console(
         sessions=ConsoleSessions(
             ctx.directory.cache, ctx.signing.derive("console sessions"), ttl=session_seconds
         ),
-        api=api,
+        key=key,
+        api=ConsoleApi(app, key),
         secure=ctx.public_url.startswith("https://"),
     )
     for part in (signin, home, notifications, template_pages, people, admin):
@@ -62,7 +63,7 @@ def mount(app: FastAPI, ctx: GatewayContext, *, session_seconds: int) -> None:
         if isinstance(exc, RequestValidationError):
             exc = HeraldError.invalid(describe_all(exc.errors()))
         c: Console = app.state.console
-        session = await c.sessions.find(request.cookies.get("herald_console"))
+        session = await c.sessions.find(request.cookies.get(COOKIE))
         return refusal_page(request, exc, session)
 
     app.add_exception_handler(HeraldError, _refused)

@@ -16,7 +16,7 @@ from herald.delivery import dead_letters
 from herald.domain.errors import HeraldError
 from herald.domain.webhooks import EVENT_TYPES
 from herald.kit.db import unit_of_work
-from herald.services.gateway.console.api import console_key
+from herald.services.gateway import keys
 from herald.services.gateway.console.pages import (
     CheckedForm,
     ConsoleDep,
@@ -27,25 +27,30 @@ from herald.services.gateway.console.pages import (
 )
 from herald.services.gateway.console.session import ConsoleSession
 from herald.services.gateway.keys import KeyAdmin
+from herald.services.gateway.repositories import ApiKeyRepository
 from herald.services.gateway.security import Ctx
 
 router = APIRouter()
 
 
-async def _keys_page(request: Request, session: ConsoleSession, ctx: Ctx, **shown: Any) -> Response:
+async def _keys_page(
+    request: Request, session: ConsoleSession, c: ConsoleDep, ctx: Ctx, **shown: Any
+) -> Response:
     async with unit_of_work(ctx.sessions) as db:
         rows = await KeyAdmin(db).listing()
-    own = console_key(ctx.signing)[:10]
+    own = keys.prefix(c.key)
     return render(request, "keys.html", session, rows=rows, scopes=API_KEY_SCOPES, own=own, **shown)
 
 
 @router.get("/keys")
-async def keys(request: Request, session: Session, ctx: Ctx) -> Response:
-    return await _keys_page(request, session, ctx)
+async def key_list(request: Request, session: Session, c: ConsoleDep, ctx: Ctx) -> Response:
+    return await _keys_page(request, session, c, ctx)
 
 
 @router.post("/keys")
-async def create_key(request: Request, session: Session, form: CheckedForm, ctx: Ctx) -> Response:
+async def create_key(
+    request: Request, session: Session, form: CheckedForm, c: ConsoleDep, ctx: Ctx
+) -> Response:
     name, scopes = form.get("name").strip(), form.all("scope")
     problem = (
         "give the key a name (1 to 200 characters)"
@@ -57,23 +62,20 @@ async def create_key(request: Request, session: Session, form: CheckedForm, ctx:
     if problem is None and set(scopes) - set(API_KEY_SCOPES):
         problem = f"unknown scope: one of {', '.join(API_KEY_SCOPES)}"
     if problem is not None:
-        return await _keys_page(request, session, ctx, error=problem)
+        return await _keys_page(request, session, c, ctx, error=problem)
     async with unit_of_work(ctx.sessions) as db:
         made = await KeyAdmin(db).create(name=name, scopes=scopes)
     # Shown on this page once, never in a URL, never again.
-    return await _keys_page(request, session, ctx, made=made)
+    return await _keys_page(request, session, c, ctx, made=made)
 
 
 @router.post("/keys/{key_id}/revoke")
-async def revoke_key(key_id: uuid.UUID, form: CheckedForm, ctx: Ctx) -> Response:
+async def revoke_key(key_id: uuid.UUID, form: CheckedForm, c: ConsoleDep, ctx: Ctx) -> Response:
     async with unit_of_work(ctx.sessions) as db:
-        admin = KeyAdmin(db)
-        if any(
-            k["id"] == str(key_id) and k["prefix"] == console_key(ctx.signing)[:10]
-            for k in await admin.listing()
-        ):
+        own = await ApiKeyRepository(db).by_hash(keys.digest(c.key))
+        if own is not None and own.id == key_id:
             raise HeraldError.conflict("the console's own key is not revoked from the console")
-        await admin.revoke(key_id)
+        await KeyAdmin(db).revoke(key_id)
     return back("/console/keys", done="Key revoked: it stops working within 10 seconds.")
 
 

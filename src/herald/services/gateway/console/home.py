@@ -9,6 +9,7 @@ from herald.domain.messages import FAILED_QUEUE
 from herald.domain.statuses import Channel, Status
 from herald.kit.breakers import FRESH, open_breakers
 from herald.kit.db import unit_of_work
+from herald.services.gateway import gauges
 from herald.services.gateway.console import overview
 from herald.services.gateway.console.pages import Session, render
 from herald.services.gateway.security import Ctx
@@ -33,7 +34,7 @@ async def overview_page(request: Request, session: Session, ctx: Ctx) -> Respons
                     "total": sum(counts),
                 }
             )
-    depths = await overview.depths(ctx.broker)
+    depths = await gauges.depths(ctx.broker)
     return render(
         request,
         "overview.html",

@@ -1,10 +1,9 @@
 """The overview's numbers: notifications by status and channel over the last hour and
 day, how many were accepted in each slice of that time, the queues' depths, dead
-letters, and the breakers the workers report open."""
+letters, and the breakers the workers report open (queue depths: ``gauges.depths``)."""
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,8 +12,6 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.domain.statuses import Channel, Status
-from herald.ports import Broker, BrokerUnavailable
-from herald.services.gateway.gauges import QUEUES
 from herald.services.gateway.models import Notification
 
 
@@ -67,16 +64,6 @@ async def accepted(session: AsyncSession, now: datetime, window: Window) -> list
     ]
     row = (await session.execute(select(*sums).where(Notification.created_at >= start))).one()
     return [int(n or 0) for n in row]
-
-
-async def depths(broker: Broker) -> dict[str, int | None]:
-    """Each queue's depth; None where the broker could not say."""
-    found: dict[str, int | None] = {}
-    for queue in QUEUES:
-        found[queue] = None
-        with contextlib.suppress(BrokerUnavailable, OSError):
-            found[queue] = await broker.depth(queue)
-    return found
 
 
 def bars(counts: list[int], *, width: int = 240, height: int = 48) -> list[dict[str, Any]]:

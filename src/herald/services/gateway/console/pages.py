@@ -44,9 +44,11 @@ class SignInNeeded(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Console:
-    """One console: its sessions, its way into the API, and whether cookies are Secure."""
+    """One console: its sessions, its own API key and its way into the API with it, and
+    whether cookies are Secure."""
 
     sessions: ConsoleSessions
+    key: str
     api: ConsoleApi
     secure: bool
 

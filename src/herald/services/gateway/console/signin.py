@@ -15,7 +15,6 @@ from herald.domain.errors import HeraldError
 from herald.kit import auth
 from herald.kit.app import CLIENT_ADDRESS_HEADER
 from herald.services.gateway import keys
-from herald.services.gateway.console.api import console_key
 from herald.services.gateway.console.pages import (
     CheckedForm,
     ConsoleDep,
@@ -67,7 +66,7 @@ async def login(request: Request, c: ConsoleDep, ctx: Ctx) -> Response:
             page.headers["Retry-After"] = exc.headers["Retry-After"]
         return page
     # The console's own key, made again if someone revoked it.
-    await keys.bootstrap(ctx.sessions, console_key(ctx.signing), name="console")
+    await keys.bootstrap(ctx.sessions, c.key, name="console")
     sid, _ = await c.sessions.open(user_id=user["id"], email=user["email"], name=user["name"])
     done = back(wanted)
     done.set_cookie(
@@ -105,9 +104,11 @@ async def _admin(ctx: Ctx, email: str, password: str, request: Request) -> dict[
         found = await users.http.get(
             f"/api/v1/users/{user_id}", headers={"Authorization": f"Bearer {token}"}
         )
+        if found.status_code != 200:
+            raise HeraldError.unavailable(f"the users service answered {found.status_code}")
+        user: dict[str, Any] = found.json()["data"]
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         raise HeraldError.unavailable(f"the users service could not be asked ({exc})")
-    user: dict[str, Any] = found.json()["data"]
     if user.get("role") != "admin":
         raise HeraldError.forbidden("this account may not use the console (it is not an admin)")
     return user

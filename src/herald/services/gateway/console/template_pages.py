@@ -80,8 +80,7 @@ async def editor(
     channel: str = "email",
     locale: str | None = None,
 ) -> Response:
-    if channel not in CHANNELS:
-        raise HeraldError.invalid(f"no channel {channel!r}: one of {', '.join(CHANNELS)}")
+    _channel(channel)
     current: dict[str, Any] = {"code": code, "locale": locale or "en"}
     if code:
         current = await c.api.get(
@@ -117,7 +116,6 @@ def _editor(
 
 def _sample(channel: str, current: dict[str, Any]) -> str:
     """Variables to preview with: each one the template uses, standing for itself."""
-
     from jinja2 import TemplateError
 
     from herald.domain import templating  # the template engine: loaded when used
@@ -129,10 +127,14 @@ def _sample(channel: str, current: dict[str, Any]) -> str:
     return json.dumps({n: f"[{n}]" for n in names["all"]})
 
 
-def _draft(form: Any) -> dict[str, Any]:
-    channel = form.get("channel")
+def _channel(channel: str) -> str:
     if channel not in CHANNELS:
         raise HeraldError.invalid(f"no channel {channel!r}: one of {', '.join(CHANNELS)}")
+    return channel
+
+
+def _draft(form: Any) -> dict[str, Any]:
+    channel = _channel(form.get("channel"))
     template: dict[str, Any] = {
         "code": form.get("code").strip(),
         "channel": channel,
