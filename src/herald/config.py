@@ -6,6 +6,7 @@ which is why the settings are flat rather than nested sections.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Self
@@ -37,6 +38,13 @@ class Mode(StrEnum):
 class PushMode(StrEnum):
     CAPTURE = "capture"
     DELIVER = "deliver"
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioAccount:
+    sid: str
+    token: str
+    base_url: str
 
 
 class Settings(BaseSettings):
@@ -224,12 +232,20 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def twilio_auth_token(self) -> str | None:
-        """The auth token of ``sms_url`` when it is Twilio's: what its receipts are
-        signed with."""
-        if not self.sms_url or not self.sms_url.startswith(("twilio://", "twilio+http://")):
+    def twilio(self) -> TwilioAccount | None:
+        """``sms_url`` read as Twilio's account, when it names Twilio: what the SMS
+        worker sends with and what the gateway checks receipts against."""
+        url = urlsplit(self.sms_url or "")
+        if url.scheme not in ("twilio", "twilio+http"):
             return None
-        return unquote(urlsplit(self.sms_url).password or "") or None
+        if not url.username or not url.password:
+            raise ValueError("HERALD_SMS_URL: twilio://ACCOUNT_SID:AUTH_TOKEN@api.twilio.com")
+        scheme = "http" if url.scheme == "twilio+http" else "https"
+        return TwilioAccount(
+            sid=unquote(url.username),
+            token=unquote(url.password),
+            base_url=f"{scheme}://{url.hostname}{f':{url.port}' if url.port else ''}",
+        )
 
     def _refuse_placeholders(self) -> None:
         # A placeholder or short signing key outside dev mode would let anyone mint

@@ -297,6 +297,7 @@ class CapturedMessages(Protocol):
         since: float | None = None,
         text: str | None = None,
         limit: int = 200,
+        with_raw: bool = False,
     ) -> list[dict[str, Any]]: ...
 
     def get(self, item_id: int) -> dict[str, Any] | None: ...

@@ -48,10 +48,11 @@ class CaptureStore:
         since: float | None = None,
         text: str | None = None,
         limit: int = 200,
+        with_raw: bool = False,
     ) -> list[dict[str, Any]]:
         """Newest first: to one recipient (any case), of one channel, captured at or
         after ``since`` (a Unix time), holding ``text`` in the recipient, the subject
-        or the message itself (any case)."""
+        or the message itself (any case); ``with_raw``: each with what was captured."""
         where: list[str] = ["1 = 1"]
         args: list[object] = []
         if to:
@@ -72,12 +73,20 @@ class CaptureStore:
             args += [pattern, pattern, pattern]
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, channel, recipient, subject, at FROM captured "
+                "SELECT id, channel, recipient, subject, at, "
+                f"{'raw' if with_raw else 'NULL'} FROM captured "
                 f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
                 (*args, limit),
             ).fetchall()
         return [
-            {"id": r[0], "channel": r[1], "recipient": r[2], "subject": r[3], "at": r[4]}
+            {
+                "id": r[0],
+                "channel": r[1],
+                "recipient": r[2],
+                "subject": r[3],
+                "at": r[4],
+                **({"raw": r[5]} if with_raw else {}),
+            }
             for r in rows
         ]
 

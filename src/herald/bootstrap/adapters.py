@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -128,22 +128,19 @@ def sms_transport(infra: Infra, capture: CaptureStore | None) -> tuple[SmsTransp
 
         return CaptureSms(capture or CaptureStore(s.home / "capture.db")), None
     http = infra.client(httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False))
-    url = urlsplit(s.sms_url)
-    if url.scheme in ("twilio", "twilio+http"):
+    account = s.twilio
+    if account is not None:
         from herald.adapters.sms.twilio import TwilioSms
 
-        if not url.username or not url.password:
-            raise ValueError("HERALD_SMS_URL: twilio://ACCOUNT_SID:AUTH_TOKEN@api.twilio.com")
-        scheme = "http" if url.scheme == "twilio+http" else "https"
         twilio = TwilioSms(
             http,
-            account_sid=unquote(url.username),
-            auth_token=unquote(url.password),
+            account_sid=account.sid,
+            auth_token=account.token,
             sender=s.sms_from,
-            base_url=f"{scheme}://{url.hostname}{f':{url.port}' if url.port else ''}",
+            base_url=account.base_url,
         )
         return twilio, f"{receipts}/twilio"
-    if url.scheme in ("http", "https"):
+    if urlsplit(s.sms_url).scheme in ("http", "https"):
         from herald.adapters.sms.http import HttpSms
 
         token = s.sms_token.get_secret_value() if s.sms_token else None

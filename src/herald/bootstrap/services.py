@@ -187,12 +187,12 @@ def gateway_app(
 
 
 def _sms_receipts(settings: Settings) -> SmsReceipts | None:
-    token = settings.twilio_auth_token
-    if token is None:
+    account = settings.twilio
+    if account is None:
         return None
     from herald.adapters.sms.twilio import TwilioReceipts
 
-    return TwilioReceipts(token)
+    return TwilioReceipts(account.token)
 
 
 def webhook_target_check(settings: Settings) -> TargetCheck:

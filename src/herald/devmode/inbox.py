@@ -120,8 +120,10 @@ def router(store: CapturedMessages) -> APIRouter:
     ) -> JSONResponse:
         """Newest first, each with its content: for mail its headers, text and HTML,
         for a push what was sent to the push service."""
-        found = store.find(to=to, channel=channel, since=_since(since), text=q, limit=limit)
-        data = [{**_summary(m), "content": _content(_item(m["id"]))} for m in found]
+        found = store.find(
+            to=to, channel=channel, since=_since(since), text=q, limit=limit, with_raw=True
+        )
+        data = [{**_summary(m), "content": _content(m)} for m in found]
         meta = PaginationMeta.of(total=store.count(), page=1, limit=limit)
         return JSONResponse(ok(data, f"{len(data)} captured", meta))
 

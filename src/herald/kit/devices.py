@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
+from herald.domain import targets
 from herald.domain.encoding import b64url_decode
 from herald.kit.envelope import Input
 
@@ -63,6 +64,9 @@ class FcmDeviceIn(_Strict):
     def address(self) -> str:
         return self.token
 
+    def refused(self, *, allow_private: bool) -> str | None:
+        return None  # a token, not a place Herald connects to
+
 
 class WebPushDeviceIn(_Strict):
     kind: Literal["webpush"]
@@ -71,6 +75,11 @@ class WebPushDeviceIn(_Strict):
     @property
     def address(self) -> str:
         return self.subscription.endpoint
+
+    def refused(self, *, allow_private: bool) -> str | None:
+        """Why Herald may not post to this endpoint, naming the field, or None."""
+        why = targets.check_endpoint(self.address, allow_private=allow_private)
+        return None if why is None else f"subscription.endpoint: {why}"
 
 
 class ChatDeviceIn(_Strict):
@@ -82,6 +91,11 @@ class ChatDeviceIn(_Strict):
     @property
     def address(self) -> str:
         return self.webhook_url
+
+    def refused(self, *, allow_private: bool) -> str | None:
+        """Why Herald may not post to this webhook, naming the field, or None."""
+        why = targets.check_endpoint(self.address, allow_private=allow_private)
+        return None if why is None else f"webhook_url: {why}"
 
 
 PUSH_KINDS = frozenset({"fcm", "webpush"})

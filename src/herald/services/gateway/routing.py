@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from herald.domain import locales, targets, variables
+from herald.domain import locales, variables
 from herald.domain.errors import HeraldError
 from herald.domain.messages import Device, Recipient
 from herald.domain.statuses import Channel
@@ -126,13 +126,9 @@ async def _direct(
     channel: Channel,
     allow_private: bool,
 ) -> Route:
-    if isinstance(to.device, WebPushDeviceIn | ChatDeviceIn):
-        why = targets.check_endpoint(to.device.address, allow_private=allow_private)
-        if why is not None:
-            where = (
-                "webhook_url" if isinstance(to.device, ChatDeviceIn) else "subscription.endpoint"
-            )
-            raise HeraldError.invalid(f"to.device.{where}: {why}")
+    why = None if to.device is None else to.device.refused(allow_private=allow_private)
+    if why is not None:
+        raise HeraldError.invalid(f"to.device.{why}")
     heads, suppressed = await directory.heads_and_suppression(
         body.template_code, channel, to.address
     )

@@ -24,25 +24,21 @@ class ChatSender:
         self._users = users
 
     @staticmethod
-    def _request(device: Device, content: dict[str, Any]) -> ChatRequest:
-        return ChatRequest(
-            kind=device.kind,
-            webhook_url=device.webhook_url or "",
-            text=content.get("text") or "",
-            blocks=_blocks(content.get("blocks")),
-        )
+    def _request(device: Device, text: str = "", blocks: list[Any] | None = None) -> ChatRequest:
+        return ChatRequest(device.kind, device.webhook_url or "", text, blocks)
 
     def target(self, message: SendNotification) -> str:
         for device in message.recipient.devices:
             if device.kind in CHAT_KINDS:
-                return self._transport.target(self._request(device, {}))
+                return self._transport.target(self._request(device))
         return "none"
 
     async def send(self, message: SendNotification, content: dict[str, Any]) -> str | None:
-        _blocks(content.get("blocks"))  # blocks that are not JSON: refused before any post
+        # Read once, and refused before anything is posted when they are not JSON.
+        text, blocks = content.get("text") or "", _blocks(content.get("blocks"))
 
         async def one(device: Device) -> str | None:
-            return await self._transport.send(self._request(device, content))
+            return await self._transport.send(self._request(device, text, blocks))
 
         async def gone(device: Device, reason: str) -> None:
             await devices.forget(self._users, message, device, reason)

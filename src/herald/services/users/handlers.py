@@ -13,7 +13,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.domain import cachekeys, suppressions, targets
+from herald.domain import cachekeys, suppressions
 from herald.domain.errors import HeraldError
 from herald.domain.ratelimits import Rule
 from herald.kit import auth
@@ -186,11 +186,9 @@ async def add_device(
     await get_user(session, user_id)
     repo = UserRepository(session)
     p256dh = auth_secret = None
-    if isinstance(body, schemas.WebPushDeviceIn | schemas.ChatDeviceIn):
-        where = "webhook_url" if isinstance(body, schemas.ChatDeviceIn) else "subscription.endpoint"
-        why = targets.check_endpoint(body.address, allow_private=ctx.allow_private_targets)
-        if why is not None:
-            raise HeraldError.invalid(f"{where}: {why}")
+    why = body.refused(allow_private=ctx.allow_private_targets)
+    if why is not None:
+        raise HeraldError.invalid(why)
     if isinstance(body, schemas.WebPushDeviceIn):
         p256dh, auth_secret = body.subscription.keys.p256dh, body.subscription.keys.auth
     address = body.address
