@@ -6,6 +6,7 @@ which is why the settings are flat rather than nested sections.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -115,6 +116,10 @@ class Settings(BaseSettings):
     # Notifications in a final status, and their history, are removed this many days
     # after they were accepted; unset, they are kept.
     retention_days: int | None = Field(default=None, ge=1)
+    # In-app feeds: the event streams one gateway process holds open at most, and the
+    # sites (origins, comma-separated) whose pages may read feeds from the browser.
+    feed_max_streams: int = Field(default=10_000, ge=1)
+    feed_origins: str = ""
 
     email_from: str = "Herald <herald@localhost>"
     smtp_pool_size: int = Field(default=4, ge=1, le=64)
@@ -186,6 +191,18 @@ class Settings(BaseSettings):
             for h in self.webhook_allowed_hosts.split(",")
             if h.strip()
         )
+
+    @property
+    def feed_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.feed_origins.split(",") if o.strip()]
+
+    @field_validator("feed_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in (o.strip().rstrip("/") for o in value.split(",") if o.strip()):
+            if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port])")
+        return value
 
     @property
     def private_targets_allowed(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -134,6 +134,21 @@ class Cache(Protocol):
     async def delete(self, *keys: str) -> None: ...
 
     async def ready(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class Signals(Protocol):
+    """Short messages to every process listening on a channel: Redis pub/sub, or in
+    the process for ``herald dev``. Nothing is kept for a listener that was away, so
+    a signal only says where to look; what listens reads the truth from a database."""
+
+    async def publish(self, channel: str, message: str) -> None:
+        """Never raises: a signal that cannot be sent is lost, as one may be anyway."""
+
+    def listen(self, channel: str) -> AsyncIterator[str | None]:
+        """Each message, for as long as the caller reads; None after a reconnection,
+        when messages may have been missed."""
 
     async def close(self) -> None: ...
 

@@ -16,7 +16,14 @@ import httpx
 import pytest
 import pytest_asyncio
 from herald_client import AsyncHerald, Herald, Invalid, NotFound, Unreachable, models
-from herald_client.resources import OPERATIONS, Notifications, Templates, Users, Webhooks
+from herald_client.resources import (
+    OPERATIONS,
+    Feeds,
+    Notifications,
+    Templates,
+    Users,
+    Webhooks,
+)
 from pydantic import BaseModel
 
 from tests.e2e.conftest import Dev
@@ -55,6 +62,10 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "EndpointWithSecret": models.WebhookEndpointWithSecret,
     "AttemptOut": models.WebhookAttempt,
     "Queued": models.WebhookQueued,
+    "FeedItemOut": models.FeedItemOut,
+    "FeedMeta": models.FeedMeta,
+    "FeedCount": models.FeedCount,
+    "FeedTokenOut": models.FeedTokenOut,
 }
 
 # Each request body's schema, and the client method that takes its fields.
@@ -64,6 +75,7 @@ BODIES: dict[str, Callable[..., Any]] = {
     "PreviewIn": Templates.preview,
     "EndpointIn": Webhooks.create,
     "EndpointPatch": Webhooks.update,
+    "FeedTokenIn": Feeds.token,
 }
 
 
@@ -171,6 +183,27 @@ async def test_a_developer_sends_follows_and_cancels_with_the_async_client(dev: 
             user.id, quiet_hours={"start": "22:00", "end": "07:00"}
         )
         assert prefs.quiet_hours == models.QuietHours(start="22:00", end="07:00")
+
+        # The in-app feed: the token a page gets, the live stream, and marking.
+        stream = herald.users.feed.stream(user.id, last_event_id=0)
+        assert (await anext(stream)).unread == 0
+        shown = await herald.notifications.send(
+            notification_type="in_app",
+            user_id=user.id,
+            template_code="welcome",
+            variables={"name": "Ada", "link": "https://example.com"},
+        )
+        event = await asyncio.wait_for(anext(stream), 10)
+        assert event.item is not None and event.item.id == shown.notification_id
+        assert event.id == event.item.seq
+        await stream.aclose()
+        page_token = await herald.users.feed.token(user.id, ttl_seconds=600)
+        async with AsyncHerald(dev.url, page_token.token) as page:
+            feed = await page.users.feed.list(user.id)
+            assert [i.title for i in feed.items] == ["Welcome, Ada!"] and feed.meta.unread == 1
+            read = await page.users.feed.mark(user.id, shown.notification_id, "read")
+            assert read.status == "read"
+            assert (await page.users.feed.read_all(user.id)).unread == 0
 
         token = await herald.auth.login(user.email, "correct horse")
         assert token.access_token not in repr(token)

@@ -15,7 +15,7 @@ import httpx
 from herald import bootstrap
 from herald.config import Settings
 from herald.domain.clock import Clock
-from tests.integration.helpers import running
+from tests.integration.helpers import running, serving
 from tests.integration.helpers import settings as make_settings
 from tests.servers import (
     REDIS,
@@ -110,7 +110,10 @@ def on_servers(
 
 
 @asynccontextmanager
-async def herald_stack(clock: Clock | None = None, **values: Any) -> AsyncIterator[Stack]:
+async def herald_stack(
+    clock: Clock | None = None, *, tcp: bool = False, **values: Any
+) -> AsyncIterator[Stack]:
+    """``tcp``: served by uvicorn on a port, not called in-process."""
     values.setdefault("bootstrap_api_key", API_KEY)
     values.setdefault("retry_base_delay", 0.2)
     values.setdefault("retry_max_delay", 1.0)
@@ -120,7 +123,7 @@ async def herald_stack(clock: Clock | None = None, **values: Any) -> AsyncIterat
     s = make_settings(**values)
     await bootstrap.migrate(s)
     app = bootstrap.all_in_one(s, clock=clock)
-    async with running(app) as client:
+    async with (serving if tcp else running)(app) as client:
         yield Stack(client, s)
 
 
@@ -137,7 +140,7 @@ async def _real_servers() -> AsyncIterator[dict[str, Any]]:
 
 @asynccontextmanager
 async def stack_on(
-    kind: str, tmp_path: Path, clock: Clock | None = None, **values: Any
+    kind: str, tmp_path: Path, clock: Clock | None = None, *, tcp: bool = False, **values: Any
 ) -> AsyncIterator[Stack]:
     """Herald in one process on ``embedded`` adapters (SQLite, the embedded broker, the
     memory cache) or on the real ``servers``, for tests that hold both to one answer.
@@ -148,4 +151,4 @@ async def stack_on(
         else:
             found = await exits.enter_async_context(_real_servers())
         values.setdefault("smtp_url", "smtp://127.0.0.1:1")
-        yield await exits.enter_async_context(herald_stack(clock, **found, **values))
+        yield await exits.enter_async_context(herald_stack(clock, tcp=tcp, **found, **values))

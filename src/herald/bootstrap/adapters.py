@@ -18,6 +18,7 @@ from herald.ports import (
     LedgerStore,
     PushTransport,
     RateLimiter,
+    Signals,
     SmsTransport,
 )
 
@@ -55,6 +56,17 @@ def make_cache(settings: Settings) -> Cache:
 
         return RedisCache(url, prefix=f"{settings.key_prefix}:")
     raise ValueError("HERALD_REDIS_URL must be memory:// or redis://…")
+
+
+def make_signals(settings: Settings) -> Signals:
+    # The same URL as the cache: make_cache has already refused any other scheme.
+    if settings.redis_url.startswith("memory://"):
+        from herald.adapters.signals.memory import MemorySignals
+
+        return MemorySignals()
+    from herald.adapters.signals.redis import RedisSignals
+
+    return RedisSignals(settings.redis_url, prefix=f"{settings.key_prefix}:")
 
 
 def make_rate_limiter(settings: Settings) -> RateLimiter:

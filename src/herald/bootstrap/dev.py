@@ -16,6 +16,7 @@ from herald.bootstrap.services import all_in_one
 from herald.config import Settings
 from herald.devmode import inbox
 from herald.devmode.secrets import with_dev_secrets
+from herald.kit.auth import Keys
 
 
 @dataclass
@@ -40,7 +41,7 @@ def dev_stack(settings: Settings) -> DevStack:
         smtp_url = smtp_capture.url
     transport = make_email_transport(settings, smtp_url)
     app = all_in_one(settings, email=transport, capture=capture)
-    inbox.mount(app, capture)
+    inbox.mount(app, capture, Keys(settings.jwt_secret.get_secret_value()))
     app.state.inbox = True  # the API's index links to it
 
     async def start() -> None:

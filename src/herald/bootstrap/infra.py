@@ -13,11 +13,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.adapters.db.engine import create_engine
-from herald.bootstrap.adapters import make_broker, make_cache
+from herald.bootstrap.adapters import make_broker, make_cache, make_signals
 from herald.config import Settings
 from herald.kit import auth
 from herald.kit.clients import ServiceClient
-from herald.ports import Broker
+from herald.ports import Broker, Signals
 
 SERVICES = ("gateway", "users", "templates", "email_worker", "push_worker")
 _SERVICES_DIR = Path(__file__).parent.parent / "services"
@@ -64,6 +64,7 @@ class Infra:
             else auth.Keys(settings.jwt_secret.get_secret_value())
         )
         self._broker: Broker | None = None
+        self._signals: Signals | None = None
         self.cache = make_cache(settings)
         self._engines: dict[str, AsyncEngine] = {}
         self._clients: list[httpx.AsyncClient] = []
@@ -76,6 +77,14 @@ class Infra:
         if self._broker is None:
             self._broker = make_broker(self.settings)
         return self._broker
+
+    @property
+    def signals(self) -> Signals:
+        """Made when first asked for, like the broker; one per process, so that in
+        ``herald dev`` the worker's signals reach the gateway's streams."""
+        if self._signals is None:
+            self._signals = make_signals(self.settings)
+        return self._signals
 
     def engine(self, service: str) -> AsyncEngine:
         url = self.settings.database_url_for(service)
@@ -116,5 +125,7 @@ class Infra:
         for client in self._clients:
             await client.aclose()
         await self.cache.close()
+        if self._signals is not None:
+            await self._signals.close()
         for engine in self._engines.values():
             await engine.dispose()

@@ -30,6 +30,7 @@ from herald.ports import EmailTransport, SmsReceipts, TargetCheck, WebhookTransp
 if TYPE_CHECKING:
     from herald.adapters.capture import CaptureStore
     from herald.services.email_worker.sender import EmailSender
+    from herald.services.gateway.feed.sender import InAppSender
     from herald.services.push_worker.chat import ChatSender
     from herald.services.push_worker.sender import PushSender
     from herald.services.push_worker.sms import SmsSender
@@ -106,6 +107,8 @@ def gateway_app(
     from herald.services.gateway.clients import Directory
     from herald.services.gateway.context import GatewayContext
     from herald.services.gateway.fanout import Fanout
+    from herald.services.gateway.feed.hub import FeedHub
+    from herald.services.gateway.feed.store import FeedStore
     from herald.services.gateway.intake import Intake
     from herald.services.gateway.keys import KeyVerifier
     from herald.services.gateway.relay import OutboxRelay
@@ -155,6 +158,9 @@ def gateway_app(
         scheduler=scheduler,
         clock=clock,
         signing=infra.keys,
+        feeds=FeedStore(sessions),
+        hub=FeedHub(infra.signals, max_streams=s.feed_max_streams),
+        feed_origins=s.feed_origin_list,
         rate_limit_per_key=Rule.parse(s.rate_limit_per_key),
         rate_limit_per_recipient=Rule.parse(s.rate_limit_per_recipient),
         public_url=s.public_url,
@@ -241,14 +247,16 @@ def webhook_worker_app(
 def _worker(
     infra: Infra,
     service: str,
-    sender: EmailSender | PushSender | SmsSender | ChatSender,
+    sender: EmailSender | PushSender | SmsSender | ChatSender | InAppSender,
     templates_http: httpx.AsyncClient,
     ledger_model: type[HeraldBase],
     mode_of: str | None = None,
+    database: str | None = None,
 ) -> FastAPI:
     """``mode_of``: the worker this one is a mode of, whose database, ledger and
-    signing key it uses."""
+    signing key it uses; ``database``: whose database it uses, if not its own."""
     identity = mode_of or service
+    database = database or identity
     from herald.delivery.ledger import Ledger
     from herald.delivery.templates import TemplateSource
     from herald.delivery.worker import DeliveryWorker, worker_app
@@ -262,7 +270,7 @@ def _worker(
         sender=sender,
         broker=infra.broker,
         templates=TemplateSource(infra.service(templates_http, "templates", identity), infra.cache),
-        ledger=Ledger(make_ledger_store(infra.engine(identity), ledger_table)),
+        ledger=Ledger(make_ledger_store(infra.engine(database), ledger_table)),
         policy=RetryPolicy(s.retry_max_attempts, s.retry_base_delay, s.retry_max_delay),
         breakers=BreakerBoard(s.breaker_failure_threshold, s.breaker_reset_seconds),
         prefetch=s.worker_prefetch,
@@ -271,7 +279,7 @@ def _worker(
     return worker_app(
         service=service,
         worker=worker,
-        database=infra.database_check(identity),
+        database=infra.database_check(database),
         report=BreakerReport(infra.cache, sender.channel, worker.breakers),
     )
 
@@ -343,6 +351,22 @@ def chat_worker_app(
     return _worker(infra, "chat_worker", sender, templates_http, PushDelivery, "push_worker")
 
 
+def in_app_worker_app(infra: Infra, templates_http: httpx.AsyncClient) -> FastAPI:
+    """``herald worker in_app``: stores each in-app notification in its user's feed,
+    on the gateway's database (where the feed API reads it), and signals the gateways'
+    streams."""
+    from herald.kit.db import sessionmaker
+    from herald.services.gateway.feed.sender import InAppSender
+    from herald.services.gateway.feed.store import FeedStore
+    from herald.services.gateway.models import InAppDelivery
+
+    feeds = FeedStore(sessionmaker(infra.engine("gateway")))
+    sender = InAppSender(feeds, infra.signals)
+    return _worker(
+        infra, "in_app_worker", sender, templates_http, InAppDelivery, database="gateway"
+    )
+
+
 def all_in_one(
     settings: Settings,
     *,
@@ -373,6 +397,7 @@ def all_in_one(
         "push": push_worker,
         "webhooks": webhook_worker,
         "chat": chat_worker,
+        "in_app": in_app_worker_app(infra, asgi_client(templates, "templates")),
     }
     if settings.dev or settings.sms_url:  # otherwise texts wait in sms.queue
         workers["sms"] = sms_worker_app(infra, asgi_client(templates, "templates"), capture)
@@ -401,6 +426,8 @@ def service_app(name: str, settings: Settings) -> FastAPI:
         app = webhook_worker_app(infra)
     elif name == "sms_worker":
         app = sms_worker_app(infra, http_client(settings.templates_url))
+    elif name == "in_app_worker":
+        app = in_app_worker_app(infra, http_client(settings.templates_url))
     elif name == "chat_worker":
         app = chat_worker_app(
             infra, http_client(settings.templates_url), http_client(settings.users_url)

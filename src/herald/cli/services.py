@@ -25,6 +25,7 @@ PORTS = {
     "webhook_worker": 8005,
     "sms_worker": 8006,
     "chat_worker": 8007,
+    "in_app_worker": 8008,
 }
 
 
@@ -40,6 +41,7 @@ class WorkerName(StrEnum):
     webhooks = "webhooks"
     sms = "sms"
     chat = "chat"
+    in_app = "in_app"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -73,7 +75,14 @@ def run(asgi: FastAPI, sock: socket.socket, settings: Settings) -> None:
         ws="none",
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    from herald.kit.app import drain
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            drain(asgi)  # event streams end first, rather than hold the wait below
+            await super().shutdown(sockets)
+
+    Server(config).run(sockets=[sock])
 
 
 def serve(
@@ -90,7 +99,7 @@ def worker(
     host: Annotated[str, typer.Option()] = "0.0.0.0",
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
-    """Run the email, push, webhook, SMS or chat worker (its HTTP port serves health
+    """Run the email, push, webhook, SMS, chat or in-app worker (its HTTP port serves health
     and metrics only)."""
     name = "webhook_worker" if kind is WorkerName.webhooks else f"{kind.value}_worker"
     _run_service(name, host, port)

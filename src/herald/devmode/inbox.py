@@ -7,6 +7,7 @@ sent: ``GET /dev/inbox/api/messages?to=&channel=&since=&q=``, one message by id,
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -19,11 +20,14 @@ from fastapi.staticfiles import StaticFiles
 
 from herald.domain.errors import HeraldError
 from herald.domain.statuses import Channel
+from herald.kit import auth
+from herald.kit.auth import Keys
 from herald.kit.envelope import PaginationMeta, ok
 from herald.kit.pages import environment
 from herald.ports import CapturedMessages
 
-CHANNELS = tuple(c.value for c in Channel)
+# In-app notifications go to the real feed, shown at /dev/feed, not to the capture.
+CHANNELS = tuple(c.value for c in Channel if c is not Channel.IN_APP)
 # What a page may load: this host alone (a mail's remote images stay out).
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
@@ -84,7 +88,7 @@ def _summary(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def router(store: CapturedMessages) -> APIRouter:
+def router(store: CapturedMessages, keys: Keys) -> APIRouter:
     r = APIRouter(prefix="/dev", include_in_schema=False)
 
     def _item(item_id: int) -> dict[str, Any]:
@@ -109,6 +113,13 @@ def router(store: CapturedMessages) -> APIRouter:
             channel=channel,
             channels=CHANNELS,
         )
+
+    @r.get("/feed")
+    async def feed(request: Request, user_id: uuid.UUID | None = None) -> HTMLResponse:
+        token = None
+        if user_id is not None:
+            token = auth.feed_token(keys, str(user_id), ttl=3600)
+        return _page(request, "feed.html", user_id=user_id or "", token=token)
 
     @r.get("/inbox/api/messages")
     async def messages(
@@ -166,7 +177,7 @@ def router(store: CapturedMessages) -> APIRouter:
     return r
 
 
-def mount(app: FastAPI, store: CapturedMessages) -> None:
-    app.include_router(router(store))
+def mount(app: FastAPI, store: CapturedMessages, keys: Keys) -> None:
+    app.include_router(router(store, keys))
     folder = Path(__file__).parent / "static"
     app.mount("/dev/static", StaticFiles(directory=str(folder)), name="dev-static")

@@ -19,6 +19,7 @@ class Channel(StrEnum):
     PUSH = "push"
     SMS = "sms"
     CHAT = "chat"
+    IN_APP = "in_app"
 
 
 FINAL = frozenset({Status.DELIVERED, Status.FAILED, Status.SKIPPED, Status.CANCELLED})

@@ -9,7 +9,9 @@ CHANNEL_FIELDS = {
     "sms": ("body",),
     # ``blocks``: Slack's Block Kit, a template that renders to a JSON array.
     "chat": ("text", "blocks"),
+    # A feed item: ``link`` opens when it is clicked, ``avatar`` is an image URL.
+    "in_app": ("title", "body", "link", "avatar"),
 }
 HTML_FIELDS = frozenset({"html_body"})
 # A line break in one of these would break a header or a notification's title.
-SINGLE_LINE_FIELDS = frozenset({"subject", "title", "image", "link"})
+SINGLE_LINE_FIELDS = frozenset({"subject", "title", "image", "link", "avatar"})

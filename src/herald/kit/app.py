@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -45,6 +45,7 @@ class RequestGuard:
         max_body_bytes: int,
         max_in_flight: int,
         larger_bodies: Mapping[str, int] | None = None,
+        long_lived: Sequence[str] = (),
     ) -> None:
         self.app = app
         self.service = service
@@ -54,6 +55,9 @@ class RequestGuard:
         self.larger_bodies = [(re.compile(p), n) for p, n in (larger_bodies or {}).items()]
         self.max_in_flight = max_in_flight
         self.in_flight = 0
+        # Paths whose requests stay open (a feed's event stream): each route bounds
+        # its own, and they count against neither the limit nor each other.
+        self.long_lived = [re.compile(p) for p in long_lived]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,11 +94,12 @@ class RequestGuard:
                 if refusal is not None:
                     await refusal(scope, receive, send_with_id)
                     return
-                self.in_flight += 1
+                counted = not any(p.fullmatch(scope["path"]) for p in self.long_lived)
+                self.in_flight += counted
                 try:
                     await self.app(scope, self._limited(receive, limit), send_with_id)
                 finally:
-                    self.in_flight -= 1
+                    self.in_flight -= counted
             finally:
                 route = getattr(scope.get("route"), "path", "unmatched")
                 span.update_name(f"{scope['method']} {route}")
@@ -165,6 +170,18 @@ class _TooLarge(Exception):
     pass
 
 
+def on_drain(app: FastAPI, end: Callable[[], None]) -> None:
+    """``end`` runs when the server stops taking connections, before it waits for the
+    requests in progress: what never ends by itself (an event stream) ends then, and
+    its client reconnects to another replica, instead of holding the shutdown."""
+    app.state.drain = [*getattr(app.state, "drain", []), end]
+
+
+def drain(app: FastAPI) -> None:
+    for end in getattr(app.state, "drain", []):
+        end()
+
+
 def create_app(
     *,
     service: str,
@@ -173,6 +190,7 @@ def create_app(
     max_body_bytes: int,
     max_in_flight: int = 512,
     larger_bodies: Mapping[str, int] | None = None,
+    long_lived: Sequence[str] = (),
     details: Callable[[], dict[str, Any]] | None = None,
     **kwargs: Any,
 ) -> FastAPI:
@@ -192,5 +210,6 @@ def create_app(
         max_body_bytes=max_body_bytes,
         max_in_flight=max_in_flight,
         larger_bodies=larger_bodies,
+        long_lived=long_lived,
     )
     return app

@@ -27,6 +27,8 @@ ALGORITHM = "HS256"
 ISSUER = "herald"
 # The audience of the tokens in List-Unsubscribe links (RFC 8058).
 UNSUBSCRIBE = "unsubscribe"
+# The audience of feed tokens: they open one user's in-app feed and nothing else.
+FEED = "feed"
 
 
 # The services that sign service tokens, and the most each one's tokens may claim: a
@@ -38,6 +40,7 @@ ISSUERS: dict[str, frozenset[str] | None] = {
     "templates": frozenset(),
     "email_worker": frozenset({"send"}),
     "push_worker": frozenset({"send"}),
+    "in_app_worker": frozenset({"send"}),
 }
 # Where a token did not come from a service: a user's login.
 USER = "user"
@@ -120,6 +123,7 @@ def service_purpose(issuer: str) -> str:
 WORKER_PURPOSES = {
     "email_worker": [service_purpose("email_worker"), UNSUBSCRIBE_PURPOSE],
     "push_worker": [service_purpose("push_worker")],
+    "in_app_worker": [service_purpose("in_app_worker")],
 }
 
 
@@ -175,6 +179,11 @@ def mint(
         claims["ref"] = reference
     signing_input = _HEADER + b"." + _encode(json.dumps(claims, separators=(",", ":")).encode())
     return (signing_input + b"." + _encode(_sign(secret, signing_input))).decode("ascii")
+
+
+def feed_token(keys: Keys, user_id: str, ttl: int) -> str:
+    """What a client's backend hands the page that shows a user's feed."""
+    return mint(keys.user, subject=f"feed:{user_id}", ttl=ttl, user_id=user_id, audience=FEED)
 
 
 def verify(secret: str | list[str], token: str, *, audience: str | None = None) -> Principal:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,22 @@ class Transport:
                     await asyncio.sleep(self._pause(attempt) if wait is None else wait)
                     continue
             return _answer(response)
+
+    async def lines(self, path: str, *, headers: dict[str, str]) -> AsyncIterator[str]:
+        """The lines of an answer that stays open (an event stream), as they arrive.
+        Herald writes to a quiet stream every 15 s: a minute without a byte is a lost
+        connection, raised as ``Unreachable``."""
+        try:
+            async with self._http.stream(
+                "GET", path, headers=headers, timeout=httpx.Timeout(60.0, connect=5.0)
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    _answer(response)  # raises the error Herald gave
+                async for line in response.aiter_lines():
+                    yield line
+        except httpx.TransportError as exc:
+            raise Unreachable(f"GET {path}: {exc!r}") from exc
 
     def _pause(self, attempt: int) -> float:
         return self._backoff * 2.0 ** (attempt - 1) * (0.5 + random.random() / 2)

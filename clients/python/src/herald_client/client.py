@@ -100,7 +100,8 @@ def blocking(
 def blocking_pages(
     method: Callable[Concatenate[A, P], AsyncIterator[R]],
 ) -> Callable[Concatenate[_Blocking[A], P], Iterator[R]]:
-    """An asynchronous paging iterator, one page fetched at a time on the loop."""
+    """An asynchronous iterator (of pages, of a stream's events), each item fetched on
+    the loop."""
 
     def each(self: _Blocking[A], /, *args: P.args, **kwargs: P.kwargs) -> Iterator[R]:
         pages = method(self._inner, *args, **kwargs)
@@ -168,10 +169,19 @@ class Devices(_Blocking[r.Devices]):
     remove = blocking(r.Devices.remove)
 
 
+class Feeds(_Blocking[r.Feeds]):
+    list = blocking(r.Feeds.list)
+    mark = blocking(r.Feeds.mark)
+    read_all = blocking(r.Feeds.read_all)
+    token = blocking(r.Feeds.token)
+    stream = blocking_pages(r.Feeds.stream)
+
+
 class Users(_Blocking[r.Users]):
     def __init__(self, inner: r.Users, loop: _Loop) -> None:
         super().__init__(inner, loop)
         self.devices = Devices(inner.devices, loop)
+        self.feed = Feeds(inner.feed, loop)
 
     create = blocking(r.Users.create)
     get = blocking(r.Users.get)

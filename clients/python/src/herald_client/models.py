@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal["scheduled", "pending", "delivered", "failed", "skipped", "cancelled"]
-Channel = Literal["email", "push", "sms", "chat"]
+Channel = Literal["email", "push", "sms", "chat", "in_app"]
 
 
 class Model(BaseModel):
@@ -110,6 +110,7 @@ class Preferences(Model):
     push: bool = True
     sms: bool = True
     chat: bool = True
+    in_app: bool = True
     quiet_hours: QuietHours | None = None
 
 
@@ -167,6 +168,7 @@ class _Fields(Model):
     body: str | None = None
     image: str | None = None
     link: str | None = None
+    avatar: str | None = None
 
 
 class TemplateVersionOut(_Fields):
@@ -254,3 +256,50 @@ class WebhookQueued(Model):
     delivery_id: uuid.UUID
     event_id: uuid.UUID
     webhook_id: str
+
+
+FeedStatus = Literal["unread", "read", "archived"]
+
+
+class FeedItemOut(Model):
+    """An in-app notification in its user's feed; ``id`` is the notification's."""
+
+    id: uuid.UUID
+    seq: int
+    template_code: str
+    title: str
+    body: str
+    link: str | None = None
+    avatar: str | None = None
+    status: FeedStatus
+    created_at: datetime
+    read_at: datetime | None = None
+    archived_at: datetime | None = None
+
+
+class FeedMeta(Page):
+    """``meta`` of a feed: the page, the unread count, and where a stream opened now
+    starts (its Last-Event-ID)."""
+
+    unread: int
+    last_event_id: int
+
+
+class FeedCount(Model):
+    unread: int
+    changed: int | None = None
+
+
+class FeedTokenOut(Model):
+    token: str
+    expires_in: int
+
+
+class FeedEvent(Model):
+    """One event of a feed's stream: ``item`` (``item`` set) or ``unread`` (``unread``
+    set); ``id``: the item's seq, to resume from."""
+
+    event: Literal["item", "unread"]
+    id: int | None = None
+    item: FeedItemOut | None = None
+    unread: int | None = None

@@ -4,6 +4,7 @@ which route each method calls: a test holds that list to ``/openapi.json``."""
 from __future__ import annotations
 
 import builtins
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -386,10 +387,99 @@ class Devices(Resource):
         await self._t.call("DELETE", f"/api/v1/users/{user_id}/devices/{device_id}")
 
 
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """A page of a feed, with the unread count and the stream's starting point."""
+
+    items: list[models.FeedItemOut]
+    meta: models.FeedMeta
+
+
+FeedMark = Literal["read", "unread", "archive", "unarchive"]
+
+
+class Feeds(Resource):
+    """A user's in-app feed: with an admin key, or as the user (their login token or
+    a feed token)."""
+
+    @operation("GET", "/api/v1/users/{user_id}/feed")
+    async def list(
+        self,
+        user_id: uuid.UUID | str,
+        *,
+        status: models.FeedStatus | None = None,
+        page: int = 1,
+        limit: int = 20,
+    ) -> FeedPage:
+        """Newest first; ``status`` None: unread and read, not archived."""
+        params = {"status": status, "page": page, "limit": limit}
+        answer = await self._t.call("GET", f"/api/v1/users/{user_id}/feed", params=params)
+        items = TypeAdapter(list[models.FeedItemOut]).validate_python(answer.data)
+        return FeedPage(items, models.FeedMeta.model_validate(answer.meta))
+
+    @operation("POST", "/api/v1/users/{user_id}/feed/{item_id}/{mark}")
+    async def mark(
+        self, user_id: uuid.UUID | str, item_id: uuid.UUID | str, mark: FeedMark
+    ) -> models.FeedItemOut:
+        answer = await self._t.call(
+            "POST", f"/api/v1/users/{user_id}/feed/{item_id}/{mark}", repeatable=True
+        )
+        return _one(models.FeedItemOut, answer)
+
+    @operation("POST", "/api/v1/users/{user_id}/feed/read_all")
+    async def read_all(self, user_id: uuid.UUID | str) -> models.FeedCount:
+        answer = await self._t.call(
+            "POST", f"/api/v1/users/{user_id}/feed/read_all", repeatable=True
+        )
+        return _one(models.FeedCount, answer)
+
+    @operation("POST", "/api/v1/users/{user_id}/feed/token")
+    async def token(
+        self, user_id: uuid.UUID | str, *, ttl_seconds: int | None = None
+    ) -> models.FeedTokenOut:
+        """A token for this user's feed alone, to hand to their browser (admin key)."""
+        body = {"ttl_seconds": ttl_seconds} if ttl_seconds is not None else None
+        answer = await self._t.call("POST", f"/api/v1/users/{user_id}/feed/token", json=body)
+        return _one(models.FeedTokenOut, answer)
+
+    @operation("GET", "/api/v1/users/{user_id}/feed/stream")
+    async def stream(
+        self, user_id: uuid.UUID | str, *, last_event_id: int | None = None
+    ) -> AsyncIterator[models.FeedEvent]:
+        """New items and the unread count as they happen, for as long as it is read.
+        ``last_event_id``: the seq of the last item had; those after it come first
+        (by default the stream starts from now)."""
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        name, data, event_id = "message", [], None
+        async for line in self._t.lines(f"/api/v1/users/{user_id}/feed/stream", headers=headers):
+            if line:
+                field, _, value = line.partition(":")
+                value = value.removeprefix(" ")
+                if field == "event":
+                    name = value
+                elif field == "data":
+                    data.append(value)
+                elif field == "id":
+                    event_id = value
+                continue
+            if data and name in ("item", "unread"):
+                found = json.loads("\n".join(data))
+                yield models.FeedEvent(
+                    event=name,
+                    id=int(event_id) if event_id and name == "item" else None,
+                    item=models.FeedItemOut.model_validate(found) if name == "item" else None,
+                    unread=found.get("unread") if name == "unread" else None,
+                )
+            name, data, event_id = "message", [], None
+
+
 class Users(Resource):
     def __init__(self, transport: Transport) -> None:
         super().__init__(transport)
         self.devices = Devices(transport)
+        self.feed = Feeds(transport)
 
     @operation("POST", "/api/v1/users/")
     async def create(
@@ -441,11 +531,20 @@ class Users(Resource):
         *,
         email: bool = True,
         push: bool = True,
+        sms: bool = True,
+        chat: bool = True,
+        in_app: bool = True,
         quiet_hours: dict[str, str] | Literal["unchanged"] | None = "unchanged",
     ) -> models.Preferences:
         """``quiet_hours``: ``{"start": "22:00", "end": "07:00"}``, None to remove them,
         or left out to keep them."""
-        body: dict[str, Any] = {"email": email, "push": push}
+        body: dict[str, Any] = {
+            "email": email,
+            "push": push,
+            "sms": sms,
+            "chat": chat,
+            "in_app": in_app,
+        }
         if quiet_hours != "unchanged":
             body["quiet_hours"] = quiet_hours
         answer = await self._t.call("PUT", f"/api/v1/users/{user_id}/preferences", json=body)

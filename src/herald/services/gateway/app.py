@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from herald.kit.app import create_app
+from herald.kit.app import create_app, on_drain
 from herald.kit.health import Check
 from herald.services.gateway import console, openapi, proxy, sms_receipts, topics, unsubscribe
 from herald.services.gateway.context import GatewayContext
+from herald.services.gateway.feed import routes as feed
+from herald.services.gateway.feed import web as feed_web
 from herald.services.gateway.gauges import Gauges
 from herald.services.gateway.routes import router
 from herald.services.gateway.webhooks import routes as webhooks
@@ -42,6 +44,7 @@ def build(
         await ctx.fanout.start()
         await ctx.scheduler.start()
         await gauges.start()
+        await ctx.hub.start()
         if ctx.retention is not None:
             await ctx.retention.start()
         try:
@@ -49,6 +52,7 @@ def build(
         finally:
             if ctx.retention is not None:
                 await ctx.retention.stop()
+            await ctx.hub.stop()
             await gauges.stop()
             await ctx.scheduler.stop()
             await ctx.fanout.stop()
@@ -65,6 +69,7 @@ def build(
             re.escape(BATCH_PATH): max_batch_body_bytes or max_body_bytes,
             topics.SUBSCRIBERS_PATH: max_batch_body_bytes or max_body_bytes,
         },
+        long_lived=[feed.STREAM_PATH],
         lifespan=lifespan,
         checks={
             "database": database,
@@ -85,6 +90,9 @@ def build(
     app.include_router(unsubscribe.router)
     app.include_router(sms_receipts.router)
     app.include_router(webhooks.router)
+    app.include_router(feed.router)  # before the users service's routes are proxied
+    feed_web.mount(app, ctx.feed_origins)
+    on_drain(app, ctx.hub.drain)
     app.include_router(proxy.router(ctx.directory.users, ctx.directory.templates))
     app.include_router(openapi.router(app, [ctx.directory.users, ctx.directory.templates]))
     openapi.mount_assets(app)

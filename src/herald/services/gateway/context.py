@@ -10,6 +10,8 @@ from herald.kit.auth import Keys
 from herald.ports import Broker, RateLimiter, SmsReceipts, TargetCheck
 from herald.services.gateway.clients import Directory
 from herald.services.gateway.fanout import Fanout
+from herald.services.gateway.feed.hub import FeedHub
+from herald.services.gateway.feed.store import FeedStore
 from herald.services.gateway.intake import Intake
 from herald.services.gateway.keys import KeyVerifier
 from herald.services.gateway.relay import OutboxRelay
@@ -31,6 +33,9 @@ class GatewayContext:
     fanout: Fanout
     scheduler: Scheduler
     signing: Keys
+    # Users' in-app feeds, and the streams open on this process.
+    feeds: FeedStore
+    hub: FeedHub
     rate_limit_per_key: Rule
     rate_limit_per_recipient: Rule
     public_url: str
@@ -44,6 +49,8 @@ class GatewayContext:
     allow_private_targets: bool = False
     # Removes old notifications (HERALD_RETENTION_DAYS), or None to keep them.
     retention: Retention | None = None
+    # The sites whose pages may read feeds from the browser (CORS).
+    feed_origins: list[str] = field(default_factory=list)
     # How long a console sign-in lasts without use.
     console_session_seconds: int = 8 * 3600
     # What decides when scheduled work is due; tests move it by hand.

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from herald.delivery.ledger import LedgerColumns
 from herald.domain.clock import utcnow
 from herald.kit.db import HeraldBase, service_metadata
 
@@ -297,3 +298,37 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     duration_ms: Mapped[int] = mapped_column(default=0)
     timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FeedItem(Base):
+    """One in-app notification in its user's feed. ``seq`` orders a feed and is the
+    id of the item's event on the stream, so a client resumes with Last-Event-ID."""
+
+    __tablename__ = "feed_items"
+    __table_args__ = (
+        Index("ix_feed_items_user_seq", "user_id", "seq"),
+        Index("ix_feed_items_user_status", "user_id", "status"),
+    )
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    # One item per notification, however often its message is delivered.
+    notification_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    user_id: Mapped[uuid.UUID]
+    template_code: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(Text, default=None)
+    avatar: Mapped[str | None] = mapped_column(Text, default=None)
+    # unread, read or archived.
+    status: Mapped[str] = mapped_column(String(16), default="unread")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(default=None)
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class InAppDelivery(LedgerColumns, Base):
+    """The in-app worker's ledger: it runs on the gateway's database, where feeds are."""
+
+    __tablename__ = "in_app_deliveries"

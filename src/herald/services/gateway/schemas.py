@@ -109,7 +109,7 @@ class NotificationIn(Strict):
     """The seed's request body, with a recipient named in exactly one of three ways:
     a stored user (``user_id``), an address (``to``), or a topic's subscribers."""
 
-    notification_type: Literal["email", "push", "sms", "chat"]
+    notification_type: Literal["email", "push", "sms", "chat", "in_app"]
     user_id: uuid.UUID | None = None
     to: To | None = None
     topic: str | None = Field(default=None, pattern=KEY_PATTERN)
@@ -134,6 +134,10 @@ class NotificationIn(Strict):
             raise ValueError(
                 "give exactly one of 'user_id', 'to' and 'topic'"
                 + (f" (this request gives {', '.join(named)})" if named else "")
+            )
+        if self.to is not None and self.notification_type == "in_app":
+            raise ValueError(
+                "an in_app notification goes to a user's feed: give 'user_id' or 'topic'"
             )
         if self.to is not None and self.to.channel != self.notification_type:
             wanted = {

@@ -51,4 +51,6 @@ class TemplateVersion(Base):
     # Chat: the message, and Slack's Block Kit blocks (a template of a JSON array).
     text: Mapped[str | None] = mapped_column(Text, default=None)
     blocks: Mapped[str | None] = mapped_column(Text, default=None)
+    # In-app: an image URL shown beside a feed item.
+    avatar: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

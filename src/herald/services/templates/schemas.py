@@ -9,7 +9,7 @@ from herald.domain.locales import Locale
 from herald.domain.template_fields import CHANNEL_FIELDS
 from herald.kit.envelope import Input as Strict
 
-Channel = Literal["email", "push", "sms", "chat"]
+Channel = Literal["email", "push", "sms", "chat", "in_app"]
 CODE_PATTERN = r"^[a-z0-9][a-z0-9_.\-]{0,99}$"
 Source = Annotated[str, Field(max_length=64 * 1024)]
 
@@ -55,9 +55,17 @@ class ChatTemplateIn(_TemplateBase):
     )
 
 
+class InAppTemplateIn(_TemplateBase):
+    channel: Literal["in_app"]
+    title: Source = Field(min_length=1)
+    body: Source = Field(min_length=1)
+    link: Source | None = Field(default=None, description="what opens when the item is clicked")
+    avatar: Source | None = Field(default=None, description="an image URL shown beside it")
+
+
 # The channel decides the fields, in validation and in the OpenAPI schema alike.
 TemplateIn = Annotated[
-    EmailTemplateIn | PushTemplateIn | SmsTemplateIn | ChatTemplateIn,
+    EmailTemplateIn | PushTemplateIn | SmsTemplateIn | ChatTemplateIn | InAppTemplateIn,
     Field(discriminator="channel"),
 ]
 TEMPLATE_IN: TypeAdapter[Any] = TypeAdapter(TemplateIn)
@@ -102,6 +110,7 @@ class _RenderedFields(BaseModel):
     body: str | None = None
     image: str | None = None
     link: str | None = None
+    avatar: str | None = None
 
 
 class TemplateVersionOut(_RenderedFields):

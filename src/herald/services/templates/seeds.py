@@ -108,6 +108,22 @@ SEEDS: list[dict[str, str]] = [
         "locale": "fr",
         "body": "Réinitialisez votre mot de passe : {{ link }}",
     },
+    {
+        "code": "welcome",
+        "channel": "in_app",
+        "locale": "en",
+        "title": "Welcome, {{ name }}!",
+        "body": "Your account is ready. Start here.",
+        "link": "{{ link }}",
+    },
+    {
+        "code": "welcome",
+        "channel": "in_app",
+        "locale": "fr",
+        "title": "Bienvenue, {{ name }} !",
+        "body": "Votre compte est prêt. Commencez ici.",
+        "link": "{{ link }}",
+    },
 ]
 
 

@@ -99,6 +99,7 @@ async def create_user(session: AsyncSession, ctx: UsersContext, body: schemas.Us
         push_enabled=body.preferences.push,
         sms_enabled=body.preferences.sms,
         chat_enabled=body.preferences.chat,
+        in_app_enabled=body.preferences.in_app,
         phone=body.phone,
         quiet_hours=_quiet_hours(body.preferences),
         role=body.role,
@@ -168,6 +169,7 @@ async def set_preferences(
 def _prefer(user: User, preferences: schemas.Preferences) -> None:
     user.email_enabled, user.push_enabled = preferences.email, preferences.push
     user.sms_enabled, user.chat_enabled = preferences.sms, preferences.chat
+    user.in_app_enabled = preferences.in_app
     if "quiet_hours" in preferences.model_fields_set:  # omitted: left as they are
         user.quiet_hours = _quiet_hours(preferences)
 
@@ -362,6 +364,7 @@ def _contact(user: User) -> dict[str, Any]:
             "push": user.push_enabled,
             "sms": user.sms_enabled,
             "chat": user.chat_enabled,
+            "in_app": user.in_app_enabled,
         },
         "phone": user.phone,
         "quiet_hours": user.quiet_hours,

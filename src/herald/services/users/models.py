@@ -28,6 +28,7 @@ class User(Base):
     push_enabled: Mapped[bool] = mapped_column(default=True)
     sms_enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
     chat_enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
+    in_app_enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
     # E.164, for text messages.
     phone: Mapped[str | None] = mapped_column(String(16), default=None)
     # {"start": "HH:MM", "end": "HH:MM"} in the user's timezone, or None.

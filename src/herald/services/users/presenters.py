@@ -24,6 +24,7 @@ def user_out(user: User) -> dict[str, Any]:
             push=user.push_enabled,
             sms=user.sms_enabled,
             chat=user.chat_enabled,
+            in_app=user.in_app_enabled,
             quiet_hours=None
             if user.quiet_hours is None
             else schemas.QuietHoursIn(**user.quiet_hours),

@@ -62,6 +62,7 @@ class Preferences(Strict):
     push: bool = True
     sms: bool = True
     chat: bool = True
+    in_app: bool = True
     quiet_hours: QuietHoursIn | None = Field(
         default=None, description="omitted: unchanged; null: none"
     )
