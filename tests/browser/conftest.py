@@ -138,3 +138,13 @@ def page(browser: Browser, console: Console) -> Iterator[Page]:
     tab.set_default_timeout(15_000)
     yield tab
     context.close()
+
+
+@pytest.fixture(scope="module")
+def tab(browser: Browser) -> Iterator[Page]:
+    """One tab for a module's tests, with no tracking of its own."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()

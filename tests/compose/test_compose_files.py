@@ -26,6 +26,7 @@ HERALD = (
     "push-worker",
     "webhook-worker",
     "chat-worker",
+    "in-app-worker",
 )
 DATA = ("postgres", "redis", "rabbitmq")
 

@@ -64,6 +64,7 @@ def test_keda_scales_real_deployments_on_real_queues(rendered: list[dict[str, An
         "email-worker",
         "push-worker",
         "chat-worker",
+        "in-app-worker",
     }
     for s in scaled:
         assert s["spec"]["scaleTargetRef"]["name"] in deployments

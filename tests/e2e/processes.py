@@ -89,6 +89,7 @@ COMMANDS = {
     "webhook_worker": ["worker", "webhooks"],
     "sms_worker": ["worker", "sms"],
     "chat_worker": ["worker", "chat"],
+    "in_app_worker": ["worker", "in_app"],
 }
 
 

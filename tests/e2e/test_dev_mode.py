@@ -117,6 +117,7 @@ class TestDevMode:
                 "push": True,
                 "sms": True,
                 "chat": True,
+                "in_app": True,
                 "quiet_hours": None,
             }
             seen = (await client.get(f"/api/v1/users/{user['id']}", headers=me)).json()["data"]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from herald_client import sse
 
 from tests.integration.pipeline import Stack, stack_on
 from tests.integration.test_pipeline import new_key
@@ -55,24 +56,12 @@ class Events:
     """A feed's event stream, read line by line as it arrives."""
 
     def __init__(self, lines: AsyncIterator[str]) -> None:
-        self._lines = lines
+        self._events = sse.events(lines)
 
     async def next(self, timeout: float = 10.0) -> tuple[str, Any, str | None]:
-        name, data, event_id = "message", [], None
         async with asyncio.timeout(timeout):
-            async for line in self._lines:
-                if not line:
-                    if data:
-                        return name, json.loads("\n".join(data)), event_id
-                    continue
-                field, _, value = line.partition(": ")
-                if field == "event":
-                    name = value
-                elif field == "data":
-                    data.append(value)
-                elif field == "id":
-                    event_id = value
-        raise AssertionError("the stream ended")
+            found = await anext(self._events)
+        return found.event, json.loads(found.data), found.id
 
 
 @asynccontextmanager

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 
 from herald.adapters.db.engine import create_engine
 from herald.kit.db import sessionmaker
-from herald.services.gateway.models import Notification, NotificationEvent
+from herald.services.gateway.models import FeedItem, Notification, NotificationEvent
 from herald.services.gateway.retention import Retention
 from tests.clock import ManualClock
 from tests.integration.pipeline import Stack, stack_on
@@ -40,10 +40,13 @@ async def test_old_final_notifications_go_with_their_history(stack: Stack) -> No
     for _ in range(5):  # skipped at once: the user has no push device
         sent = await stack.send(stack.notification(user["id"], notification_type="push"))
         old.append(sent.json()["data"]["notification_id"])
+    shown = await stack.send(stack.notification(user["id"], notification_type="in_app"))
+    old.append(shown.json()["data"]["notification_id"])
+    await stack.until(old[-1], "delivered")
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     waiting = await stack.send(stack.notification(user["id"], send_at=tomorrow))
     assert waiting.status_code == 202, waiting.text
-    for n in old:
+    for n in old[:-1]:
         await stack.until(n, "skipped")
 
     engine = create_engine(stack.settings.database_url_for("gateway"))
@@ -54,7 +57,9 @@ async def test_old_final_notifications_go_with_their_history(stack: Stack) -> No
         assert await retention.sweep() == 0  # nothing is 30 days old yet
         clock.advance(days=31)
         events_before = await _count(sessions, NotificationEvent)
-        assert await retention.sweep() == 5  # in batches of two: 2, 2, 1
+        assert await _count(sessions, FeedItem) == 1
+        assert await retention.sweep() == 6  # in batches of two
+        assert await _count(sessions, FeedItem) == 0  # the in-app item went with it
         async with sessions() as session:
             left = list(await session.scalars(select(Notification.status)))
             history = await session.scalar(select(func.count()).select_from(NotificationEvent))

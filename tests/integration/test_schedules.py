@@ -178,6 +178,10 @@ class TestQuietHours:
         assert urgent.json()["data"]["status"] == "pending"
         await stack.until(urgent.json()["data"]["notification_id"], "delivered")
         assert len(smtp_server.received) == 1
+        # An item in the feed interrupts nobody: quiet hours do not hold it.
+        item = await stack.send(stack.notification(user["id"], notification_type="in_app"))
+        assert item.json()["data"]["status"] == "pending"
+        await stack.until(item.json()["data"]["notification_id"], "delivered")
 
         clock.set("2026-06-02T05:00:00+00:00")
         await stack.until(data["notification_id"], "delivered")
@@ -333,6 +337,7 @@ class TestRefused:
             "push": True,
             "sms": True,
             "chat": True,
+            "in_app": True,
             "quiet_hours": quiet,
         }
         cleared = await embedded.client.put(path, json={"quiet_hours": None}, headers=embedded.auth)

@@ -65,6 +65,7 @@ class TestCreateAndRead:
             "push": True,
             "sms": True,
             "chat": True,
+            "in_app": True,
             "quiet_hours": None,
         }
         assert "password" not in response.text and "password_hash" not in response.text
@@ -163,6 +164,7 @@ class TestChanges:
             "push": True,
             "sms": True,
             "chat": True,
+            "in_app": True,
             "quiet_hours": None,
         }
         assert await cache.get(key) is None
@@ -172,6 +174,7 @@ class TestChanges:
             "push": True,
             "sms": True,
             "chat": True,
+            "in_app": True,
         }
 
 

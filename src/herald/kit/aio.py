@@ -41,12 +41,20 @@ class Background:
     async def stop(self, grace: float = 10.0) -> None:
         """Cancel the task and wait for it, at most ``grace`` seconds: a task that does
         not end by then is logged with where it waits and left, so that one stuck
-        component cannot hold a whole process's shutdown."""
+        component cannot hold a whole process's shutdown. The cancel is repeated every
+        half second: a library that swallowed one (a read whose own time limit fired
+        at the same moment) meets the next."""
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=grace)
+        deadline = asyncio.get_running_loop().time() + grace
+        done: set[asyncio.Task[None]] = set()
+        while not done:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=min(0.5, left))
         if not done:
             where = "".join(
                 f"{f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}; "

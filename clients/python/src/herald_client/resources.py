@@ -13,7 +13,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
-from herald_client import models
+from herald_client import models, sse
 from herald_client._transport import Answer, Transport
 
 T = TypeVar("T", bound=BaseModel)
@@ -452,27 +452,16 @@ class Feeds(Resource):
         headers = {"Accept": "text/event-stream"}
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
-        name, data, event_id = "message", [], None
-        async for line in self._t.lines(f"/api/v1/users/{user_id}/feed/stream", headers=headers):
-            if line:
-                field, _, value = line.partition(":")
-                value = value.removeprefix(" ")
-                if field == "event":
-                    name = value
-                elif field == "data":
-                    data.append(value)
-                elif field == "id":
-                    event_id = value
-                continue
-            if data and name in ("item", "unread"):
-                found = json.loads("\n".join(data))
+        lines = self._t.lines(f"/api/v1/users/{user_id}/feed/stream", headers=headers)
+        async for event in sse.events(lines):
+            if event.event == "item":
                 yield models.FeedEvent(
-                    event=name,
-                    id=int(event_id) if event_id and name == "item" else None,
-                    item=models.FeedItemOut.model_validate(found) if name == "item" else None,
-                    unread=found.get("unread") if name == "unread" else None,
+                    event="item",
+                    id=int(event.id) if event.id else None,
+                    item=models.FeedItemOut.model_validate_json(event.data),
                 )
-            name, data, event_id = "message", [], None
+            elif event.event == "unread":
+                yield models.FeedEvent(event="unread", unread=json.loads(event.data)["unread"])
 
 
 class Users(Resource):

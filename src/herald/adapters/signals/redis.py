@@ -42,7 +42,7 @@ class RedisSignals:
                         yield None  # whatever was published while away is lost
                     resumed = True
                     while True:
-                        found = await pubsub.get_message(timeout=10.0)
+                        found = await pubsub.get_message(timeout=1.0)
                         if found is not None and found.get("type") == "message":
                             data = found["data"]
                             yield data.decode() if isinstance(data, bytes) else str(data)

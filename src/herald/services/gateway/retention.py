@@ -1,7 +1,7 @@
 """Retention: notifications older than ``HERALD_RETENTION_DAYS`` and their history are
-removed, with closed digest windows, in batches of short transactions, so that a sweep
-never holds a lock for long and replicas sweeping at once take different rows
-(``SKIP LOCKED`` on PostgreSQL).
+removed (an in-app one's feed item with it), with closed digest windows, in batches of
+short transactions, so that a sweep never holds a lock for long and replicas sweeping
+at once take different rows (``SKIP LOCKED`` on PostgreSQL).
 
 Only notifications in a final status go: one still pending or scheduled is kept,
 however old. A request_id whose notification is gone is new again: a client replaying
@@ -22,7 +22,14 @@ from herald.domain.statuses import FINAL
 from herald.kit.aio import Background
 from herald.kit.db import unit_of_work
 from herald.kit.metrics import RETENTION_REMOVED
-from herald.services.gateway.models import Digest, Notification, NotificationEvent, Schedule
+from herald.services.gateway.models import (
+    Digest,
+    FeedItem,
+    InAppDelivery,
+    Notification,
+    NotificationEvent,
+    Schedule,
+)
 
 log = structlog.get_logger(__name__)
 _FINAL = sorted(s.value for s in FINAL)
@@ -84,6 +91,11 @@ class Retention:
                     delete(NotificationEvent).where(NotificationEvent.notification_id.in_(ids))
                 )
                 await session.execute(delete(Schedule).where(Schedule.id.in_(ids)))
+                # An in-app notification's item goes with it, and its ledger row.
+                await session.execute(delete(FeedItem).where(FeedItem.notification_id.in_(ids)))
+                await session.execute(
+                    delete(InAppDelivery).where(InAppDelivery.notification_id.in_(ids))
+                )
                 gone = await session.execute(delete(Notification).where(Notification.id.in_(ids)))
                 return len(ids), int(gone.rowcount)  # type: ignore[attr-defined]
             return 0, 0

@@ -72,7 +72,7 @@ async def plan(
     found = _found(body, channel, heads)
     locale = _locale(body.template_code, found, contact.locale)
     _check_variables(body.template_code, _given(body), found.needs.get(locale))
-    return _to_user(contact, found.locales[locale], locale, skip_for(contact, channel))
+    return _to_user(contact, found.locales[locale], locale, channel)
 
 
 def route_subscriber(contact: Contact | None, heads: TemplateHeads | None, channel: str) -> Route:
@@ -87,11 +87,14 @@ def route_subscriber(contact: Contact | None, heads: TemplateHeads | None, chann
         locale = _locale(heads.code, heads, contact.locale)
     except HeraldError as exc:
         return Route(None, None, contact.recipient(), exc.error)
-    return _to_user(contact, heads.locales[locale], locale, skip_for(contact, channel))
+    return _to_user(contact, heads.locales[locale], locale, channel)
 
 
-def _to_user(contact: Contact, version: int, locale: str, skip: str | None) -> Route:
-    return Route(version, locale, contact.recipient(), skip, contact.quiet_hours, contact.timezone)
+def _to_user(contact: Contact, version: int, locale: str, channel: str) -> Route:
+    # An item in a feed interrupts nobody: it waits to be seen, not for quiet hours.
+    quiet = None if channel == Channel.IN_APP else contact.quiet_hours
+    skip = skip_for(contact, channel)
+    return Route(version, locale, contact.recipient(), skip, quiet, contact.timezone)
 
 
 def _given(body: schemas.NotificationIn) -> dict[str, Any]:

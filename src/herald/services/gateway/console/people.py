@@ -36,6 +36,7 @@ async def user(request: Request, user_id: uuid.UUID, session: Session, c: Consol
     recent = await c.api.call(
         "GET", "/api/v1/notifications/", params={"user_id": str(user_id), "limit": 10}
     )
+    feed = await c.api.call("GET", f"/api/v1/users/{user_id}/feed", params={"limit": 5})
     return render(
         request,
         "user.html",
@@ -44,6 +45,8 @@ async def user(request: Request, user_id: uuid.UUID, session: Session, c: Consol
         devices=devices,
         recent=recent.data,
         recent_total=recent.meta.get("total", 0),
+        feed=feed.data,
+        feed_meta=feed.meta,
     )
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
 import structlog
 
 from herald.domain.errors import HeraldError
+from herald.kit.aio import Background
 from herald.ports import Signals
 from herald.services.gateway.feed.store import CHANNEL
 
@@ -22,7 +23,7 @@ class FeedHub:
         self._max = max_streams
         self._waiting: dict[str, set[asyncio.Event]] = {}
         self._open = 0
-        self._task: asyncio.Task[None] | None = None
+        self._listener = Background()
         # Set when the process stops: every stream ends, and its client reconnects.
         self.draining = False
 
@@ -31,14 +32,10 @@ class FeedHub:
         return self._open
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen(), name="feed hub")
+        self._listener.start(self._listen())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._listener.stop(grace=5.0)
 
     def drain(self) -> None:
         self.draining = True

@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 _SCRIPT = Path(__file__).parent / "static" / "feed.js"
-_FEED_PATHS = re.compile(r"/api/v1/users/[^/]+/feed(/.*)?|/feed\.js")
+_FEED_PATHS = re.compile(r"/api/v1/users/[^/]+/feed(/.*)?")
 
 router = APIRouter(include_in_schema=False)
 
@@ -24,7 +24,13 @@ async def feed_script() -> Response:
         _SCRIPT.read_bytes(),
         media_type="text/javascript; charset=utf-8",
         # Short: a new Herald's element reaches pages within the hour.
-        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        headers={
+            "Cache-Control": "public, max-age=3600",
+            "X-Content-Type-Options": "nosniff",
+            # Public code any page may load as a module (which is fetched with CORS);
+            # what it reads is guarded by the feed routes' own CORS and tokens.
+            "Access-Control-Allow-Origin": "*",
+        },
     )
 
 
