@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # replaced by the owning service's name, which gives each service its own database.
     # Unset: a SQLite file in ``home``.
     database_url: str | None = None
+    # PostgreSQL is reached through a pooler in transaction mode (PgBouncer's
+    # pool_mode = transaction): no prepared statement outlives its transaction.
+    database_transaction_pooling: bool = False
     broker_url: str = "embedded://"
     redis_url: str = "memory://"
     # Prefix of every Redis key, so that several installations (or tests) can share one Redis.

@@ -187,6 +187,7 @@ class TestProduction:
             assert services[name]["restart"] == "unless-stopped", name
         for name in HERALD:
             assert services[name]["restart"] == "on-failure", name
+        assert services["gateway"]["deploy"]["replicas"] == 2  # behind nginx
         assert services["email-worker"]["deploy"]["replicas"] == 2
         assert services["push-worker"]["deploy"]["replicas"] == 2
         assert services["webhook-worker"]["deploy"]["replicas"] == 2

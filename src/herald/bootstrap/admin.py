@@ -21,7 +21,10 @@ async def service_session(settings: Settings, service: str) -> AsyncIterator[Asy
     from herald.adapters.db.engine import create_engine
     from herald.kit.db import sessionmaker, unit_of_work
 
-    engine = create_engine(settings.database_url_for(service))
+    engine = create_engine(
+        settings.database_url_for(service),
+        transaction_pooled=settings.database_transaction_pooling,
+    )
     try:
         async with unit_of_work(sessionmaker(engine)) as session:
             yield session

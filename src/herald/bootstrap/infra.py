@@ -89,7 +89,9 @@ class Infra:
     def engine(self, service: str) -> AsyncEngine:
         url = self.settings.database_url_for(service)
         if url not in self._engines:
-            self._engines[url] = create_engine(url)
+            self._engines[url] = create_engine(
+                url, transaction_pooled=self.settings.database_transaction_pooling
+            )
         return self._engines[url]
 
     def client(self, client: httpx.AsyncClient) -> httpx.AsyncClient:

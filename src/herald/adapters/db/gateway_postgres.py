@@ -18,7 +18,7 @@ from sqlalchemy import JSON, DateTime, Integer, String, TypeDecorator, Uuid, tex
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
-from herald.adapters.db.engine import postgres_driver
+from herald.adapters.db.engine import postgres_driver, single_statements
 from herald.adapters.db.gateway_sql import SqlGatewayStore, refused
 from herald.domain import webhooks
 from herald.domain.clock import utcnow
@@ -239,8 +239,8 @@ class PostgresGatewayStore(SqlGatewayStore):
     async def admit(self, batch: Sequence[Admission]) -> set[uuid.UUID]:
         if any(a.digest is not None for a in batch):
             return await super().admit(batch)  # windows joined in the same transaction
-        async with self._engine.connect() as conn:
-            return await _admit(await postgres_driver(conn), batch)  # commits by itself
+        async with self._engine.connect() as conn, single_statements(conn) as driver:
+            return await _admit(driver, batch)  # commits by itself
 
     async def _lock_group(self, session: AsyncSession, key: str) -> None:
         # Held to the transaction's end: the group's second member waits, then joins
@@ -251,11 +251,12 @@ class PostgresGatewayStore(SqlGatewayStore):
 
     async def release_due(self, now: datetime, limit: int) -> Released:
         async with self._engine.connect() as conn:
-            driver = await postgres_driver(conn)
             try:
-                claimed, queued, topics = await driver.fetchrow(RELEASE_SQL, now, limit, utcnow())
+                async with single_statements(conn) as driver:
+                    found = await driver.fetchrow(RELEASE_SQL, now, limit, utcnow())
             except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 raise StoreUnavailable(str(exc)) from exc
+            claimed, queued, topics = found
             return Released(claimed, queued, topics)
 
     async def fan_out(self, page_size: int, children: Children) -> Progress | None:

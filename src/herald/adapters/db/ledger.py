@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from herald.adapters.db.engine import postgres_driver
+from herald.adapters.db.engine import single_statements
 from herald.domain.clock import utcnow
 from herald.kit.db import insert_new
 
@@ -49,10 +49,10 @@ class PostgresLedgerStore(SqlLedgerStore):
         )
 
     async def delivered(self, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-        async with self._engine.connect() as conn:
-            rows = await (await postgres_driver(conn)).fetch(self._find_sql, list(ids))
+        async with self._engine.connect() as conn, single_statements(conn) as driver:
+            rows = await driver.fetch(self._find_sql, list(ids))
         return {r[0] for r in rows}  # asyncpg's UUID is a uuid.UUID
 
     async def record(self, ids: Sequence[uuid.UUID]) -> None:
-        async with self._engine.connect() as conn:
-            await (await postgres_driver(conn)).execute(self._record_sql, list(ids))
+        async with self._engine.connect() as conn, single_statements(conn) as driver:
+            await driver.execute(self._record_sql, list(ids))
