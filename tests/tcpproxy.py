@@ -35,12 +35,15 @@ class TcpProxy:
     def restore(self) -> None:
         self.cut = False
 
+    async def _upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(*self.target)
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.cut:
             writer.close()
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            up_reader, up_writer = await self._upstream()
         except OSError:
             writer.close()
             return
@@ -56,3 +59,27 @@ class TcpProxy:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._writers.discard(writer)
         self._writers.discard(up_writer)
+
+
+class TcpBalancer(TcpProxy):
+    """One address in front of several replicas, as a Kubernetes Service or a load
+    balancer is: each connection to the next replica in turn, and to the one after it
+    when that one does not answer (a replica killed)."""
+
+    def __init__(self, targets: list[tuple[str, int]]) -> None:
+        super().__init__(*targets[0])
+        self.targets = targets
+        self._next = 0
+
+    async def _upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        failure: OSError | None = None
+        # This connection's own turn: others start theirs while it waits to connect.
+        first, self._next = self._next, self._next + 1
+        for i in range(len(self.targets)):
+            target = self.targets[(first + i) % len(self.targets)]
+            try:
+                return await asyncio.open_connection(*target)
+            except OSError as exc:
+                failure = exc
+        assert failure is not None
+        raise failure

@@ -84,6 +84,9 @@ COMMANDS = {
     "gateway": ["serve", "gateway"],
     # A second gateway on the same database, broker and cache: a replica.
     "gateway_2": ["serve", "gateway"],
+    "users_2": ["serve", "users"],
+    "templates_2": ["serve", "templates"],
+    "email_worker_2": ["worker", "email"],
     "email_worker": ["worker", "email"],
     "push_worker": ["worker", "push"],
     "webhook_worker": ["worker", "webhooks"],
@@ -146,15 +149,20 @@ def migrate(env: Mapping[str, str]) -> None:
 
 @asynccontextmanager
 async def services(
-    values: Mapping[str, str], logs: Path, names: tuple[str, ...] = ONE_OF_EACH
+    values: Mapping[str, str],
+    logs: Path,
+    names: tuple[str, ...] = ONE_OF_EACH,
+    ports: Mapping[str, int] | None = None,
 ) -> AsyncIterator[Services]:
-    ports = {name: free_port() for name in COMMANDS}
+    """``ports``: where each service listens, when the test chose them (to put a
+    balancer in front of replicas, whose address ``values`` then gives)."""
+    ports = ports or {name: free_port() for name in COMMANDS}
     base = environment(
         {
-            **values,
             "HERALD_USERS_URL": f"http://127.0.0.1:{ports['users']}",
             "HERALD_TEMPLATES_URL": f"http://127.0.0.1:{ports['templates']}",
             "HERALD_PUBLIC_URL": f"http://127.0.0.1:{ports['gateway']}",
+            **values,
         }
     )
     await asyncio.to_thread(migrate, base)

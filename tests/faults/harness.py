@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 from bench.load import open_loop
 
-from tests.e2e.processes import Services, notification, on_servers, services
+from tests.e2e.processes import COMMANDS, Services, notification, on_servers, services
 from tests.servers import (
     AMQP,
     PG,
@@ -33,8 +33,8 @@ from tests.servers import (
     rabbit_vhost,
     unique,
 )
-from tests.smtp import SmtpServer
-from tests.tcpproxy import TcpProxy
+from tests.smtp import SmtpServer, free_port
+from tests.tcpproxy import TcpBalancer, TcpProxy
 
 API_KEY = "hk_faults_" + "k" * 40
 JWT_SECRET = "faults-jwt-secret-" + "j" * 40
@@ -43,6 +43,16 @@ USER_PASSWORD = "user-password-never-logged"
 SECRETS = (API_KEY, JWT_SECRET, PG_PASSWORD, USER_PASSWORD)
 FINAL = {"delivered", "failed"}
 NAMES = ("users", "templates", "gateway", "email_worker")
+# Two of each: the services behind balancers (as behind a Kubernetes Service), the
+# workers competing for one queue.
+REPLICATED = ("users", "users_2", "templates", "templates_2", "gateway", "gateway_2")
+REPLICATED += ("email_worker", "email_worker_2")
+# A balancer in front of each service's replicas: (what callers set, the replicas).
+BALANCED = {
+    "HERALD_USERS_URL": ("users", "users_2"),
+    "HERALD_TEMPLATES_URL": ("templates", "templates_2"),
+    "HERALD_PUBLIC_URL": ("gateway", "gateway_2"),
+}
 RESULTS = Path(__file__).resolve().parents[2] / "build" / "faults.json"
 
 
@@ -63,7 +73,8 @@ class Faulty:
         """Secrets found in any service's log."""
         found = []
         logs = list(self.logs.glob("*.log"))
-        assert len(logs) == len(NAMES) and all(log.stat().st_size for log in logs), logs
+        assert len(logs) == len(self.services.processes), logs
+        assert all(log.stat().st_size for log in logs), logs
         for log in logs:
             text = log.read_text(errors="replace")
             found += [f"{log.name}: {secret[:12]}…" for secret in SECRETS if secret in text]
@@ -71,7 +82,9 @@ class Faulty:
 
 
 @asynccontextmanager
-async def faulty(logs: Path, **extra: str) -> AsyncIterator[Faulty]:
+async def faulty(logs: Path, *, replicas: bool = False, **extra: str) -> AsyncIterator[Faulty]:
+    """``replicas``: two of every service, the test's client and the gateways calling
+    users and templates through balancers."""
     need("Redis", REDIS)
     name, prefix = unique("herald_f"), unique("herald_f")
     proxies = {
@@ -104,11 +117,20 @@ async def faulty(logs: Path, **extra: str) -> AsyncIterator[Faulty]:
             HERALD_BREAKER_RESET_SECONDS="2",
             **extra,
         )
+        ports = {name: free_port() for name in COMMANDS}
+        balancers = []
+        if replicas:
+            for setting, names in BALANCED.items():
+                balancer = TcpBalancer([("127.0.0.1", ports[n]) for n in names])
+                await balancer.start()
+                balancers.append(balancer)
+                values[setting] = f"http://127.0.0.1:{balancer.port}"
+        front = values.get("HERALD_PUBLIC_URL", f"http://127.0.0.1:{ports['gateway']}")
         try:
             async with (
-                services(values, logs, NAMES) as running,
+                services(values, logs, REPLICATED if replicas else NAMES, ports) as running,
                 httpx.AsyncClient(
-                    base_url=running.url("gateway"),
+                    base_url=front,
                     headers={"Authorization": f"Bearer {API_KEY}"},
                     timeout=10,
                 ) as client,
@@ -132,7 +154,7 @@ async def faulty(logs: Path, **extra: str) -> AsyncIterator[Faulty]:
                 assert wrong.status_code == 401, wrong.text
                 yield stack
         finally:
-            for proxy in proxies.values():
+            for proxy in [*proxies.values(), *balancers]:
                 await proxy.stop()
             smtp.stop()
             await drop_redis_prefix(prefix)
@@ -193,6 +215,8 @@ async def statuses(client: httpx.AsyncClient, ids: list[str]) -> dict[str, dict[
         for nid, reply in zip(batch, replies, strict=True):
             if isinstance(reply, httpx.Response) and reply.status_code == 200:
                 found[nid] = reply.json()["data"]
+            else:  # shown for what is not final at the end
+                found[nid] = {"status": None, "read": repr(reply)[:300]}
     return found
 
 
@@ -202,7 +226,7 @@ async def tally(scenario: str, stack: Faulty, load: Load, timeout: float = 120) 
     while True:
         found = await statuses(stack.client, load.accepted)
         received = Counter(m["X-Herald-Notification-Id"] for m in stack.smtp.received)
-        status = {nid: body["status"] for nid, body in found.items()}
+        status = {nid: body["status"] for nid, body in found.items() if body["status"]}
         final = [nid for nid in load.accepted if status.get(nid) in FINAL]
         arrived = all(received[nid] for nid in final if status[nid] == "delivered")
         if (len(final) == len(load.accepted) and arrived) or time.monotonic() - began > timeout:
@@ -220,10 +244,12 @@ async def tally(scenario: str, stack: Faulty, load: Load, timeout: float = 120) 
         lost=len(accepted - delivered - failed),
         duplicates=sum(received[nid] - 1 for nid in delivered),
         not_final=len(accepted) - len(final),
-        retried=sum(1 for body in found.values() if body.get("attempts", 0) > 1),
+        retried=sum(1 for body in found.values() if (body.get("attempts") or 0) > 1),
         seconds_to_drain=round(time.monotonic() - began, 1),
     )
     record(row)
+    for nid in [n for n in load.accepted if status.get(n) not in FINAL][:5]:
+        print(f"not final: {nid} {found.get(nid)}")  # what a failing scenario shows
     return row
 
 

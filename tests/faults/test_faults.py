@@ -1,4 +1,4 @@
-"""Six faults under steady load. Each ends with nothing lost, every accepted
+"""Seven faults under steady load. Each ends with nothing lost, every accepted
 notification in a final status, and no secret in any log; duplicates are reported
 (build/faults.json, docs/reliability.md)."""
 
@@ -49,6 +49,26 @@ class TestFaults:
         # Every request that got a 202 is delivered; the others got no answer at all.
         assert row.delivered == row.accepted
         assert set(row.refused) <= {"ConnectError", "RemoteProtocolError", "ReadError"}, row
+
+    async def test_one_replica_of_each_killed_under_load(self, tmp_path: Path) -> None:
+        """Two of every service (users, templates and gateways behind balancers, two
+        email workers on one queue); one of each is killed with SIGKILL mid-load and
+        not restarted. The other of each carries on."""
+        async with faulty(tmp_path, replicas=True) as stack:
+            load = Load(stack, RATE)
+
+            async def kill_one_of_each() -> None:
+                for name in ("email_worker", "users", "templates", "gateway"):
+                    await asyncio.to_thread(stack.services[name].kill, signal.SIGKILL)
+                    await asyncio.sleep(1)
+
+            await during(load, 14, kill_one_of_each)
+            row = await tally("one replica of each SIGKILL under load", stack, load)
+        settled(row, stack)
+        assert row.delivered == row.accepted
+        assert row.duplicates == 0, row
+        # Only what the killed gateway was answering gets no answer; nothing else fails.
+        assert set(row.refused) <= {"RemoteProtocolError", "ReadError"}, row
 
     async def test_rabbitmq_unreachable(self, tmp_path: Path) -> None:
         async with faulty(tmp_path) as stack:

@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.kit.app import create_app
 from herald.kit.auth import Keys
-from herald.kit.db import sessionmaker, unit_of_work
+from herald.kit.db import sessionmaker
 from herald.kit.health import Check
 from herald.services.templates.handlers import TemplatesContext
 from herald.services.templates.routes import internal, router
-from herald.services.templates.seeds import seed
+from herald.services.templates.seeds import seed_once
 
 SERVICE = "templates"
 log = structlog.get_logger(__name__)
@@ -33,8 +33,7 @@ def build(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with unit_of_work(sessions) as session:
-            added = await seed(session, ctx)
+        added = await seed_once(sessions, ctx)
         if added:
             log.info("templates.seeded", count=added)
         yield

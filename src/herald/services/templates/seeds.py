@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from herald.domain.errors import HeraldError
+from herald.kit.db import unit_of_work
 from herald.services.templates import handlers, schemas
 from herald.services.templates.repositories import TemplateRepository
 
@@ -135,3 +138,20 @@ async def seed(session: AsyncSession, ctx: handlers.TemplatesContext) -> int:
         body = schemas.TEMPLATE_IN.validate_python({**entry, "default_locale": "en"})
         await handlers.save(session, ctx, body)
     return len(SEEDS)
+
+
+async def seed_once(
+    sessions: async_sessionmaker[AsyncSession], ctx: handlers.TemplatesContext
+) -> int:
+    """``seed`` in its own transaction, as the templates service does at start.
+    Replicas starting together may both find no templates and both add them: the one
+    that loses the race (a duplicate template, or a version the other one saved first:
+    409) finds the winner's on its second look."""
+    for attempt in (1, 2):
+        try:
+            async with unit_of_work(sessions) as session:
+                return await seed(session, ctx)
+        except (IntegrityError, HeraldError) as exc:
+            if attempt == 2 or (isinstance(exc, HeraldError) and exc.status_code != 409):
+                raise
+    return 0
