@@ -521,6 +521,11 @@ class TestVariables:
     async def test_a_template_read_without_a_channel_is_every_channel(self, stack: Stack) -> None:
         found = await stack.client.get("/api/v1/templates/welcome", headers=stack.auth)
         assert found.status_code == 200, found.text
-        assert sorted(t["channel"] for t in found.json()["data"]) == ["email", "push", "sms"]
+        assert sorted(t["channel"] for t in found.json()["data"]) == [
+            "email",
+            "in_app",
+            "push",
+            "sms",
+        ]
         none = await stack.client.get("/api/v1/templates/nothing-here", headers=stack.auth)
         assert none.status_code == 404

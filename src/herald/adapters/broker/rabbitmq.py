@@ -16,6 +16,7 @@ import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import aio_pika
 import aiormq
@@ -107,11 +108,27 @@ class RabbitDelivery:
 
 
 class RabbitBroker:
-    """Broker port on RabbitMQ; reconnects by itself and keeps its consumers."""
+    """Broker port on RabbitMQ; reconnects by itself and keeps its consumers.
 
-    def __init__(self, url: str, *, reconnect_seconds: float = 1.0) -> None:
-        self._url = url
+    ``url`` may name several nodes of a cluster, comma-separated. Herald connects to
+    the first that answers; when its node has been unreachable for
+    ``failover_seconds`` it drops that connection and connects to the next node, and
+    declares and consumes there as at start. Quorum queues are replicated across the
+    cluster, so the next node has every message; what was in flight on the lost
+    connection is redelivered (unacknowledged) or published again (unconfirmed)."""
+
+    # The longest a publish waits for the broker's confirm before it is refused (and
+    # the outbox relay tries again): a confirm that never comes must not hold it.
+    CONFIRM_SECONDS = 10.0
+
+    def __init__(
+        self, url: str, *, reconnect_seconds: float = 1.0, failover_seconds: float = 3.0
+    ) -> None:
+        self._urls = [u.strip() for u in url.split(",") if u.strip()]
+        self._turn = 0  # the node connected to, or tried next
         self._reconnect = reconnect_seconds
+        self._failover = failover_seconds
+        self._watcher: asyncio.Task[None] | None = None
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._queues: dict[str, AbstractQueue] = {}
@@ -120,8 +137,16 @@ class RabbitBroker:
         self._connected = asyncio.Event()
         self._connector: asyncio.Task[None] | None = None
 
+    @property
+    def node(self) -> str:
+        """The node connected to (or tried next), without its credentials."""
+        parsed = urlsplit(self._urls[self._turn % len(self._urls)])
+        return f"{parsed.hostname}:{parsed.port or 5672}"
+
     async def start(self) -> None:
         self._connector = asyncio.create_task(self._connect_forever())
+        if len(self._urls) > 1:
+            self._watcher = asyncio.create_task(self._watch())
 
     async def wait_connected(self) -> None:
         await self._connected.wait()
@@ -132,12 +157,40 @@ class RabbitBroker:
                 await self._connect()
                 return
             except (OSError, aio_pika.exceptions.AMQPError) as exc:
-                log.warning("broker.rabbitmq.connect_failed", error=str(exc))
-                await asyncio.sleep(self._reconnect)
+                log.warning("broker.rabbitmq.connect_failed", node=self.node, error=str(exc))
+                self._turn += 1  # the next node, if there are several
+                await asyncio.sleep(self._reconnect / len(self._urls))
+
+    async def _watch(self) -> None:
+        """Move to the next node when this one has been unreachable for a while (the
+        robust connection alone would wait for this node to come back)."""
+        down_since: float | None = None
+        while True:
+            await asyncio.sleep(0.5)
+            connection = self._connection
+            if connection is None or connection.connected.is_set():
+                down_since = None
+                continue
+            now = asyncio.get_running_loop().time()
+            down_since = down_since or now
+            if now - down_since < self._failover:
+                continue
+            lost = self.node
+            self._connected.clear()
+            self._connection, self._channel = None, None
+            self._queues.clear()
+            self._delay_queues.clear()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), 2)
+            self._turn += 1
+            log.warning("broker.rabbitmq.failover", lost=lost, trying=self.node)
+            await self._connect_forever()
+            down_since = None
 
     async def _connect(self) -> None:
         hold_more_frames()
-        connection = await aio_pika.connect_robust(self._url, reconnect_interval=self._reconnect)
+        url = self._urls[self._turn % len(self._urls)]
+        connection = await aio_pika.connect_robust(url, reconnect_interval=self._reconnect)
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.declare_exchange(
             EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
@@ -157,9 +210,13 @@ class RabbitBroker:
         for queue, handler, prefetch in self._consumers:
             await self._start_consumer(queue, handler, prefetch)
         self._connected.set()
-        log.info("broker.rabbitmq.connected")
+        log.info("broker.rabbitmq.connected", node=self.node)
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         if self._connector is not None:
             self._connector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -189,29 +246,52 @@ class RabbitBroker:
     async def publish_raw(
         self, message: aio_pika.Message, routing_key: str, *, exchange: str | None = None
     ) -> None:
-        if not self._connected.is_set() or self._channel is None:
+        connection = self._connection
+        if not self._connected.is_set() or self._channel is None or connection is None:
             raise BrokerUnavailable("RabbitMQ is not connected")
+        if not connection.connected.is_set():
+            # Refused at once while the connection is down, rather than waiting for it
+            # to return (it may not: the next node may be where the publish goes).
+            raise BrokerUnavailable(f"RabbitMQ node {self.node} is unreachable")
         try:
-            # The concrete channel, whose basic_publish takes ``wait``.
-            channel = cast(aiormq.Channel, await self._channel.get_underlay_channel())
-            # wait=False: by default the channel's lock is held until the connection's
-            # writer task has put the frames on the socket, so a channel publishes one
-            # message per turn of the event loop. On a loop busy with requests that
-            # made a batch of 500 outbox rows take 1 to 3 s. The broker's confirm,
-            # awaited here all the same, is what says the message is safe.
-            confirmation = await channel.basic_publish(
-                message.body,
-                exchange=EXCHANGE if exchange is None else exchange,
-                routing_key=routing_key,
-                properties=message.properties,
-                mandatory=True,
-                wait=False,
-            )
+            async with asyncio.timeout(self.CONFIRM_SECONDS):
+                confirmation = await self._publish_raw(
+                    self._channel, message, routing_key, exchange
+                )
+        except TimeoutError as exc:
+            raise BrokerUnavailable(
+                f"RabbitMQ did not confirm within {self.CONFIRM_SECONDS:.0f} s"
+            ) from exc
         except (OSError, aio_pika.exceptions.AMQPError, RuntimeError) as exc:
             raise BrokerUnavailable(f"RabbitMQ did not confirm: {exc}") from exc
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
             # Returned (mandatory) because no queue is bound for the routing key.
             raise BrokerUnavailable(f"RabbitMQ could not route a message to '{routing_key}'")
+
+    async def _publish_raw(
+        self,
+        robust: AbstractRobustChannel,
+        message: aio_pika.Message,
+        routing_key: str,
+        exchange: str | None,
+    ) -> Any:
+        # A robust channel whose connection is gone waits for it to come back, which a
+        # connection left for another node never does: hence publish_raw's time limit.
+        # The concrete channel, whose basic_publish takes ``wait``.
+        channel = cast(aiormq.Channel, await robust.get_underlay_channel())
+        # wait=False: by default the channel's lock is held until the connection's
+        # writer task has put the frames on the socket, so a channel publishes one
+        # message per turn of the event loop. On a loop busy with requests that made a
+        # batch of 500 outbox rows take 1 to 3 s. The broker's confirm, awaited here all
+        # the same, is what says the message is safe.
+        return await channel.basic_publish(
+            message.body,
+            exchange=EXCHANGE if exchange is None else exchange,
+            routing_key=routing_key,
+            properties=message.properties,
+            mandatory=True,
+            wait=False,
+        )
 
     async def publish(self, messages: Sequence[Outgoing]) -> None:
         # Publishing concurrently lets the confirms of a batch arrive together
@@ -269,8 +349,12 @@ class RabbitBroker:
             raise BrokerUnavailable("RabbitMQ is not connected")
         # aio-pika answers a passive declare of a known queue from its own cache;
         # the underlying channel asks the broker.
-        underlay = await self._channel.get_underlay_channel()
-        declared = await underlay.queue_declare(queue, passive=True)
+        try:
+            async with asyncio.timeout(self.CONFIRM_SECONDS):
+                underlay = await self._channel.get_underlay_channel()
+                declared = await underlay.queue_declare(queue, passive=True)
+        except TimeoutError as exc:
+            raise BrokerUnavailable("RabbitMQ did not answer") from exc
         return int(declared.message_count or 0)
 
     async def take(self, queue: str, limit: int) -> list[Delivery]:
