@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test lint bench bench-audiences bench-schedules bench-webhooks compose-test screenshots clean
+.PHONY: dev test lint bench bench-audiences bench-schedules bench-replicas bench-webhooks compose-test screenshots clean
 
 # Running Herald needs Herald alone; the checks add their tools on top.
 $(VENV)/.runnable: pyproject.toml
@@ -46,6 +46,11 @@ bench-audiences: $(VENV)/.installed
 
 bench-schedules: $(VENV)/.installed
 	$(BIN)/python -m bench.schedules
+
+# End-to-end email with one and with two replicas of the gateway and the email worker
+# (docs/scaling.md); about six minutes.
+bench-replicas: $(VENV)/.installed
+	$(BIN)/python -m bench.replicas
 
 # Webhook events delivered by the webhook worker beside bare HTTP clients posting to
 # the same receiver (docs/benchmarks.md); about a minute. wrk comes from Debian.

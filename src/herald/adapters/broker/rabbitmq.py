@@ -2,9 +2,12 @@
 
 Topology (SPEC.md §4): the durable direct exchange ``notifications.direct`` and quorum
 queues ``email.queue``, ``push.queue``, ``failed.queue`` and ``status.queue``. Retries
-wait in classic delay queues named by a power-of-two bucket of their delay
-(``email.queue.delay.b13`` holds waits of 4 to 8 s); each message carries its own
-expiration and dead-letters back to its work queue when it expires. Bucketing keeps
+wait in delay queues named by a power-of-two bucket of their delay
+(``email.queue.retry.b13`` holds waits of 4 to 8 s); each message carries its own
+expiration and dead-letters back to its work queue when it expires. They are quorum
+queues too, replicated on a cluster, dead-lettering at least once (which RabbitMQ
+allows only with ``reject-publish`` overflow); the classic ``….delay.b*`` queues of
+earlier versions empty themselves the same way and are no longer used. Bucketing keeps
 RabbitMQ's head-of-line expiry from holding a short wait behind a long one by more
 than a factor of two (https://www.rabbitmq.com/docs/ttl#per-message-ttl-caveats).
 """
@@ -228,16 +231,20 @@ class RabbitBroker:
 
     async def delay_queue(self, queue: str, delay: float) -> str:
         bucket = max(0, math.ceil(math.log2(max(delay, 0.001) * 1000)))
-        name = f"{queue}.delay.b{bucket}"
+        name = f"{queue}.retry.b{bucket}"
         if name not in self._delay_queues:
             assert self._channel is not None
             await self._channel.declare_queue(
                 name,
                 durable=True,
                 arguments={
-                    "x-queue-type": "classic",
+                    "x-queue-type": "quorum",
                     "x-dead-letter-exchange": EXCHANGE,
                     "x-dead-letter-routing-key": ROUTING_KEYS.get(queue, queue),
+                    # An expired wait goes back to its queue at least once, never lost
+                    # on the way (the default for quorum queues is at most once).
+                    "x-dead-letter-strategy": "at-least-once",
+                    "x-overflow": "reject-publish",
                 },
             )
             self._delay_queues.add(name)
