@@ -58,6 +58,8 @@ class TestObservabilityProfile:
             ("email-worker", 8003),
             ("push-worker", 8004),
             ("webhook-worker", 8005),
+            ("chat-worker", 8007),
+            ("in-app-worker", 8008),
         }
 
     def test_dashboard_and_alerts_query_metrics_herald_exports(self) -> None:

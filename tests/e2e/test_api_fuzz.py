@@ -57,6 +57,10 @@ class TestApiFuzz:
             "examples,fuzzing",
             "--request-timeout",
             "10",
+            # A feed's event stream stays open by design: every generated request would
+            # wait out the timeout. test_in_app.py tests it, refusals included.
+            "--exclude-path-regex",
+            "/feed/stream$",
             "--no-color",
         ]
         result = await asyncio.to_thread(
@@ -64,7 +68,8 @@ class TestApiFuzz:
         )
         report = result.stdout[-6000:]
         assert result.returncode == 0, report
-        # Every operation really was exercised
-        selected = re.search(r"Selected: (\d+)/\1", report)
-        assert selected is not None and int(selected.group(1)) >= 38, report
+        # Every operation but the stream really was exercised
+        selected = re.search(r"Selected: (\d+)/(\d+)", report)
+        assert selected is not None, report
+        assert int(selected.group(1)) == int(selected.group(2)) - 1 >= 38, report
         assert f"Tested: {selected.group(1)}" in report, report

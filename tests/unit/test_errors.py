@@ -65,10 +65,11 @@ class _Engine:
 async def test_the_postgres_adapter_speaks_in_the_ports_errors(
     monkeypatch: pytest.MonkeyPatch, error: Exception, becomes: type[Exception]
 ) -> None:
-    async def driver(_: object) -> _Driver:
-        return _Driver(error)
+    @asynccontextmanager
+    async def driver(_: object) -> AsyncIterator[_Driver]:
+        yield _Driver(error)
 
-    monkeypatch.setattr(gateway_postgres, "postgres_driver", driver)
+    monkeypatch.setattr(gateway_postgres, "single_statements", driver)
     store = gateway_postgres.PostgresGatewayStore(_Engine())  # type: ignore[arg-type]
     with pytest.raises(becomes):
         await store.admit([])
