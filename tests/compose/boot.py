@@ -239,18 +239,7 @@ def deliver(values: dict[str, str], stack: Stack) -> None:
         )
         assert status["status"] == "delivered", status
         log(f"notification {notification_id} delivered")
-        # The same user's feed, through the in-app worker's container.
         user_id = user.json()["data"]["id"]
-        shown = client.post(
-            "/api/v1/notifications/", json={**notification(user_id), "notification_type": "in_app"}
-        )
-        assert shown.status_code == 202, shown.text
-        feed = poll(
-            lambda: client.get(f"/api/v1/users/{user_id}/feed").json(),
-            done=lambda found: bool(found["data"]),
-        )
-        assert feed["data"][0]["title"] == "Welcome, Ada!" and feed["meta"]["unread"] == 1
-        log("in-app item in the user's feed")
         attempts = poll(
             lambda: client.get(f"/api/v1/webhooks/{hook['id']}/deliveries").json()["data"],
             done=bool,
@@ -279,6 +268,19 @@ def deliver(values: dict[str, str], stack: Stack) -> None:
         )
     assert messages, f"nothing for {address} in Mailpit"
     log(f"Mailpit holds it: {messages[0]['Subject']!r} to {address}")
+    # The same user's feed, through the in-app worker's container (after the webhook
+    # check above, which counts the one event it expects).
+    with httpx.Client(base_url=gateway, headers=auth, timeout=10) as client:
+        shown = client.post(
+            "/api/v1/notifications/", json={**notification(user_id), "notification_type": "in_app"}
+        )
+        assert shown.status_code == 202, shown.text
+        feed = poll(
+            lambda: client.get(f"/api/v1/users/{user_id}/feed").json(),
+            done=lambda found: bool(found["data"]),
+        )
+        assert feed["data"][0]["title"] == "Welcome, Ada!" and feed["meta"]["unread"] == 1
+    log("in-app item in the user's feed")
 
 
 def console(values: dict[str, str]) -> None:
