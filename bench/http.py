@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,12 @@ class Answer:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+class Poster(Protocol):
+    """What a load phase posts through: one client, or several taking turns."""
+
+    async def post(self, path: str, payload: Any) -> Answer: ...
 
 
 _Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]

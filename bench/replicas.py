@@ -32,7 +32,7 @@ API_KEY = "hk_bench_replicas_" + "k" * 40
 HERALD = ("gateway", "email_worker", "users", "templates")
 
 
-class Alternating(LoadClient):
+class Alternating:
     """Posts to each gateway in turn, as a load balancer spreads requests."""
 
     def __init__(self, clients: list[LoadClient]) -> None:

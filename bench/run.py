@@ -36,7 +36,7 @@ from tests.pushserver import PushServer
 from tests.smtp import free_port
 
 from bench import ceilings, independent
-from bench.http import Answer, LoadClient
+from bench.http import Answer, LoadClient, Poster
 from bench.load import open_loop
 from bench.sink import SinkProcess
 from bench.stack import five_services
@@ -120,7 +120,7 @@ def memory(stack: Services) -> dict[str, float]:
 
 
 async def end_to_end(
-    client: LoadClient,
+    client: Poster,
     count: int,
     body: Callable[[], dict[str, Any]],
     key: Callable[[dict[str, Any], Answer], str],

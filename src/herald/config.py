@@ -48,6 +48,11 @@ class TwilioAccount:
     base_url: str
 
 
+def _origins(value: str) -> list[str]:
+    """Comma-separated origins, each without a trailing slash."""
+    return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+
+
 class Settings(BaseSettings):
     # An empty variable counts as unset: Compose passes ``${HERALD_X:-}`` as "".
     model_config = SettingsConfigDict(
@@ -197,12 +202,12 @@ class Settings(BaseSettings):
 
     @property
     def feed_origin_list(self) -> list[str]:
-        return [o.strip().rstrip("/") for o in self.feed_origins.split(",") if o.strip()]
+        return _origins(self.feed_origins)
 
     @field_validator("feed_origins")
     @classmethod
-    def _origins(cls, value: str) -> str:
-        for origin in (o.strip().rstrip("/") for o in value.split(",") if o.strip()):
+    def _readable_origins(cls, value: str) -> str:
+        for origin in _origins(value):
             if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port])")
         return value

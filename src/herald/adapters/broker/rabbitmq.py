@@ -32,6 +32,7 @@ from aio_pika.abc import (
 )
 
 from herald.domain.messages import EXCHANGE, FAILED_QUEUE, ROUTING_KEYS
+from herald.kit.aio import Background
 from herald.ports import (
     DELIVERY_LIMIT,
     BrokerUnavailable,
@@ -131,25 +132,30 @@ class RabbitBroker:
         self._turn = 0  # the node connected to, or tried next
         self._reconnect = reconnect_seconds
         self._failover = failover_seconds
-        self._watcher: asyncio.Task[None] | None = None
+        self._watcher = Background()
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._queues: dict[str, AbstractQueue] = {}
         self._delay_queues: set[str] = set()
         self._consumers: list[tuple[str, Handler, int]] = []
         self._connected = asyncio.Event()
-        self._connector: asyncio.Task[None] | None = None
+        self._connector = Background()
+
+    @property
+    def _url(self) -> str:
+        """The node connected to, or tried next."""
+        return self._urls[self._turn % len(self._urls)]
 
     @property
     def node(self) -> str:
-        """The node connected to (or tried next), without its credentials."""
-        parsed = urlsplit(self._urls[self._turn % len(self._urls)])
+        """``_url`` without its credentials."""
+        parsed = urlsplit(self._url)
         return f"{parsed.hostname}:{parsed.port or 5672}"
 
     async def start(self) -> None:
-        self._connector = asyncio.create_task(self._connect_forever())
+        self._connector.start(self._connect_forever())
         if len(self._urls) > 1:
-            self._watcher = asyncio.create_task(self._watch())
+            self._watcher.start(self._watch())
 
     async def wait_connected(self) -> None:
         await self._connected.wait()
@@ -179,10 +185,7 @@ class RabbitBroker:
             if now - down_since < self._failover:
                 continue
             lost = self.node
-            self._connected.clear()
-            self._connection, self._channel = None, None
-            self._queues.clear()
-            self._delay_queues.clear()
+            self._drop()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), 2)
             self._turn += 1
@@ -192,8 +195,7 @@ class RabbitBroker:
 
     async def _connect(self) -> None:
         hold_more_frames()
-        url = self._urls[self._turn % len(self._urls)]
-        connection = await aio_pika.connect_robust(url, reconnect_interval=self._reconnect)
+        connection = await aio_pika.connect_robust(self._url, reconnect_interval=self._reconnect)
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.declare_exchange(
             EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
@@ -215,19 +217,21 @@ class RabbitBroker:
         self._connected.set()
         log.info("broker.rabbitmq.connected", node=self.node)
 
-    async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-        if self._connector is not None:
-            self._connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
-        if self._connection is not None:
-            await self._connection.close()
-        self._connection = None
+    def _drop(self) -> AbstractRobustConnection | None:
+        """Forget the connection and what was declared on it; the connection, to close."""
+        connection = self._connection
         self._connected.clear()
+        self._connection, self._channel = None, None
+        self._queues.clear()
+        self._delay_queues.clear()
+        return connection
+
+    async def close(self) -> None:
+        await self._watcher.stop()
+        await self._connector.stop()
+        connection = self._drop()
+        if connection is not None:
+            await connection.close()
 
     async def delay_queue(self, queue: str, delay: float) -> str:
         bucket = max(0, math.ceil(math.log2(max(delay, 0.001) * 1000)))

@@ -102,8 +102,9 @@ async def postgres_driver(conn: AsyncConnection) -> Any:
 async def single_statements(conn: AsyncConnection) -> AsyncIterator[Any]:
     """``postgres_driver`` for statements that commit by themselves: in a transaction
     of their own behind a transaction pooler (see ``create_engine``), as they are."""
-    driver = await postgres_driver(conn)
-    if not (await conn.get_raw_connection()).info.get(_POOLED):
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    if not raw.info.get(_POOLED):
         yield driver
         return
     async with driver.transaction():

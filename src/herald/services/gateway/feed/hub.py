@@ -27,10 +27,6 @@ class FeedHub:
         # Set when the process stops: every stream ends, and its client reconnects.
         self.draining = False
 
-    @property
-    def streams(self) -> int:
-        return self._open
-
     async def start(self) -> None:
         self._listener.start(self._listen())
 

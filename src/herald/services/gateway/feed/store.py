@@ -84,6 +84,12 @@ class FeedStore:
         count = select(func.count()).where(_shown(user_id, "unread"))
         return int((await session.execute(count)).scalar_one())
 
+    @staticmethod
+    async def _last(session: AsyncSession, user_id: uuid.UUID) -> int:
+        """The newest ``seq`` of a user's feed, 0 for an empty one."""
+        last = select(func.max(FeedItem.seq)).where(FeedItem.user_id == user_id)
+        return int((await session.execute(last)).scalar_one() or 0)
+
     async def page(
         self, user_id: uuid.UUID, status: FeedStatus | None, *, offset: int, limit: int
     ) -> tuple[list[FeedItem], int, int, int]:
@@ -99,12 +105,11 @@ class FeedStore:
                 .limit(limit)
             )
             total = (await session.execute(select(func.count()).where(where))).scalar_one()
-            last = select(func.max(FeedItem.seq)).where(FeedItem.user_id == user_id)
             return (
                 list(rows),
                 int(total),
                 await self._unread(session, user_id),
-                int((await session.execute(last)).scalar_one() or 0),
+                await self._last(session, user_id),
             )
 
     async def since(self, user_id: uuid.UUID, after: int, limit: int) -> tuple[list[FeedItem], int]:
@@ -120,8 +125,7 @@ class FeedStore:
 
     async def last_seq(self, user_id: uuid.UUID) -> int:
         async with self._sessions() as session:
-            last = select(func.max(FeedItem.seq)).where(FeedItem.user_id == user_id)
-            return int((await session.execute(last)).scalar_one() or 0)
+            return await self._last(session, user_id)
 
     async def mark(self, user_id: uuid.UUID, notification_id: uuid.UUID, mark: Mark) -> FeedItem:
         async with unit_of_work(self._sessions) as session:
