@@ -87,6 +87,18 @@ async def released(dsn: str, due: datetime, count: int) -> dict[str, Any]:
     }
 
 
+async def delivered_by(dsn: str, due: datetime, seconds: float) -> int:
+    """How many of them were delivered ``seconds`` after ``due``: what giving the
+    release priority costs delivery, if anything."""
+    await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds() + seconds))
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = "SELECT count(*) FROM notifications WHERE status = 'delivered' AND send_at = $1"
+        return int(await conn.fetchval(found, due))
+    finally:
+        await conn.close()
+
+
 def cpu_percent(
     before: dict[tuple[str, int], float], after: dict[tuple[str, int], float], seconds: float
 ) -> dict[str, float]:
@@ -176,7 +188,9 @@ async def main(count: int, idle_seconds: float, workers: bool) -> dict[str, Any]
             result["accepted_before_due_s"] = round((due - datetime.now(UTC)).total_seconds(), 1)
             assert datetime.now(UTC) < due, "accepting took past the due second"
             result["scheduled_for_one_second"] = count
-            result["release"] = await released(gateway_dsn, due, count)
+            result["release"], result["delivered_10s_after_due"] = await asyncio.gather(
+                released(gateway_dsn, due, count), delivered_by(gateway_dsn, due, 10.0)
+            )
             result["memory_after_mb"] = memory(stack)
     finally:
         await sink.stop()
@@ -203,6 +217,7 @@ def table(result: dict[str, Any]) -> str:
         f"{'':<34}{r['first_after_due_s']:>6.2f} {r['p50_after_due_s']:>6.2f}"
         f" {r['p99_after_due_s']:>6.2f} {r['last_after_due_s']:>6.2f}"
         f"   ({r['released_per_s']}/s)",
+        f"delivered 10 s after the due second: {result['delivered_10s_after_due']}",
         "",
         "idle CPU, % of one core: "
         + ", ".join(f"{k} {v}" for k, v in result["idle_cpu_percent_of_a_core"].items()),

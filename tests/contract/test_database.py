@@ -252,6 +252,46 @@ class TestIntakeAndRelay:
             await broker.close()
             await engine.dispose()
 
+    async def test_the_relay_gives_way_to_a_release_one_batch_per_wake_up(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        settings = Settings(database_url=database_url, jwt_secret="x" * 40)
+        await migrate(settings, ["gateway"])
+        engine = create_engine(database_url)
+        broker = EmbeddedBroker(tmp_path / "queue.db")
+        await broker.start()
+        store = make_gateway_store(engine)
+        # Idle for a minute: only a wake-up moves it on within this test.
+        relay = OutboxRelay(store, broker, batch_size=2, idle_seconds=60)
+        relay.GIVE_WAY_SECONDS = 0.5
+        queue = WORK_QUEUES[Channel.EMAIL]
+        try:
+            admitted = [await _admission(engine, f"r-{i}") for i in range(7)]
+            assert await Intake(store, relay)._store(admitted) == [True] * 7
+
+            async def published(expected: int) -> None:
+                async def reached() -> None:
+                    while await broker.depth(queue) < expected:
+                        await asyncio.sleep(0.02)
+
+                await asyncio.wait_for(reached(), 5)
+                await asyncio.sleep(0.2)  # and no more than that
+                assert await broker.depth(queue) == expected
+
+            relay.give_way()
+            await relay.start()
+            await published(2)  # one full batch, then it waits
+            relay.give_way()
+            relay.wake()
+            await published(4)
+            await asyncio.sleep(0.5)  # the last give_way has lapsed
+            relay.wake()
+            await published(7)  # batch after batch again
+        finally:
+            await relay.stop()
+            await broker.close()
+            await engine.dispose()
+
     async def test_status_events_move_notifications_in_time_order(
         self, database_url: str, tmp_path: Path
     ) -> None:

@@ -16,7 +16,7 @@ from herald.bootstrap import make_gateway_store, migrate
 from herald.config import Settings
 from herald.domain.messages import SendNotification
 from herald.services.gateway.models import Digest, Notification, NotificationEvent, OutboxMessage
-from herald.services.gateway.scheduler import compose
+from herald.services.gateway.scheduler import Scheduler, compose
 from herald.services.gateway.store import GatewayStore
 from tests.clock import ManualClock
 from tests.contract.test_database import _admission, database_url  # noqa: F401 (a fixture)
@@ -127,5 +127,36 @@ async def test_a_digest_window_is_opened_once_and_closed_whole(database_url: str
             **{m.notification.id: "pending" for m in members},
             late.notification.id: "scheduled",
         }
+    finally:
+        await engine.dispose()
+
+
+async def test_a_scheduler_with_a_backlog_asks_the_relay_to_give_way(database_url: str) -> None:  # noqa: F811
+    await migrate(Settings(database_url=database_url, jwt_secret="x" * 40), ["gateway"])
+    engine = create_engine(database_url)
+    store = make_gateway_store(engine)
+    clock = ManualClock(NOON)
+    calls: list[str] = []
+    scheduler = Scheduler(
+        store,
+        clock,
+        on_queued=lambda: calls.append("wake"),
+        on_topics=lambda: None,
+        on_backlog=lambda: calls.append("give way"),
+        batch_size=25,
+    )
+    try:
+        key = (await _admission(engine, "first")).notification.api_key_id
+        due = clock.now() + timedelta(minutes=5)
+        batch = [
+            await _admission(engine, f"r-{i}", key_id=key, clock=clock, send_at=due)
+            for i in range(60)
+        ]
+        await store.admit(batch)
+        clock.advance(minutes=5)
+        # 25 (a full round: more may be due), 25 + 10 in two lanes, then nothing.
+        assert [await scheduler.step() for _ in range(3)] == [True, True, False]
+        # The relay is told to give way before each wake-up of a round that was full.
+        assert calls == ["give way", "wake", "give way", "wake"]
     finally:
         await engine.dispose()

@@ -134,6 +134,7 @@ def gateway_app(
         store,
         clock,
         on_queued=relay.wake,
+        on_backlog=relay.give_way,
         on_topics=lambda: fanout.wake() if fanout else None,
         idle_seconds=s.scheduler_idle_seconds,
     )

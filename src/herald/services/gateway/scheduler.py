@@ -59,6 +59,7 @@ class Scheduler:
         *,
         on_queued: Callable[[], None],
         on_topics: Callable[[], None],
+        on_backlog: Callable[[], None] = lambda: None,
         batch_size: int = BATCH_SIZE,
         idle_seconds: float = IDLE_SECONDS,
     ) -> None:
@@ -66,6 +67,7 @@ class Scheduler:
         self._clock = clock
         self._on_queued = on_queued
         self._on_topics = on_topics
+        self._on_backlog = on_backlog
         self._batch = batch_size
         # A window's close reads and moves all its members: fewer of them per round.
         self._windows = max(1, batch_size // 50)
@@ -100,6 +102,8 @@ class Scheduler:
         )
         closed = await self._store.close_digests(now, self._windows, compose)
         self._backlog = any(r.claimed >= self._batch for r in rounds)
+        if self._backlog:
+            self._on_backlog()  # before the wake-up below: the relay paces from it
         if released.claimed:
             log.info("notifications.schedules_released", count=released.claimed)
         if closed.claimed:
