@@ -118,6 +118,8 @@ class Fanout:
         if progress is None:
             return None
         if progress.queued:
+            if not progress.done:
+                self._relay.give_way()
             self._relay.wake()
         if progress.scheduled:
             self._on_scheduled()
