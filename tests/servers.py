@@ -102,11 +102,18 @@ async def postgres_databases(
     try:
         for name in names:
             await conn.execute(f'CREATE DATABASE "{name}"{template}')
+    finally:
+        await conn.close()
+    try:
         yield
     finally:
-        for name in names:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+        # A connection of its own: a test may have restarted the server meanwhile.
+        conn = await _postgres()
+        try:
+            for name in names:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
 
 
 async def stored_users(dsn: str, count: int) -> list[str]:
