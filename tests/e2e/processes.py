@@ -93,6 +93,8 @@ COMMANDS = {
     "sms_worker": ["worker", "sms"],
     "chat_worker": ["worker", "chat"],
     "in_app_worker": ["worker", "in_app"],
+    "in_app_worker_2": ["worker", "in_app"],
+    "webhook_worker_2": ["worker", "webhooks"],
 }
 
 

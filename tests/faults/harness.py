@@ -46,7 +46,8 @@ NAMES = ("users", "templates", "gateway", "email_worker")
 # Two of each: the services behind balancers (as behind a Kubernetes Service), the
 # workers competing for one queue.
 REPLICATED = ("users", "users_2", "templates", "templates_2", "gateway", "gateway_2")
-REPLICATED += ("email_worker", "email_worker_2")
+REPLICATED += ("email_worker", "email_worker_2", "in_app_worker", "in_app_worker_2")
+REPLICATED += ("webhook_worker", "webhook_worker_2")
 # A balancer in front of each service's replicas: (what callers set, the replicas).
 BALANCED = {
     "HERALD_USERS_URL": ("users", "users_2"),
@@ -68,6 +69,20 @@ class Faulty:
     logs: Path
     client: httpx.AsyncClient
     user_id: str = ""
+
+    async def in_feeds(self) -> Counter[str]:
+        """How many feed items each in-app notification made: its delivery."""
+        found: Counter[str] = Counter()
+        page = 1
+        while True:
+            answer = await self.client.get(
+                f"/api/v1/users/{self.user_id}/feed", params={"page": page, "limit": 100}
+            )
+            items = answer.json()["data"] if answer.status_code == 200 else []
+            found.update(item["id"] for item in items)
+            if len(items) < 100:
+                return found
+            page += 1
 
     def leaked(self) -> list[str]:
         """Secrets found in any service's log."""
@@ -162,22 +177,28 @@ async def faulty(logs: Path, *, replicas: bool = False, **extra: str) -> AsyncIt
 
 @dataclass
 class Load:
-    """Open-loop POSTs of welcome emails at ``rate`` per second."""
+    """Open-loop POSTs of welcome notifications at ``rate`` per second: emails, or
+    each of ``kinds`` in turn."""
 
     stack: Faulty
     rate: float
+    kinds: tuple[str, ...] = ("email",)
     accepted: list[str] = field(default_factory=list)
     refused: Counter[str] = field(default_factory=Counter)
     slowest_refusal: float = 0.0
+    _sent: int = 0
 
     async def run(self, seconds: float) -> None:
         await open_loop(self.one, rate=self.rate, seconds=seconds)
 
     async def one(self) -> bool:
         began = time.monotonic()
+        kind = self.kinds[self._sent % len(self.kinds)]
+        self._sent += 1
         try:
             response = await self.stack.client.post(
-                "/api/v1/notifications/", json=notification(self.stack.user_id)
+                "/api/v1/notifications/",
+                json=notification(self.stack.user_id, notification_type=kind),
             )
         except httpx.HTTPError as exc:
             self.refused[type(exc).__name__] += 1
@@ -226,6 +247,8 @@ async def tally(scenario: str, stack: Faulty, load: Load, timeout: float = 120) 
     while True:
         found = await statuses(stack.client, load.accepted)
         received = Counter(m["X-Herald-Notification-Id"] for m in stack.smtp.received)
+        if "in_app" in load.kinds:
+            received += await stack.in_feeds()
         status = {nid: body["status"] for nid, body in found.items() if body["status"]}
         final = [nid for nid in load.accepted if status.get(nid) in FINAL]
         arrived = all(received[nid] for nid in final if status[nid] == "delivered")

@@ -8,12 +8,14 @@ import asyncio
 import os
 import signal
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import httpx
 
 from tests.e2e.processes import notification
 from tests.faults.harness import Faulty, Load, Row, during, faulty, tally
+from tests.webhookreceiver import WebhookReceiver
 
 RATE = 15  # notifications per second, open loop
 OUTAGE = 15.0
@@ -60,6 +62,26 @@ async def _run(*command: str, check: bool = True) -> int:
     return code
 
 
+KILLED = ("email_worker", "in_app_worker", "webhook_worker", "users", "templates", "gateway")
+
+
+async def delivered_events(
+    receiver: WebhookReceiver, ids: set[str], timeout: float = 30
+) -> dict[str, set[str]]:
+    """The webhook-ids of each ``notification.delivered`` event of ``ids`` received,
+    once all have come or ``timeout`` has passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found: dict[str, set[str]] = defaultdict(set)
+        for hook in receiver.received:
+            nid = hook.event["data"]["notification_id"]
+            if nid in ids:
+                found[nid].add(hook.headers["webhook-id"])
+        if set(found) == ids or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.5)
+
+
 async def restart(stack: Faulty, name: str) -> None:
     await asyncio.to_thread(stack.services[name].kill, signal.SIGKILL)
     stack.services[name].start()
@@ -86,22 +108,43 @@ class TestFaults:
         assert set(row.refused) <= {"ConnectError", "RemoteProtocolError", "ReadError"}, row
 
     async def test_one_replica_of_each_killed_under_load(self, tmp_path: Path) -> None:
-        """Two of every service (users, templates and gateways behind balancers, two
-        email workers on one queue); one of each is killed with SIGKILL mid-load and
-        not restarted. The other of each carries on."""
-        async with faulty(tmp_path, replicas=True) as stack:
-            load = Load(stack, RATE)
+        """Two of every service (users, templates and gateways behind balancers; two
+        email, in-app and webhook workers each on their queue or table), under emails
+        and in-app notifications in turn with a webhook endpoint listening; one of each
+        is killed with SIGKILL mid-load and not restarted. The other of each carries
+        on."""
+        receiver = WebhookReceiver()
+        await receiver.start()
+        async with faulty(
+            tmp_path,
+            replicas=True,
+            HERALD_ALLOW_PRIVATE_TARGETS="true",
+            HERALD_WEBHOOK_IDLE_SECONDS="0.2",
+        ) as stack:
+            registered = await stack.client.post(
+                "/api/v1/webhooks/",
+                json={"url": receiver.url(), "events": ["notification.delivered"]},
+            )
+            assert registered.status_code == 201, registered.text
+            load = Load(stack, RATE, kinds=("email", "in_app"))
 
             async def kill_one_of_each() -> None:
-                for name in ("email_worker", "users", "templates", "gateway"):
+                for name in KILLED:
                     await asyncio.to_thread(stack.services[name].kill, signal.SIGKILL)
                     await asyncio.sleep(1)
 
             await during(load, 14, kill_one_of_each)
             row = await tally("one replica of each SIGKILL under load", stack, load)
+            # Each delivered notification's event reached the endpoint, made once (one
+            # webhook-id; the same id twice would be a retried post, which the
+            # receiver's dedupe by id absorbs).
+            events = await delivered_events(receiver, set(load.accepted))
+        await receiver.stop()
         settled(row, stack)
         assert row.delivered == row.accepted
         assert row.duplicates == 0, row
+        assert set(events) == set(load.accepted), len(set(load.accepted) - set(events))
+        assert all(len(ids) == 1 for ids in events.values()), events
         # Only what the killed gateway was answering gets no answer; nothing else fails.
         assert set(row.refused) <= {"RemoteProtocolError", "ReadError"}, row
 
