@@ -52,6 +52,7 @@ class FakeLedger:
     def __init__(self) -> None:
         self.recorded: set[uuid.UUID] = set()
         self.fail_lookups = 0
+        self.fail_records = 0
 
     async def start(self) -> None:
         return None
@@ -66,6 +67,9 @@ class FakeLedger:
         return notification_id in self.recorded
 
     async def record(self, notification_id: uuid.UUID) -> None:
+        if self.fail_records:
+            self.fail_records -= 1
+            raise ConnectionError("database is restarting")
         self.recorded.add(notification_id)
 
 
@@ -147,6 +151,29 @@ class TestAnyFailureSpendsAnAttempt:
         [dead] = await dead_letters(broker)
         await worker.stop()
         assert dead.attempts == 3 and "database is down" in dead.headers[ERROR_HEADER]
+
+    async def test_a_ledger_away_after_the_send_does_not_send_it_again(
+        self, broker: EmbeddedBroker
+    ) -> None:
+        # Given a ledger that cannot record for its next three tries (a restart)
+        ledger = FakeLedger()
+        ledger.fail_records = 3
+        sender = FakeSender()
+        worker = make_worker(broker, sender, ledger)
+        await worker.start()
+        # When a message is sent
+        sent = await publish(broker)
+        async with asyncio.timeout(10):
+            while sent not in ledger.recorded:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        await worker.stop()
+        # Then it went once, its record was tried until it was made, and no attempt
+        # was spent on it
+        assert sender.sent == [sent]
+        assert ledger.fail_records == 0
+        assert await statuses(broker) == [(Status.DELIVERED, 1)]
+        assert await broker.depth("email.queue") == 0
 
     async def test_a_handler_that_always_raises_is_dead_lettered_by_the_broker(
         self, broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch

@@ -37,6 +37,7 @@ from herald.domain.messages import (
 from herald.domain.retry import RetryPolicy
 from herald.domain.statuses import Channel, Status
 from herald.kit import rendering, tracing
+from herald.kit.aio import until_done
 from herald.kit.app import create_app
 from herald.kit.batch import Batcher
 from herald.kit.breakers import BreakerReport
@@ -203,11 +204,20 @@ class DeliveryWorker:
         DELIVERY_ATTEMPTS.labels(channel, "delivered").inc()
         DELIVERY_SECONDS.labels(channel, "delivered").observe(time.perf_counter() - started)
         log.info("delivery.delivered", attempt=made)
-        # Side by side: the ack waits for both, and if either fails the message is
-        # redelivered, whichever order they ran in.
+        # Side by side, and each tried again until it is done: it was sent, so a ledger
+        # or a broker that is away for a moment (a database restarting) must not make
+        # it a failed attempt and send it again. The message stays unacknowledged
+        # meanwhile; only a worker stopped or killed before both are done leaves it to
+        # be redelivered (and, without its ledger record, sent twice).
         await asyncio.gather(
-            self.ledger.record(message.notification_id),
-            self._status(message, Status.DELIVERED, made, None, answer),
+            until_done(
+                lambda: self.ledger.record(message.notification_id),
+                failed="delivery.ledger_record_failed",
+            ),
+            until_done(
+                lambda: self._status(message, Status.DELIVERED, made, None, answer),
+                failed="delivery.status_publish_failed",
+            ),
         )
         await delivery.ack()
 

@@ -87,3 +87,20 @@ async def keep_stepping(
             failures += 1
             log.exception(failed, failures=failures)
             await asyncio.sleep(min(0.2 * 2**failures, longest_pause))
+
+
+async def until_done(
+    step: Callable[[], Awaitable[object]], *, failed: str, longest_pause: float = 5.0
+) -> None:
+    """``step`` again until it does not raise, each failure logged as ``failed`` and
+    followed by a pause that doubles up to ``longest_pause``; only a cancel ends it
+    otherwise."""
+    failures = 0
+    while True:
+        try:
+            await step()
+            return
+        except Exception as exc:
+            failures += 1
+            log.warning(failed, failures=failures, error=str(exc) or type(exc).__name__)
+            await asyncio.sleep(min(0.2 * 2**failures, longest_pause))
