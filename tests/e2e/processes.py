@@ -89,6 +89,7 @@ COMMANDS = {
     "email_worker_2": ["worker", "email"],
     "email_worker": ["worker", "email"],
     "push_worker": ["worker", "push"],
+    "push_worker_2": ["worker", "push"],
     "webhook_worker": ["worker", "webhooks"],
     "sms_worker": ["worker", "sms"],
     "chat_worker": ["worker", "chat"],

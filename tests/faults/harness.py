@@ -23,6 +23,7 @@ import httpx
 from bench.load import open_loop
 
 from tests.e2e.processes import COMMANDS, Services, notification, on_servers, services
+from tests.pushserver import PushServer
 from tests.servers import (
     AMQP,
     PG,
@@ -47,7 +48,7 @@ NAMES = ("users", "templates", "gateway", "email_worker")
 # workers competing for one queue.
 REPLICATED = ("users", "users_2", "templates", "templates_2", "gateway", "gateway_2")
 REPLICATED += ("email_worker", "email_worker_2", "in_app_worker", "in_app_worker_2")
-REPLICATED += ("webhook_worker", "webhook_worker_2")
+REPLICATED += ("push_worker", "push_worker_2", "webhook_worker", "webhook_worker_2")
 # A balancer in front of each service's replicas: (what callers set, the replicas).
 BALANCED = {
     "HERALD_USERS_URL": ("users", "users_2"),
@@ -69,6 +70,8 @@ class Faulty:
     logs: Path
     client: httpx.AsyncClient
     user_id: str = ""
+    # Where the user's Web Push device points, when a scenario gives it one.
+    pushes: PushServer | None = None
 
     async def in_feeds(self) -> Counter[str]:
         """How many feed items each in-app notification made: its delivery."""
@@ -83,6 +86,17 @@ class Faulty:
             if len(items) < 100:
                 return found
             page += 1
+
+    def pushed(self, load: Load) -> Counter[str]:
+        """How many pushes of each notification reached the push service: each names
+        its request by its Topic header."""
+        assert self.pushes is not None
+        notification_of = {request: nid for nid, request in load.requests.items()}
+        return Counter(
+            notification_of[h.headers["topic"]]
+            for h in self.pushes.received
+            if h.headers.get("topic") in notification_of
+        )
 
     def leaked(self) -> list[str]:
         """Secrets found in any service's log."""
@@ -183,6 +197,7 @@ class Load:
     stack: Faulty
     rate: float
     kinds: tuple[str, ...] = ("email",)
+    requests: dict[str, str] = field(default_factory=dict)  # notification id: request id
     accepted: list[str] = field(default_factory=list)
     refused: Counter[str] = field(default_factory=Counter)
     slowest_refusal: float = 0.0
@@ -195,16 +210,18 @@ class Load:
         began = time.monotonic()
         kind = self.kinds[self._sent % len(self.kinds)]
         self._sent += 1
+        body = notification(self.stack.user_id, notification_type=kind)
+        if kind == "push":
+            body["metadata"] = {"topic": body["request_id"]}  # the push's Topic header
         try:
-            response = await self.stack.client.post(
-                "/api/v1/notifications/",
-                json=notification(self.stack.user_id, notification_type=kind),
-            )
+            response = await self.stack.client.post("/api/v1/notifications/", json=body)
         except httpx.HTTPError as exc:
             self.refused[type(exc).__name__] += 1
             return False
         if response.status_code == 202:
-            self.accepted.append(response.json()["data"]["notification_id"])
+            nid = response.json()["data"]["notification_id"]
+            self.accepted.append(nid)
+            self.requests[nid] = body["request_id"]
             return True
         self.refused[str(response.status_code)] += 1
         self.slowest_refusal = max(self.slowest_refusal, time.monotonic() - began)
@@ -249,6 +266,8 @@ async def tally(scenario: str, stack: Faulty, load: Load, timeout: float = 120) 
         received = Counter(m["X-Herald-Notification-Id"] for m in stack.smtp.received)
         if "in_app" in load.kinds:
             received += await stack.in_feeds()
+        if "push" in load.kinds:
+            received += stack.pushed(load)
         status = {nid: body["status"] for nid, body in found.items() if body["status"]}
         final = [nid for nid in load.accepted if status.get(nid) in FINAL]
         arrived = all(received[nid] for nid in final if status[nid] == "delivered")

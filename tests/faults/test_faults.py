@@ -13,8 +13,11 @@ from pathlib import Path
 
 import httpx
 
+from herald.devmode.secrets import generate_vapid_pem
 from tests.e2e.processes import notification
 from tests.faults.harness import Faulty, Load, Row, during, faulty, tally
+from tests.integration.helpers import browser_subscription
+from tests.pushserver import PushServer
 from tests.webhookreceiver import WebhookReceiver
 
 RATE = 15  # notifications per second, open loop
@@ -62,7 +65,8 @@ async def _run(*command: str, check: bool = True) -> int:
     return code
 
 
-KILLED = ("email_worker", "in_app_worker", "webhook_worker", "users", "templates", "gateway")
+KILLED = ("email_worker", "push_worker", "in_app_worker", "webhook_worker")
+KILLED += ("users", "templates", "gateway")
 
 
 async def delivered_events(
@@ -109,24 +113,33 @@ class TestFaults:
 
     async def test_one_replica_of_each_killed_under_load(self, tmp_path: Path) -> None:
         """Two of every service (users, templates and gateways behind balancers; two
-        email, in-app and webhook workers each on their queue or table), under emails
-        and in-app notifications in turn with a webhook endpoint listening; one of each
-        is killed with SIGKILL mid-load and not restarted. The other of each carries
-        on."""
-        receiver = WebhookReceiver()
+        email, push, in-app and webhook workers each on their queue or table), under
+        emails, pushes and in-app notifications in turn with a webhook endpoint
+        listening; one of each is killed with SIGKILL mid-load and not restarted. The
+        other of each carries on."""
+        receiver, pushes = WebhookReceiver(), PushServer()
         await receiver.start()
+        await pushes.start()
         async with faulty(
             tmp_path,
             replicas=True,
             HERALD_ALLOW_PRIVATE_TARGETS="true",
             HERALD_WEBHOOK_IDLE_SECONDS="0.2",
+            HERALD_VAPID_PRIVATE_KEY=generate_vapid_pem(),
         ) as stack:
             registered = await stack.client.post(
                 "/api/v1/webhooks/",
                 json={"url": receiver.url(), "events": ["notification.delivered"]},
             )
             assert registered.status_code == 201, registered.text
-            load = Load(stack, RATE, kinds=("email", "in_app"))
+            subscription, _, _ = browser_subscription(f"{pushes.url}/wp/ada")
+            device = await stack.client.post(
+                f"/api/v1/users/{stack.user_id}/devices",
+                json={"kind": "webpush", "subscription": subscription},
+            )
+            assert device.status_code == 201, device.text
+            stack.pushes = pushes
+            load = Load(stack, RATE, kinds=("email", "in_app", "push"))
 
             async def kill_one_of_each() -> None:
                 for name in KILLED:
@@ -140,6 +153,7 @@ class TestFaults:
             # receiver's dedupe by id absorbs).
             events = await delivered_events(receiver, set(load.accepted))
         await receiver.stop()
+        await pushes.stop()
         settled(row, stack)
         assert row.delivered == row.accepted
         assert row.duplicates == 0, row
