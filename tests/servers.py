@@ -5,6 +5,7 @@ test; in CI (CI=true) it fails it."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import socket
 import subprocess
@@ -70,6 +71,8 @@ async def migrated_template() -> str:
             await conn.close()
         await migrate(Settings(database_url=pg_url(name), jwt_secret="t" * 40))
         _template = name
+        # A benchmark's process has no session end: it goes when the process does.
+        atexit.register(drop_template)
     return _template
 
 
@@ -203,6 +206,7 @@ def _take_vhost() -> str:
         made = [unique("herald_t") for _ in range(16)]
         _rabbitmqctl("eval", _made(made))
         _fresh.extend(made)
+        atexit.register(finish_vhosts)  # as the template: a benchmark's too
     return _fresh.pop()
 
 
