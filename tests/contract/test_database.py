@@ -70,6 +70,15 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield pg_url(name)
 
 
+@pytest_asyncio.fixture
+async def gateway_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """``database_url`` with the gateway's schema, as an engine disposed afterwards."""
+    await migrate(Settings(database_url=database_url, jwt_secret="x" * 40), ["gateway"])
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
 async def _tables(url: str) -> set[str]:
     engine = create_engine(url)
     async with engine.connect() as conn:
@@ -195,11 +204,9 @@ async def _count(engine: AsyncEngine, model: type) -> int:
 
 class TestIntakeAndRelay:
     async def test_a_batch_stores_new_requests_and_relays_only_after_the_publish(
-        self, database_url: str, tmp_path: Path
+        self, gateway_engine: AsyncEngine, tmp_path: Path
     ) -> None:
-        settings = Settings(database_url=database_url, jwt_secret="x" * 40)
-        await migrate(settings, ["gateway"])
-        engine = create_engine(database_url)
+        engine = gateway_engine
         broker = EmbeddedBroker(tmp_path / "queue.db")
         store = make_gateway_store(engine)
         relay = OutboxRelay(store, broker)
@@ -250,14 +257,11 @@ class TestIntakeAndRelay:
             assert await relay.relay_once() == 0
         finally:
             await broker.close()
-            await engine.dispose()
 
     async def test_the_relay_gives_way_to_a_release_one_batch_per_wake_up(
-        self, database_url: str, tmp_path: Path
+        self, gateway_engine: AsyncEngine, tmp_path: Path
     ) -> None:
-        settings = Settings(database_url=database_url, jwt_secret="x" * 40)
-        await migrate(settings, ["gateway"])
-        engine = create_engine(database_url)
+        engine = gateway_engine
         broker = EmbeddedBroker(tmp_path / "queue.db")
         await broker.start()
         store = make_gateway_store(engine)
@@ -290,72 +294,66 @@ class TestIntakeAndRelay:
         finally:
             await relay.stop()
             await broker.close()
-            await engine.dispose()
 
     async def test_status_events_move_notifications_in_time_order(
-        self, database_url: str, tmp_path: Path
+        self, gateway_engine: AsyncEngine, tmp_path: Path
     ) -> None:
-        settings = Settings(database_url=database_url, jwt_secret="x" * 40)
-        await migrate(settings, ["gateway"])
-        engine = create_engine(database_url)
+        engine = gateway_engine
         broker = EmbeddedBroker(tmp_path / "queue.db")
         store = make_gateway_store(engine)
         statuses = StatusApplier(store, broker)
-        try:
-            sent = await _admission(engine, "r-1")
-            skipped = await _admission(engine, "r-2", skip="user has no email address")
-            await Intake(store, OutboxRelay(store, broker))._store([sent, skipped])
-            at = utcnow()
+        sent = await _admission(engine, "r-1")
+        skipped = await _admission(engine, "r-2", skip="user has no email address")
+        await Intake(store, OutboxRelay(store, broker))._store([sent, skipped])
+        at = utcnow()
 
-            def event(a: Admission, status: Status, attempts: int, error: str | None, s: int):
-                return DeliveryStatusChanged(
-                    notification_id=a.notification.id,
-                    channel=Channel.EMAIL,
-                    status=status,
-                    attempts=attempts,
-                    error=error,
-                    timestamp=at.replace(microsecond=0) + timedelta(seconds=s),
-                )
-
-            # Out of order in the batch: applied by their timestamps.
-            await statuses._apply(
-                [
-                    event(sent, Status.DELIVERED, 2, None, 2),
-                    # What a remote server said may hold a NUL, which PostgreSQL refuses.
-                    event(sent, Status.PENDING, 1, "451 try\x00later", 1),
-                    event(skipped, Status.DELIVERED, 1, None, 1),  # skipped stays skipped
-                    event(sent, Status.PENDING, 3, "late retry", 3),  # never back to pending
-                    DeliveryStatusChanged(
-                        notification_id=uuid.uuid4(),
-                        channel=Channel.EMAIL,
-                        status=Status.DELIVERED,
-                        attempts=1,
-                        timestamp=at,
-                    ),
-                ]
+        def event(a: Admission, status: Status, attempts: int, error: str | None, s: int):
+            return DeliveryStatusChanged(
+                notification_id=a.notification.id,
+                channel=Channel.EMAIL,
+                status=status,
+                attempts=attempts,
+                error=error,
+                timestamp=at.replace(microsecond=0) + timedelta(seconds=s),
             )
-            async with AsyncSession(engine) as session:
-                found = {n.id: n for n in await session.scalars(select(Notification))}
-                history = list(
-                    await session.scalars(
-                        select(NotificationEvent).order_by(NotificationEvent.timestamp)
-                    )
-                )
-            moved = found[sent.notification.id]
-            assert (moved.status, moved.attempts, moved.last_error) == ("delivered", 2, None)
-            assert moved.updated_at > at
-            assert found[skipped.notification.id].status == "skipped"
-            assert [
-                (e.status, e.attempt, e.error)
-                for e in history
-                if e.notification_id == sent.notification.id
-            ] == [
-                ("pending", 0, None),
-                ("pending", 1, "451 try\ufffdlater"),
-                ("delivered", 2, None),
+
+        # Out of order in the batch: applied by their timestamps.
+        await statuses._apply(
+            [
+                event(sent, Status.DELIVERED, 2, None, 2),
+                # What a remote server said may hold a NUL, which PostgreSQL refuses.
+                event(sent, Status.PENDING, 1, "451 try\x00later", 1),
+                event(skipped, Status.DELIVERED, 1, None, 1),  # skipped stays skipped
+                event(sent, Status.PENDING, 3, "late retry", 3),  # never back to pending
+                DeliveryStatusChanged(
+                    notification_id=uuid.uuid4(),
+                    channel=Channel.EMAIL,
+                    status=Status.DELIVERED,
+                    attempts=1,
+                    timestamp=at,
+                ),
             ]
-        finally:
-            await engine.dispose()
+        )
+        async with AsyncSession(engine) as session:
+            found = {n.id: n for n in await session.scalars(select(Notification))}
+            history = list(
+                await session.scalars(
+                    select(NotificationEvent).order_by(NotificationEvent.timestamp)
+                )
+            )
+        moved = found[sent.notification.id]
+        assert (moved.status, moved.attempts, moved.last_error) == ("delivered", 2, None)
+        assert moved.updated_at > at
+        assert found[skipped.notification.id].status == "skipped"
+        assert [
+            (e.status, e.attempt, e.error)
+            for e in history
+            if e.notification_id == sent.notification.id
+        ] == [
+            ("pending", 0, None),
+            ("pending", 1, "451 try\ufffdlater"),
+            ("delivered", 2, None),
+        ]
 
     async def test_a_row_postgres_refuses_fails_alone(self, tmp_path: Path) -> None:
         # Validation refuses what PostgreSQL cannot store; should anything get past it,
