@@ -86,7 +86,7 @@ async def keep_stepping(
         except Exception:
             failures += 1
             log.exception(failed, failures=failures)
-            await asyncio.sleep(min(0.2 * 2**failures, longest_pause))
+            await back_off(failures, longest_pause)
 
 
 async def until_done(
@@ -103,4 +103,10 @@ async def until_done(
         except Exception as exc:
             failures += 1
             log.warning(failed, failures=failures, error=str(exc) or type(exc).__name__)
-            await asyncio.sleep(min(0.2 * 2**failures, longest_pause))
+            await back_off(failures, longest_pause)
+
+
+async def back_off(failures: int, longest: float) -> None:
+    """The pause after ``failures`` failures in a row: 0.4 s, doubling up to
+    ``longest``."""
+    await asyncio.sleep(min(0.2 * 2**failures, longest))

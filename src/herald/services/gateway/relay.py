@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from herald.kit.aio import Background, within
+from herald.kit.aio import Background, back_off, within
 from herald.kit.metrics import OUTBOX_BACKLOG
 from herald.ports import CORRELATION_HEADER, Broker, BrokerUnavailable, Outgoing
 from herald.services.gateway.store import GatewayStore, OutboxRow
@@ -106,13 +106,13 @@ class OutboxRelay:
             except (BrokerUnavailable, OSError) as exc:
                 failures += 1
                 log.warning("outbox.relay.publish_failed", error=str(exc), failures=failures)
-                await asyncio.sleep(min(0.2 * 2**failures, 2.0))
+                await back_off(failures, 2.0)
                 continue
             except Exception:
                 # The database is unreachable or a row is broken: keep trying, slowly.
                 failures += 1
                 log.exception("outbox.relay.failed")
-                await asyncio.sleep(min(0.2 * 2**failures, 2.0))
+                await back_off(failures, 2.0)
                 continue
             if sent == self._batch and time.monotonic() >= self._yielding_until:
                 continue  # more is waiting: no pause under load
