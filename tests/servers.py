@@ -45,8 +45,15 @@ def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
-async def _postgres() -> asyncpg.Connection:
-    return await asyncpg.connect(user="postgres", host=PG[0], port=PG[1], database="postgres")
+async def _on_postgres(*statements: str) -> None:
+    """``statements`` in turn on the server's own database, on a connection of their
+    own: a test may have restarted the server since the last."""
+    conn = await asyncpg.connect(user="postgres", host=PG[0], port=PG[1], database="postgres")
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
 
 
 # A database holding every service's schema, made once per test session and dropped at
@@ -64,11 +71,7 @@ async def migrated_template() -> str:
 
         need("PostgreSQL", PG)
         name = unique("herald_template")
-        conn = await _postgres()
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
+        await _on_postgres(f'CREATE DATABASE "{name}"')
         await migrate(Settings(database_url=pg_url(name), jwt_secret="t" * 40))
         _template = name
         # A benchmark's process has no session end: it goes when the process does.
@@ -82,15 +85,7 @@ def drop_template() -> None:
     if _template is None:
         return
     name, _template = _template, None
-
-    async def drop() -> None:
-        conn = await _postgres()
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    asyncio.run(_on_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @asynccontextmanager
@@ -101,22 +96,11 @@ async def postgres_databases(
     service's schema already in them."""
     need("PostgreSQL", PG)
     template = f' TEMPLATE "{await migrated_template()}"' if migrated else ""
-    conn = await _postgres()
     try:
-        for name in names:
-            await conn.execute(f'CREATE DATABASE "{name}"{template}')
-    finally:
-        await conn.close()
-    try:
+        await _on_postgres(*(f'CREATE DATABASE "{name}"{template}' for name in names))
         yield
     finally:
-        # A connection of its own: a test may have restarted the server meanwhile.
-        conn = await _postgres()
-        try:
-            for name in names:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await _on_postgres(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in names))
 
 
 async def stored_users(dsn: str, count: int) -> list[str]:
