@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.e2e.processes import notification, on_servers, services
+from tests.e2e.processes import create_user, notification, on_servers, services
 from tests.servers import drop_redis_prefix, pg_url, postgres_databases, rabbit_vhost, unique
 from tests.smtp import free_port
 
@@ -78,15 +78,7 @@ async def one_run(replicas: int, emails: int, sink: SinkProcess) -> dict[str, An
         with tempfile.TemporaryDirectory() as folder:
             async with services(values, Path(folder), names) as stack:
                 async with httpx.AsyncClient(base_url=stack.url("gateway"), headers=auth) as api:
-                    made = await api.post(
-                        "/api/v1/users/",
-                        json={
-                            "name": "Ada",
-                            "email": "ada@example.com",
-                            "password": "correct horse",
-                        },
-                    )
-                    user = made.json()["data"]["id"]
+                    user = (await create_user(api))["id"]
                 await asyncio.sleep(2)
                 smtp_ceiling = await ceilings.smtp_messages(sink.port)
                 sink.clear()
