@@ -197,11 +197,15 @@ class Load:
     stack: Faulty
     rate: float
     kinds: tuple[str, ...] = ("email",)
-    requests: dict[str, str] = field(default_factory=dict)  # notification id: request id
-    accepted: list[str] = field(default_factory=list)
+    # Each accepted notification's id and its request id, in the order accepted.
+    requests: dict[str, str] = field(default_factory=dict)
     refused: Counter[str] = field(default_factory=Counter)
     slowest_refusal: float = 0.0
     _sent: int = 0
+
+    @property
+    def accepted(self) -> list[str]:
+        return list(self.requests)
 
     async def run(self, seconds: float) -> None:
         await open_loop(self.one, rate=self.rate, seconds=seconds)
@@ -219,9 +223,7 @@ class Load:
             self.refused[type(exc).__name__] += 1
             return False
         if response.status_code == 202:
-            nid = response.json()["data"]["notification_id"]
-            self.accepted.append(nid)
-            self.requests[nid] = body["request_id"]
+            self.requests[response.json()["data"]["notification_id"]] = body["request_id"]
             return True
         self.refused[str(response.status_code)] += 1
         self.slowest_refusal = max(self.slowest_refusal, time.monotonic() - began)
