@@ -23,61 +23,63 @@ from herald.ports import RateDecision, RateLimit
 
 log = structlog.get_logger(__name__)
 
-# Requests in turn, each counted against all its limits or none. KEYS: each limit's
-# previous and current window counter, in pairs, request after request. ARGV: the number
-# of requests; then for each, its number of limits and, per limit, its amount, window
-# length and time into the current window (both in ms). Returns each limit's wait in ms,
-# 0 where one more request fits, in the same order. A later request sees the counts of
-# the earlier ones: the script runs atomically and keeps the counts it has added.
+# Requests in turn, each counted against all its limits or none. Each distinct limit is
+# described once (a batch's thousand items share their API key's, and often their
+# recipient's), and a request names its limits by number. KEYS: each distinct limit's
+# previous and current window counter, in pairs. ARGV: the number of distinct limits,
+# then for each its amount, window length and time into the current window (both in
+# ms); then the number of requests and, for each, its number of limits and their
+# numbers. Returns each request's limits' waits in ms, 0 where one more request fits,
+# request after request. A later request sees the counts of the earlier ones: the
+# script runs atomically and keeps the counts it has added.
 _HIT = """
-local counts, added, windows, waits, k, a = {}, {}, {}, {}, 0, 2
--- Each counter read once, however many requests name it (a batch's thousand items
--- share their API key's), and written once at the end.
-local function count(key)
-  local c = counts[key]
-  if c == nil then
-    c = tonumber(redis.call('GET', key) or '0')
-    counts[key] = c
-  end
-  return c
+local limits = tonumber(ARGV[1])
+local previous, current, amounts, windows, elapsed, added = {}, {}, {}, {}, {}, {}
+for l = 1, limits do
+  -- Each counter read once, however many requests name it, and written once.
+  previous[l] = tonumber(redis.call('GET', KEYS[2 * l - 1]) or '0')
+  current[l] = tonumber(redis.call('GET', KEYS[2 * l]) or '0')
+  amounts[l] = tonumber(ARGV[3 * l - 1])
+  windows[l] = tonumber(ARGV[3 * l])
+  elapsed[l] = tonumber(ARGV[3 * l + 1])
+  added[l] = 0
 end
-for r = 1, tonumber(ARGV[1]) do
-  local n = tonumber(ARGV[a])
-  a = a + 1
+local a = 3 * limits + 2
+local waits = {}
+for r = 1, tonumber(ARGV[a]) do
+  local n = tonumber(ARGV[a + 1])
   local first, refused = #waits, false
   for i = 1, n do
-    local amount = tonumber(ARGV[a])
-    local window = tonumber(ARGV[a + 1])
-    local elapsed = tonumber(ARGV[a + 2])
-    a = a + 3
-    local previous = count(KEYS[k + 2 * i - 1])
-    local current = count(KEYS[k + 2 * i])
+    local l = tonumber(ARGV[a + 1 + i])
+    local amount, window, e = amounts[l], windows[l], elapsed[l]
+    local p, c = previous[l], current[l]
     local wait = 0
-    if previous * (window - elapsed) / window + current + 1 > amount then
-      if current + 1 <= amount then
-        wait = window - (amount - 1 - current) * window / previous - elapsed
+    if p * (window - e) / window + c + 1 > amount then
+      if c + 1 <= amount then
+        wait = window - (amount - 1 - c) * window / p - e
       else
-        wait = 2 * window - elapsed - (amount - 1) * window / current
+        wait = 2 * window - e - (amount - 1) * window / c
       end
       wait = math.max(math.ceil(wait), 1)
       refused = true
     end
     waits[first + i] = wait
-    windows[KEYS[k + 2 * i]] = window
   end
   if not refused then
     for i = 1, n do
-      local key = KEYS[k + 2 * i]
-      counts[key] = counts[key] + 1
-      added[key] = (added[key] or 0) + 1
+      local l = tonumber(ARGV[a + 1 + i])
+      current[l] = current[l] + 1
+      added[l] = added[l] + 1
     end
   end
-  k = k + 2 * n
+  a = a + 1 + n
 end
-for key, n in pairs(added) do
-  redis.call('INCRBY', key, n)
-  -- Kept for two windows: the current window is the next one's previous.
-  redis.call('PEXPIRE', key, 2 * windows[key])
+for l = 1, limits do
+  if added[l] > 0 then
+    redis.call('INCRBY', KEYS[2 * l], added[l])
+    -- Kept for two windows: the current window is the next one's previous.
+    redis.call('PEXPIRE', KEYS[2 * l], 2 * windows[l])
+  end
 end
 return waits
 """
@@ -113,19 +115,25 @@ class RedisRateLimiter:
 
     async def hit_each(self, requests: Sequence[Sequence[RateLimit]]) -> list[list[RateDecision]]:
         now = self._clock()
+        numbers: dict[RateLimit, int] = {}
         keys: list[str] = []
-        args: list[int | float] = [len(requests)]
+        described: list[int | float] = []
+        named: list[int] = [len(requests)]
         for limits in requests:
-            args.append(len(limits))
+            named.append(len(limits))
             for limit in limits:
-                index, elapsed = limit.rule.window(now)
-                keys += [self._key(limit, index - 1), self._key(limit, index)]
-                args += [limit.rule.amount, limit.rule.seconds * 1000, elapsed * 1000]
+                number = numbers.get(limit)
+                if number is None:
+                    number = numbers[limit] = len(numbers) + 1
+                    index, elapsed = limit.rule.window(now)
+                    keys += [self._key(limit, index - 1), self._key(limit, index)]
+                    described += [limit.rule.amount, limit.rule.seconds * 1000, elapsed * 1000]
+                named.append(number)
         try:
-            waits = iter(await self._script(keys=keys, args=args))
+            waits = iter(await self._script(keys=keys, args=[len(numbers), *described, *named]))
         except (RedisError, OSError) as exc:
             log.warning("ratelimit.storage_unavailable", error=str(exc))
-            waits = iter([0] * (len(keys) // 2))
+            waits = iter([0] * (len(named) - 1 - len(requests)))
         return [
             [
                 RateDecision(int(ms) == 0, limit.rule.amount, int(ms) / 1000)
