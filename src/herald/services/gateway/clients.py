@@ -38,6 +38,9 @@ class Directory:
         self.cache = cache
         self.ttl = ttl
         self._parsed: dict[tuple[type[BaseModel], bytes], BaseModel] | None = None
+        # A batch's directory: the cache keys its read-ahead found to name nothing
+        # (an unknown user or template), answered as such without another call.
+        self._absent: frozenset[str] = frozenset()
 
     async def _fill(
         self, key: str, hit: bytes | None, client: ServiceClient, path: str, **params: str
@@ -58,6 +61,8 @@ class Directory:
         """The user's contact and the template's heads, both from one cache read; a
         miss reads through to the owning service."""
         keys = (cachekeys.user_contact(user_id), cachekeys.template_head(code, channel))
+        if keys[0] in self._absent:
+            return None, None
         contact_hit, heads_hit = await self.cache.get_many(keys)
         contact = await self._fill(
             keys[0], contact_hit, self.users, f"/internal/users/{user_id}/contact"
@@ -99,6 +104,8 @@ class Directory:
         return self._parse(TemplateHeads, heads), reason
 
     async def _heads(self, key: str, hit: bytes | None, code: str, channel: str) -> bytes | None:
+        if key in self._absent:
+            return None
         return await self._fill(
             key, hit, self.templates, f"/internal/templates/{code}/heads", channel=channel
         )
@@ -143,6 +150,10 @@ class Directory:
                 local[key] = json.dumps({"reason": reason}).encode()
         ahead = Directory(self.users, self.templates, _ReadAhead(local, self.cache), self.ttl)
         ahead._parsed = {}  # a batch routes many notifications to one user or template
+        ahead._absent = frozenset(
+            [cachekeys.user_contact(u) for u in users]
+            + [cachekeys.template_head(code, channel) for code, channel in heads]
+        ).difference(local)
         return ahead
 
     def _parse(self, model: type[M], raw: bytes) -> M:
