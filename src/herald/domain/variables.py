@@ -13,7 +13,11 @@ MAX_VARIABLES_BYTES = 64 * 1024
 
 def too_large(variables: Mapping[str, Any]) -> str | None:
     """Why these variables are refused for their size, or None."""
-    size = len(json.dumps(variables, default=str, separators=(",", ":")).encode())
+    return too_many_bytes(len(json.dumps(variables, default=str, separators=(",", ":")).encode()))
+
+
+def too_many_bytes(size: int) -> str | None:
+    """Why variables of ``size`` bytes as JSON are refused, or None."""
     if size > MAX_VARIABLES_BYTES:
         return f"variables are {size} bytes as JSON; at most {MAX_VARIABLES_BYTES} are allowed"
     return None

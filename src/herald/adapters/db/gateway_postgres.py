@@ -6,7 +6,6 @@ SQLAlchemy adapter it extends."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -14,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from pydantic_core import to_json
 from sqlalchemy import JSON, DateTime, Integer, String, TypeDecorator, Uuid, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
@@ -116,8 +116,9 @@ def admit_arguments(
     columns: list[list[Any]] = []
     for name, _, kind in _NOTIFICATION_COLUMNS:
         values = [getattr(n, name) for n in notifications]
-        # As SQLAlchemy's JSON type stores them: None becomes JSON null.
-        columns.append([json.dumps(v) for v in values] if kind == "json" else values)
+        # As SQLAlchemy's JSON type stores them: None becomes JSON null. pydantic's
+        # encoder writes the same JSON a few times faster than the json module.
+        columns.append([to_json(v).decode() for v in values] if kind == "json" else values)
     columns.append(list(bodies))
     columns.append(list(bodies.values()))
     columns.append([n.id for n in notifications])

@@ -42,7 +42,9 @@ class Variables(Strict):
         for key in self.__pydantic_extra__ or {}:
             if not _VARIABLE_NAME.match(key):
                 raise ValueError(f"'{key}' is not a variable name (letters, digits, _)")
-        problem = variables.too_large(self.model_dump(mode="json"))
+        # Measured as the serializer writes them, not dumped to dicts and encoded
+        # again: every item of a batch pays for this.
+        problem = variables.too_many_bytes(len(self.__pydantic_serializer__.to_json(self)))
         if problem:
             raise ValueError(problem)
         return self
