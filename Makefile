@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test lint bench bench-audiences bench-schedules bench-replicas bench-webhooks compose-test screenshots clean
+.PHONY: dev test lint bench bench-acceptance bench-audiences bench-schedules bench-replicas bench-webhooks compose-test screenshots clean
 
 # Running Herald needs Herald alone; the checks add their tools on top.
 $(VENV)/.runnable: pyproject.toml
@@ -41,6 +41,9 @@ bench: $(VENV)/.installed
 
 # Batches of 1,000 and a send to a topic of 100,000 subscribers, delivered to a local
 # SMTP sink (docs/benchmarks.md); about six minutes.
+bench-acceptance: $(VENV)/.installed
+	$(BIN)/python -m bench.acceptance
+
 bench-audiences: $(VENV)/.installed
 	$(BIN)/python -m bench.audiences
 
